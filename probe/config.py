@@ -1,0 +1,339 @@
+"""targets.yaml: its schema, loading, and errors a person can act on.
+
+Validation is pydantic's (unknown keys are rejected everywhere); this module
+adds what pydantic cannot know: the file name and the line each error points
+at, found by walking the YAML node tree along the error's field path.
+"""
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Names end up as Prometheus label values and in file names: keep them tame.
+_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+Name = Annotated[str, Field(pattern=_NAME)]
+_RESOLVER_ADDRESS = re.compile(
+    r"\[([0-9a-fA-F:.]+)\](?::(\d+))?"  # [IPv6] with an optional port
+    r"|([0-9.]+)(?::(\d+))?"  # IPv4 with an optional port
+    r"|([0-9a-fA-F:]+)"  # bare IPv6
+)
+PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; ``str()`` is one sentence per problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Strict):
+    dns: PositiveSeconds = 5.0
+    connect: PositiveSeconds = 10.0
+    tls: PositiveSeconds = 10.0
+    stall: PositiveSeconds = 10.0
+    transfer: PositiveSeconds = 30.0
+
+
+class Settings(_Strict):
+    timeouts: Timeouts = Timeouts()
+    max_bytes: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
+    address_family: Literal["ipv4", "ipv6", "any"] = "ipv4"
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    ca_bundle: Path | None = None
+
+
+class Target(_Strict):
+    name: Name
+    url: str
+    min_bytes: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"must be an https:// URL with a host name, got {url!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError as error:
+            raise ValueError(f"has a malformed port: {url!r}") from error
+        return url
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
+class Group(_Strict):
+    role: Literal["target", "control"]
+    targets: Annotated[list[Target], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class ResolverSpec:
+    """A resolver to query: ``host`` is None for the operating system's resolver."""
+
+    name: str
+    host: str | None
+    port: int = 53
+
+    @property
+    def address(self) -> str:
+        if self.host is None:
+            return "system"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_resolver_address(name: str, text: str) -> ResolverSpec:
+    """Parse ``system``, ``IP``, ``IP:PORT`` or ``[IPv6]:PORT``; ValueError if malformed."""
+    if text == "system":
+        return ResolverSpec(name, None)
+    match = re.fullmatch(
+        r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([0-9.]+)(?::(\d+))?|([0-9a-fA-F:]+)", text
+    )
+    if match is None:
+        raise ValueError(f"{text!r} is not 'system', an IP address, IP:PORT or [IPv6]:PORT")
+    host = match.group(1) or match.group(3) or match.group(5)
+    port = int(match.group(2) or match.group(4) or 53)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r} does not hold a valid IP address") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{text!r} has a port outside 1-65535")
+    return ResolverSpec(name, host, port)
+
+
+class Config(_Strict):
+    settings: Settings = Settings()
+    resolvers: Annotated[dict[Name, str], Field(min_length=1)] = {"system": "system"}
+    groups: Annotated[dict[Name, Group], Field(min_length=1)]
+
+    @field_validator("resolvers")
+    @classmethod
+    def _valid_resolvers(cls, resolvers: dict[str, str]) -> dict[str, str]:
+        for name, address in resolvers.items():
+            parse_resolver_address(name, address)
+        return resolvers
+
+    @model_validator(mode="after")
+    def _unique_target_names(self) -> "Config":
+        seen: dict[str, str] = {}
+        for group_name, group in self.groups.items():
+            for target in group.targets:
+                if target.name in seen:
+                    raise ValueError(
+                        f"target name {target.name!r} is used in group {seen[target.name]!r} "
+                        f"and again in group {group_name!r}; names must be unique"
+                    )
+                seen[target.name] = group_name
+        return self
+
+    def resolver_specs(self) -> list[ResolverSpec]:
+        return [parse_resolver_address(name, addr) for name, addr in self.resolvers.items()]
+
+    def targets(self) -> list[tuple[str, Group, Target]]:
+        """Every target with its group name and group, controls included."""
+        return [(name, group, t) for name, group in self.groups.items() for t in group.targets]
+
+
+def with_overrides(
+    config: Config,
+    *,
+    groups: Sequence[str] = (),
+    resolvers: Sequence[str] = (),
+    ca_bundle: Path | None = None,
+    max_bytes: int | None = None,
+    transfer_timeout: float | None = None,
+) -> Config:
+    """Apply command-line choices on top of a loaded config; ConfigError if they don't fit."""
+    data = config.model_dump()
+    if groups:
+        unknown = [g for g in groups if g not in config.groups]
+        if unknown:
+            known = ", ".join(config.groups)
+            raise ConfigError(f"--group: no group named {unknown[0]!r} (known: {known}).")
+        data["groups"] = {name: data["groups"][name] for name in dict.fromkeys(groups)}
+    if resolvers:
+        for address in resolvers:
+            try:
+                parse_resolver_address(address, address)
+            except ValueError as error:
+                raise ConfigError(f"--resolver: {error}.") from None
+        # The address doubles as the resolver's name in records and tables.
+        data["resolvers"] = {_resolver_name(a): a for a in resolvers}
+    if ca_bundle is not None:
+        data["settings"]["ca_bundle"] = ca_bundle
+    if max_bytes is not None:
+        data["settings"]["max_bytes"] = max_bytes
+    if transfer_timeout is not None:
+        data["settings"]["timeouts"]["transfer"] = transfer_timeout
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ConfigError(f"{_dotted(tuple(first['loc']))}: {first['msg']}.") from None
+
+
+def _resolver_name(address: str) -> str:
+    """A resolver name (label-safe) for an address given on the command line."""
+    return re.sub(r"[^a-z0-9_.-]", "_", address.lower()).strip("_") or "resolver"
+
+
+def default_targets_text() -> str:
+    return resources.files("probe").joinpath("targets.yaml").read_text(encoding="utf-8")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load and validate ``path`` (the packaged default when None); raise ConfigError."""
+    label = str(path) if path is not None else "<built-in targets.yaml>"
+    if path is None:
+        text = default_targets_text()
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{label}: cannot read the file: {_reason(error)}.") from None
+    return parse_config(text, label)
+
+
+def parse_config(text: str, label: str) -> Config:
+    try:
+        root = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        raise ConfigError(_yaml_message(label, error)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: the file must hold a mapping with a 'groups' key.")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        lines = [_validation_message(label, root, e) for e in error.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    if config.settings.ca_bundle is not None and not config.settings.ca_bundle.is_file():
+        line = _line_of(root, ("settings", "ca_bundle"))
+        raise ConfigError(
+            f"{label}{line}: settings.ca_bundle: no such file: {config.settings.ca_bundle}."
+        )
+    return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys instead of keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_message(label: str, error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    where = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error)
+    return f"{label}{where}: not valid YAML: {problem}."
+
+
+def _validation_message(label: str, root: yaml.Node | None, error: Any) -> str:
+    path = tuple(error["loc"])
+    field_path = _dotted(path) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown key {path[-1]!r}"
+        allowed = _allowed_keys(path[:-1])
+        if allowed:
+            message += f" (allowed here: {', '.join(allowed)})"
+    elif kind == "missing":
+        message = "is required but missing"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+        if "input" in error and kind not in ("model_type", "dict_type", "list_type"):
+            message += f" (got {error['input']!r})"
+    return f"{label}{_line_of(root, path)}: {field_path}: {message}."
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _allowed_keys(path: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows at ``path``, found by walking the model types."""
+    kind: Any = Config
+    for part in path:
+        kind = _unwrap(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(str(part))
+            if field is None:
+                return []
+            kind = field.annotation
+        elif get_origin(kind) is dict:
+            kind = get_args(kind)[1]
+        elif get_origin(kind) is list:
+            kind = get_args(kind)[0]
+        else:
+            return []
+    kind = _unwrap(kind)
+    is_model = isinstance(kind, type) and issubclass(kind, BaseModel)
+    return list(kind.model_fields) if is_model else []
+
+
+def _unwrap(kind: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] down to the type that holds the keys."""
+    while True:
+        origin = get_origin(kind)
+        if origin is Annotated:
+            kind = get_args(kind)[0]
+        elif origin in (Union, UnionType):
+            kind = next(arg for arg in get_args(kind) if arg is not type(None))
+        else:
+            return kind
+
+
+def _line_of(root: yaml.Node | None, path: tuple[Any, ...]) -> str:
+    """':LINE' of the deepest node along ``path`` that exists in the YAML tree."""
+    node = root
+    line = node.start_mark.line if node is not None else None
+    for part in path:
+        child = _child(node, part)
+        if child is None:
+            break
+        key_node, node = child
+        line = (key_node or node).start_mark.line
+    return f":{line + 1}" if line is not None else ""
+
+
+def _child(node: yaml.Node | None, part: Any) -> tuple[yaml.Node | None, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == str(part):
+                return key_node, value_node
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return None, node.value[part]
+    return None
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return str(error)

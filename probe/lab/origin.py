@@ -1,0 +1,166 @@
+"""A small, fast HTTP/1.1 origin server over TLS whose paths choose its behaviour.
+
+One thread per connection keeps every behaviour (stall, reset, hang) a few
+plain lines, and ``SSLSocket.sendall`` encrypts in C with the GIL released, so
+a single connection fills well over 1 Gbit/s on loopback.
+
+Paths:
+
+* ``/bytes/N``     200 with exactly N body bytes
+* ``/status/C``    status C with a short body
+* ``/reset/N``     announce more, send N bytes, then reset the connection (RST)
+* ``/truncate/N``  announce 2N bytes, send N, then close cleanly (FIN)
+* ``/stall/N``     send N bytes, then keep the connection open and silent
+* ``/hang``        read the request and never answer
+
+With ``tls_handshake=False`` the server accepts TCP connections and never
+starts the TLS handshake (a middlebox that swallows the ClientHello).
+"""
+
+import contextlib
+import re
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Iterator
+
+_BLOCK = bytes(range(256)) * 1024  # 256 KiB of a recognisable pattern
+_REQUEST_LINE = re.compile(rb"^(GET|HEAD) (\S+) HTTP/1\.[01]\r\n")
+_MAX_REQUEST = 16 * 1024
+
+
+class OriginServer:
+    """Serve the paths above on ``host:port`` (port 0 picks a free one)."""
+
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls_handshake: bool = True,
+        backlog: int = 128,
+    ) -> None:
+        self._ssl_context = ssl_context
+        self._tls_handshake = tls_handshake
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((host, port))
+        self._listener.listen(backlog)
+        self.host = host
+        self.port: int = self._listener.getsockname()[1]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+
+    def start(self) -> "OriginServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        # shutdown() wakes the thread blocked in accept(); close() alone does not.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "OriginServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Run in the calling thread until interrupted (for the CLI and the lab)."""
+        self._accept_loop()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
+
+    def _serve_connection(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(OSError), contextlib.closing(conn):
+            if not self._tls_handshake:
+                self._stopping.wait()
+                return
+            stream: socket.socket = conn
+            if self._ssl_context is not None:
+                stream = self._ssl_context.wrap_socket(conn, server_side=True)
+            with contextlib.closing(stream):
+                self._serve_requests(stream)
+
+    def _serve_requests(self, stream: socket.socket) -> None:
+        for method, path in _read_requests(stream):
+            if not self._respond(stream, method, path):
+                return
+
+    def _respond(self, stream: socket.socket, method: bytes, path: str) -> bool:
+        """Answer one request; return whether the connection may carry another."""
+        kind, _, arg = path.strip("/").partition("/")
+        number = int(arg) if arg.isdigit() else 0
+        if kind == "bytes" and arg.isdigit():
+            stream.sendall(_head(200, number))
+            if method == b"GET":
+                _send_body(stream, number)
+            return True
+        if kind == "status" and arg.isdigit():
+            body = f"status {number}\n".encode()
+            stream.sendall(_head(number, len(body)) + body)
+            return True
+        if kind in ("reset", "truncate", "stall") and arg.isdigit():
+            stream.sendall(_head(200, 2 * number + 1))
+            _send_body(stream, number)
+            if kind == "reset":
+                _reset(stream)
+            elif kind == "stall":
+                self._stopping.wait()
+            return False
+        if kind == "hang":
+            self._stopping.wait()
+            return False
+        body = b"not found\n"
+        stream.sendall(_head(404, len(body)) + body)
+        return True
+
+
+def _read_requests(stream: socket.socket) -> Iterator[tuple[bytes, str]]:
+    buffer = b""
+    while True:
+        while b"\r\n\r\n" not in buffer:
+            chunk = stream.recv(4096)
+            if not chunk or len(buffer) > _MAX_REQUEST:
+                return
+            buffer += chunk
+        head, _, buffer = buffer.partition(b"\r\n\r\n")
+        match = _REQUEST_LINE.match(head + b"\r\n")
+        if match is None:
+            return
+        yield match.group(1), match.group(2).decode("ascii", "replace")
+
+
+def _head(status: int, length: int) -> bytes:
+    return (
+        f"HTTP/1.1 {status} X\r\nContent-Length: {length}\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+
+def _send_body(stream: socket.socket, length: int) -> None:
+    view = memoryview(_BLOCK)
+    while length > 0:
+        chunk = view[: min(length, len(_BLOCK))]
+        stream.sendall(chunk)
+        length -= len(chunk)
+
+
+def _reset(stream: socket.socket) -> None:
+    # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    stream.close()

@@ -1,0 +1,151 @@
+"""DNS step: ask every configured resolver for a host's addresses.
+
+Public resolvers are queried with aiodns (c-ares), one query per record type,
+so the record keeps what each resolver said. ``system`` goes through
+``getaddrinfo``, the path every application on the machine takes
+(/etc/hosts, nsswitch, the ISP's resolver), so it shows what users get.
+"""
+
+import asyncio
+import socket
+from collections.abc import Sequence
+from types import TracebackType
+
+import aiodns
+import aiodns.error
+import pycares
+
+from probe.config import ResolverSpec
+from probe.measure.timing import Clock, Deadline, Interrupt
+from probe.records import DnsRecord, Failure
+
+QUERY_TYPES = {"ipv4": ("A",), "ipv6": ("AAAA",), "any": ("A", "AAAA")}
+_SYSTEM_FAMILY = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6, "any": socket.AF_UNSPEC}
+_SYSTEM_QUERY_TYPE = {"ipv4": "A", "ipv6": "AAAA", "any": "ANY"}
+
+_ARES_FAILURES = {
+    aiodns.error.ARES_ENOTFOUND: Failure.DNS_NXDOMAIN,
+    aiodns.error.ARES_ENONAME: Failure.DNS_NXDOMAIN,
+    aiodns.error.ARES_ENODATA: Failure.DNS_NODATA,
+    aiodns.error.ARES_ETIMEOUT: Failure.DNS_TIMEOUT,
+    aiodns.error.ARES_ECONNREFUSED: Failure.DNS_UNAVAILABLE,
+    aiodns.error.ARES_ESERVFAIL: Failure.DNS_SERVFAIL,
+    aiodns.error.ARES_EREFUSED: Failure.DNS_REFUSED,
+}
+_GAI_FAILURES = {
+    socket.EAI_NONAME: Failure.DNS_NXDOMAIN,
+    socket.EAI_AGAIN: Failure.DNS_UNAVAILABLE,
+}
+for _name in ("EAI_NODATA", "EAI_ADDRFAMILY"):  # glibc extensions, absent elsewhere
+    if hasattr(socket, _name):
+        _GAI_FAILURES[getattr(socket, _name)] = Failure.DNS_NODATA
+
+
+class ResolverSet:
+    """One aiodns channel per configured resolver, shared by a whole round."""
+
+    def __init__(self, specs: Sequence[ResolverSpec], timeout: float) -> None:
+        self.specs = list(specs)
+        self.timeout = timeout
+        self._channels: dict[str, aiodns.DNSResolver] = {}
+
+    async def __aenter__(self) -> "ResolverSet":
+        for spec in self.specs:
+            if spec.host is not None:
+                # One try with the whole time-out: the record then tells how long
+                # the one query took, not a sum of c-ares retries.
+                self._channels[spec.name] = aiodns.DNSResolver(
+                    nameservers=[spec.address], timeout=self.timeout, tries=1
+                )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: object, tb: TracebackType | None
+    ) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+    def channel(self, spec: ResolverSpec) -> aiodns.DNSResolver | None:
+        return self._channels.get(spec.name)
+
+
+async def resolve(
+    hostname: str,
+    resolvers: ResolverSet,
+    family: str,
+    clock: Clock,
+    interrupt: Interrupt | None = None,
+) -> list[DnsRecord]:
+    """Ask every resolver at once; one record per resolver and query type."""
+    queries = []
+    for spec in resolvers.specs:
+        channel = resolvers.channel(spec)
+        if channel is None:
+            queries.append(
+                _query_system(spec, hostname, family, resolvers.timeout, clock, interrupt)
+            )
+        else:
+            for query_type in QUERY_TYPES[family]:
+                queries.append(
+                    _query_channel(
+                        spec, channel, hostname, query_type, resolvers.timeout, clock, interrupt
+                    )
+                )
+    return list(await asyncio.gather(*queries))
+
+
+async def _query_channel(
+    spec: ResolverSpec,
+    channel: aiodns.DNSResolver,
+    hostname: str,
+    query_type: str,
+    timeout: float,
+    clock: Clock,
+    interrupt: Interrupt | None,
+) -> DnsRecord:
+    record = DnsRecord(spec.name, spec.address, hostname, query_type, t0=clock.now(), t=0.0)
+    deadline = Deadline(timeout + 1.0, interrupt)  # c-ares times out first; this is a guard
+    try:
+        async with deadline:
+            result = await channel.query_dns(hostname, query_type)
+        # A and AAAA only: the CNAMEs of the chain lead to them.
+        record.answers = [
+            str(answer.data.addr)
+            for answer in result.answer
+            if isinstance(answer.data, pycares.ARecordData | pycares.AAAARecordData)
+        ]
+        if not record.answers:
+            record.failure = Failure.DNS_NODATA
+    except aiodns.error.DNSError as error:
+        record.failure = _ARES_FAILURES.get(error.args[0], Failure.DNS_ERROR)
+    except TimeoutError:
+        record.failure = Failure.INTERRUPTED if deadline.interrupted else Failure.DNS_TIMEOUT
+    record.t = clock.now()
+    return record
+
+
+async def _query_system(
+    spec: ResolverSpec,
+    hostname: str,
+    family: str,
+    timeout: float,
+    clock: Clock,
+    interrupt: Interrupt | None,
+) -> DnsRecord:
+    query_type = _SYSTEM_QUERY_TYPE[family]
+    record = DnsRecord(spec.name, spec.address, hostname, query_type, t0=clock.now(), t=0.0)
+    loop = asyncio.get_running_loop()
+    deadline = Deadline(timeout, interrupt)
+    try:
+        async with deadline:
+            infos = await loop.getaddrinfo(
+                hostname, None, family=_SYSTEM_FAMILY[family], type=socket.SOCK_STREAM
+            )
+        # getaddrinfo repeats an address once per socket type; keep the first of each.
+        record.answers = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    except socket.gaierror as error:
+        record.failure = _GAI_FAILURES.get(error.errno or 0, Failure.DNS_ERROR)
+    except TimeoutError:
+        record.failure = Failure.INTERRUPTED if deadline.interrupted else Failure.DNS_TIMEOUT
+    record.t = clock.now()
+    return record

@@ -1,0 +1,150 @@
+"""A round: every target and control measured once, concurrently.
+
+Targets and controls run side by side (bounded by ``settings.concurrency``)
+so that they share the network conditions of the moment: a comparison between
+them is only fair if they were measured together.
+"""
+
+import asyncio
+import datetime
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from probe.config import Config, Group, ResolverSpec, Target
+from probe.measure.dns import ResolverSet, resolve
+from probe.measure.timing import Clock, Interrupt
+from probe.measure.transfer import TransferSettings, download, make_ssl_context
+from probe.records import DnsRecord, Failure, RoundResult, TargetResult
+
+
+class ProgressListener(Protocol):
+    """What a front end (the terminal, a daemon log) hears while a round runs."""
+
+    def target_started(self, name: str, url: str) -> None: ...
+
+    def bytes_received(self, name: str, total: int) -> None: ...
+
+    def target_finished(self, result: TargetResult) -> None: ...
+
+
+class _Silent:
+    def target_started(self, name: str, url: str) -> None:
+        pass
+
+    def bytes_received(self, name: str, total: int) -> None:
+        pass
+
+    def target_finished(self, result: TargetResult) -> None:
+        pass
+
+
+async def measure_round(
+    config: Config,
+    listener: ProgressListener | None = None,
+    interrupt: Interrupt | None = None,
+) -> RoundResult:
+    """Measure every target of ``config``; ``interrupt`` stops it early, keeping results."""
+    started_at = _now_iso()
+    slots = asyncio.Semaphore(config.settings.concurrency)
+    specs = config.resolver_specs()
+    async with ResolverSet(specs, config.settings.timeouts.dns) as resolvers:
+        shared = _RoundContext(
+            config,
+            resolvers,
+            make_ssl_context(config.settings.ca_bundle),
+            listener or _Silent(),
+            interrupt or Interrupt(),
+        )
+
+        async def one(group_name: str, group: Group, target: Target) -> TargetResult:
+            async with slots:
+                return await measure_target(group_name, group, target, shared)
+
+        results = await asyncio.gather(*(one(*entry) for entry in config.targets()))
+    return RoundResult(
+        started_at=started_at,
+        finished_at=_now_iso(),
+        interrupted=shared.interrupt.requested,
+        targets=list(results),
+    )
+
+
+@dataclass(frozen=True)
+class _RoundContext:
+    """What every target of a round shares."""
+
+    config: Config
+    resolvers: ResolverSet
+    ssl_context: ssl.SSLContext
+    listener: ProgressListener
+    interrupt: Interrupt
+
+
+async def measure_target(
+    group_name: str, group: Group, target: Target, shared: _RoundContext
+) -> TargetResult:
+    """DNS with every resolver, then one download from the chosen address."""
+    result = TargetResult(target.name, group_name, group.role, target.url, _now_iso())
+    if shared.interrupt.requested:
+        result.failure = Failure.INTERRUPTED
+        return result
+    shared.listener.target_started(target.name, target.url)
+    clock = Clock()
+    family = shared.config.settings.address_family
+    resolvers = shared.resolvers
+    result.dns = await resolve(target.hostname, resolvers, family, clock, shared.interrupt)
+    chosen = choose_address(result.dns, resolvers.specs)
+    if chosen is None:
+        result.failure = _dns_failure(result.dns, resolvers.specs)
+    else:
+        result.address_from, address = chosen
+        result.transfer = await download(
+            target.url,
+            address,
+            transfer_settings(shared.config, target),
+            shared.ssl_context,
+            clock,
+            shared.interrupt,
+            on_bytes=lambda total: shared.listener.bytes_received(target.name, total),
+        )
+        result.failure = result.transfer.failure
+    shared.listener.target_finished(result)
+    return result
+
+
+def transfer_settings(config: Config, target: Target) -> TransferSettings:
+    timeouts = config.settings.timeouts
+    return TransferSettings(
+        connect_timeout=timeouts.connect,
+        tls_timeout=timeouts.tls,
+        stall_timeout=timeouts.stall,
+        transfer_timeout=timeouts.transfer,
+        max_bytes=config.settings.max_bytes,
+        min_bytes=target.min_bytes,
+    )
+
+
+def choose_address(
+    records: Sequence[DnsRecord], specs: Sequence[ResolverSpec]
+) -> tuple[str, str] | None:
+    """(resolver name, address): the first answer of the first resolver, in config order."""
+    for spec in specs:
+        for record in records:
+            if record.resolver == spec.name and record.answers:
+                return spec.name, record.answers[0]
+    return None
+
+
+def _dns_failure(records: Sequence[DnsRecord], specs: Sequence[ResolverSpec]) -> Failure:
+    """The failure of the first resolver: the one whose answer would have been used."""
+    first = specs[0].name if specs else None
+    for record in records:
+        if record.resolver == first and record.failure is not None:
+            return record.failure
+    return next((r.failure for r in records if r.failure is not None), Failure.DNS_ERROR)
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,287 @@
+"""Transfer step: an HTTPS GET to a chosen address, timed phase by phase.
+
+The connection goes to ``address`` while the SNI, the Host header and the
+certificate check use the URL's host name (httpx's ``sni_hostname``
+extension), so that the probe measures the address each resolver gave. Phase
+times come from httpx's ``trace`` extension. The body is streamed and counted,
+never held; the download ends at ``max_bytes``, at the transfer time-out, or
+when the body is complete, and the record says which.
+"""
+
+import errno
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from probe import __version__
+from probe.measure.goodput import goodput_bytes_per_second
+from probe.measure.sampler import ByteCounter, Sampler
+from probe.measure.timing import Clock, Deadline, Interrupt
+from probe.records import Failure, Phase, StopReason, TransferRecord
+
+USER_AGENT = f"throttle-probe/{__version__} (+https://pypi.org/project/throttle-probe/)"
+
+# httpcore trace steps -> our phase names; the request phase ends when the wait begins.
+_PHASE_OF_STEP = {
+    "connect_tcp": "connect",
+    "start_tls": "tls",
+    "send_request_headers": "request",
+    "receive_response_headers": "wait",
+}
+_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL}
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    connect_timeout: float = 10.0
+    tls_timeout: float = 10.0
+    stall_timeout: float = 10.0
+    transfer_timeout: float = 30.0
+    max_bytes: int = 2 * 1024 * 1024
+    min_bytes: int | None = None
+
+
+def make_ssl_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """The trust store for every transfer of a round (built once: it is slow to load)."""
+    if ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    return httpx.create_ssl_context(trust_env=False)
+
+
+async def download(
+    url: str,
+    address: str,
+    settings: TransferSettings,
+    ssl_context: ssl.SSLContext,
+    clock: Clock,
+    interrupt: Interrupt | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> TransferRecord:
+    """GET ``url`` from ``address``; always returns a record, failures included."""
+    parts = urlsplit(url)
+    hostname = parts.hostname or ""
+    port = parts.port or 443
+    record = TransferRecord(url, hostname, address, port, sni=hostname, t0=clock.now(), t=0.0)
+    deadline = Deadline(settings.transfer_timeout, interrupt)
+    tracer = _Tracer(record, clock, deadline, settings)
+    counter = ByteCounter()
+    sampler: Sampler | None = None
+    # trust_env=False: a proxy from the environment would measure the proxy's path.
+    client = httpx.AsyncClient(
+        verify=ssl_context,
+        timeout=httpx.Timeout(None, read=settings.stall_timeout),
+        trust_env=False,
+    )
+    try:
+        async with client, deadline:
+            request = client.build_request(
+                "GET",
+                _url_at_address(url, address),
+                headers=_headers(parts.netloc.rpartition("@")[2]),
+                extensions={"sni_hostname": hostname, "trace": tracer},
+            )
+            response = await client.send(request, stream=True)
+            sampler = _start_body(record, response, tracer, counter, clock)
+            try:
+                record.stop_reason = await _read_body(response, counter, settings, on_bytes)
+            finally:
+                sampler.stop()  # while the socket is open, for a last TCP_INFO sample
+                await response.aclose()
+    except Exception as error:  # httpx, ssl and OS errors, and our own deadline
+        _record_failure(record, tracer, deadline, error)
+    finally:
+        if sampler is not None:
+            record.samples, record.tcp_info = sampler.samples, sampler.tcp_info
+        record.bytes = counter.bytes
+        record.t = clock.now()
+        tracer.close_open_phase(record.t)
+    _judge_response(record, settings)
+    connect = record.phase("connect")
+    rtt = connect.t - connect.t0 if connect is not None and connect.t is not None else None
+    record.goodput_bytes_per_second = goodput_bytes_per_second(record.samples, rtt)
+    return record
+
+
+def _url_at_address(url: str, address: str) -> str:
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _headers(host_header: str) -> dict[str, str]:
+    return {
+        "Host": host_header,
+        "User-Agent": USER_AGENT,
+        # Count the bytes as they cross the network: no transparent decompression.
+        "Accept-Encoding": "identity",
+    }
+
+
+def _start_body(
+    record: TransferRecord,
+    response: httpx.Response,
+    tracer: "_Tracer",
+    counter: ByteCounter,
+    clock: Clock,
+) -> Sampler:
+    record.status = response.status_code
+    record.http_version = response.http_version
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    record.tls_version = ssl_object.version() if ssl_object is not None else None
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    tracer.open_phase("body")
+    sampler = Sampler(counter, sock, clock)
+    sampler.start()
+    return sampler
+
+
+async def _read_body(
+    response: httpx.Response,
+    counter: ByteCounter,
+    settings: TransferSettings,
+    on_bytes: Callable[[int], None] | None,
+) -> StopReason:
+    async for chunk in response.aiter_raw():
+        counter.bytes += len(chunk)
+        if on_bytes is not None:
+            on_bytes(counter.bytes)
+        if counter.bytes >= settings.max_bytes:
+            return StopReason.MAX_BYTES
+    return StopReason.COMPLETE
+
+
+def _judge_response(record: TransferRecord, settings: TransferSettings) -> None:
+    """Failures visible only once the body is read: the status, and a short answer."""
+    if record.failure is not None or record.status is None:
+        return
+    if record.status >= 300:
+        record.failure = Failure.HTTP_STATUS
+    elif (
+        record.stop_reason == StopReason.COMPLETE
+        and settings.min_bytes is not None
+        and record.bytes < settings.min_bytes
+    ):
+        record.failure = Failure.HTTP_TOO_SMALL
+
+
+def _record_failure(
+    record: TransferRecord, tracer: "_Tracer", deadline: Deadline, error: Exception
+) -> None:
+    phase = tracer.current_phase
+    if deadline.interrupted:
+        record.stop_reason, record.failure = StopReason.INTERRUPTED, Failure.INTERRUPTED
+    elif isinstance(error, TimeoutError) and phase == "body" and deadline.overall_expired:
+        record.stop_reason = StopReason.DEADLINE  # still flowing: the sample series holds
+    else:
+        record.stop_reason, record.failure = StopReason.FAILURE, classify(error, phase)
+    if record.failure is not None:
+        tracer.fail_open_phase(record.failure, tracer.now())
+
+
+def classify(error: BaseException, phase: str | None) -> Failure:
+    """Name an exception from the transfer, given the phase it interrupted."""
+    causes = list(_chain(error))
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+        return Failure.TLS_CERT_INVALID
+    if any(isinstance(c, TimeoutError | httpx.TimeoutException) for c in causes):
+        return _TIMEOUT_FAILURES.get(phase or "connect", Failure.READ_TIMEOUT)
+    if any(isinstance(c, OSError) and c.errno in _UNREACHABLE for c in causes):
+        return Failure.NETWORK_UNREACHABLE
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return Failure.TCP_REFUSED
+    if phase in (None, "connect"):
+        return Failure.TCP_ERROR
+    if phase == "tls":
+        resets = (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+        is_reset = any(isinstance(c, resets) for c in causes) or _is_eof(causes)
+        return Failure.TLS_RESET if is_reset else Failure.TLS_ERROR
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return Failure.TCP_RESET
+    if isinstance(error, httpx.RemoteProtocolError) and phase == "body":
+        return Failure.HTTP_TRUNCATED
+    if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError):
+        # Closed after the request without a response: a quiet way to block.
+        return Failure.TCP_RESET if phase in ("request", "wait") else Failure.HTTP_ERROR
+    return Failure.HTTP_ERROR
+
+
+_TIMEOUT_FAILURES = {
+    "connect": Failure.TCP_TIMEOUT,
+    "tls": Failure.TLS_TIMEOUT,
+    "request": Failure.READ_TIMEOUT,
+    "wait": Failure.READ_TIMEOUT,
+    "body": Failure.STALL,
+}
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_eof(causes: list[BaseException]) -> bool:
+    # anyio reports a peer that closes mid-handshake as EndOfStream / BrokenResourceError.
+    return any(type(c).__name__ in ("EndOfStream", "BrokenResourceError") for c in causes)
+
+
+class _Tracer:
+    """httpx trace callback: turns httpcore's events into phases and moves the deadline."""
+
+    def __init__(
+        self, record: TransferRecord, clock: Clock, deadline: Deadline, settings: TransferSettings
+    ) -> None:
+        self._record = record
+        self._clock = clock
+        self._deadline = deadline
+        self._limits = {
+            "connect": settings.connect_timeout,
+            "tls": settings.tls_timeout,
+        }
+        self._open: Phase | None = None
+
+    @property
+    def current_phase(self) -> str | None:
+        return None if self._open is None else self._open.name
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        _, step, state = event.rsplit(".", 2) if event.count(".") >= 2 else ("", "", "")
+        name = _PHASE_OF_STEP.get(step)
+        if name is None:
+            return
+        if state == "started" and name != "wait":
+            self.open_phase(name)
+        elif state == "complete" and name == "request":
+            self.open_phase("wait")  # request sent: now waiting for the first byte
+        elif state == "complete":
+            self.close_open_phase(self._clock.now())
+
+    def open_phase(self, name: str) -> None:
+        now = self._clock.now()
+        self.close_open_phase(now)
+        self._open = Phase(name, t0=now)
+        self._record.phases.append(self._open)
+        self._deadline.phase(self._limits.get(name))
+
+    def close_open_phase(self, now: float) -> None:
+        if self._open is not None:
+            self._open.t = now
+        self._open = None
+
+    def fail_open_phase(self, failure: Failure, now: float) -> None:
+        if self._open is not None:
+            self._open.t, self._open.failure = now, failure
+            self._open = None
+
+    def now(self) -> float:
+        return self._clock.now()

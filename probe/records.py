@@ -1,0 +1,172 @@
+"""The records every measurement step returns: the contract between layers.
+
+Records are plain dataclasses that serialise to JSON with ``to_jsonable``.
+Times are seconds on a monotonic clock, relative to the start of the target's
+measurement (``TargetResult.started_at`` gives the wall-clock origin). A step
+that fails still returns its record, with ``failure`` set to a name from
+``FAILURES``; a phase that did not happen is absent, never zero.
+"""
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Failure(enum.StrEnum):
+    """What went wrong, in the fixed vocabulary that verdicts and metrics rely on."""
+
+    DNS_NXDOMAIN = "dns_nxdomain"  # the name does not exist
+    DNS_NODATA = "dns_nodata"  # the name exists but has no address of the asked family
+    DNS_TIMEOUT = "dns_timeout"  # the resolver did not answer in time
+    DNS_UNAVAILABLE = "dns_unavailable"  # the resolver could not be reached at all
+    DNS_SERVFAIL = "dns_servfail"
+    DNS_REFUSED = "dns_refused"
+    DNS_ERROR = "dns_error"  # any other resolver error
+    NETWORK_UNREACHABLE = "network_unreachable"  # no route to the address
+    TCP_REFUSED = "tcp_refused"
+    TCP_TIMEOUT = "tcp_timeout"
+    TCP_ERROR = "tcp_error"  # any other failure to connect
+    TCP_RESET = "tcp_reset"  # reset after the TLS handshake (mid-request or mid-body)
+    TLS_RESET = "tls_reset"  # reset or close during the TLS handshake
+    TLS_TIMEOUT = "tls_timeout"
+    TLS_CERT_INVALID = "tls_cert_invalid"  # untrusted, expired or for another name
+    TLS_ERROR = "tls_error"  # any other handshake failure
+    HTTP_STATUS = "http_status"  # status 300 or above
+    HTTP_TRUNCATED = "http_truncated"  # the server closed before the announced length
+    HTTP_ERROR = "http_error"  # a malformed response
+    HTTP_TOO_SMALL = "http_too_small"  # complete, but smaller than the target's min_bytes
+    READ_TIMEOUT = "read_timeout"  # no response headers in time
+    STALL = "stall"  # the body stopped arriving for the stall time-out
+    INTERRUPTED = "interrupted"  # the user stopped the round
+
+
+class StopReason(enum.StrEnum):
+    """Why a download ended."""
+
+    COMPLETE = "complete"  # the whole body arrived
+    MAX_BYTES = "max_bytes"  # the byte budget was reached (the normal case for big objects)
+    DEADLINE = "deadline"  # the transfer time-out ended a download that was still flowing
+    FAILURE = "failure"  # see ``failure``
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class DnsRecord:
+    """One query to one resolver: ``answers`` in the order the resolver gave them."""
+
+    resolver: str  # the configured name, e.g. "system" or "cloudflare"
+    resolver_address: str  # "system" or "host:port"
+    hostname: str
+    query_type: str  # "A", "AAAA", or "ANY" for the system resolver
+    t0: float
+    t: float
+    answers: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+
+
+@dataclass
+class Phase:
+    """One phase of a transfer: connect, tls, request, wait (for the first byte), body."""
+
+    name: str
+    t0: float
+    t: float | None = None  # when it ended, successfully or with ``failure``
+    failure: Failure | None = None
+
+
+@dataclass
+class ByteSample:
+    """Cumulative body bytes at time ``t`` (taken on a memoryless timer)."""
+
+    t: float
+    bytes: int
+
+
+@dataclass
+class TcpInfoSample:
+    """Linux TCP_INFO of the connection at time ``t`` (times in seconds)."""
+
+    t: float
+    rtt: float
+    rtt_var: float
+    min_rtt: float | None
+    receiver_rtt: float | None  # the receiver's own estimate: what a downloading client sees
+    retransmits: int  # segments this side retransmitted (upload direction)
+    lost: int
+    reordered_received: int | None  # out-of-order segments received: download-side loss
+    delivery_rate: int | None  # bytes per second, as the kernel estimates it
+    cwnd: int
+    bytes_received: int | None
+    segments_in: int | None
+
+
+@dataclass
+class TransferRecord:
+    """An HTTPS GET of one URL, connected to one chosen address."""
+
+    url: str
+    hostname: str
+    address: str | None  # the IP connected to; None when DNS gave nothing to connect to
+    port: int
+    sni: str
+    t0: float
+    t: float
+    phases: list[Phase] = field(default_factory=list)
+    status: int | None = None
+    http_version: str | None = None
+    tls_version: str | None = None
+    bytes: int = 0  # body bytes received (as sent: no decompression)
+    stop_reason: StopReason = StopReason.FAILURE
+    failure: Failure | None = None
+    samples: list[ByteSample] = field(default_factory=list)
+    tcp_info: list[TcpInfoSample] = field(default_factory=list)
+    goodput_bytes_per_second: float | None = None
+
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+
+@dataclass
+class TargetResult:
+    """Everything measured for one target in one round."""
+
+    name: str
+    group: str
+    role: str  # "target" or "control"
+    url: str
+    started_at: str  # ISO 8601 wall-clock time of t=0
+    dns: list[DnsRecord] = field(default_factory=list)
+    address_from: str | None = None  # the resolver whose answer the transfer used
+    transfer: TransferRecord | None = None
+    failure: Failure | None = None
+
+    @property
+    def goodput_bytes_per_second(self) -> float | None:
+        return None if self.transfer is None else self.transfer.goodput_bytes_per_second
+
+
+@dataclass
+class RoundResult:
+    """One round: every target measured concurrently, under the same conditions."""
+
+    started_at: str
+    finished_at: str
+    interrupted: bool
+    targets: list[TargetResult]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn records into plain dicts and lists, with derived fields made explicit."""
+    if isinstance(value, TargetResult):
+        data = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # The headline figure sits at the top of each entry for people and jq alike.
+        data["goodput_bytes_per_second"] = value.goodput_bytes_per_second
+        return data
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value

@@ -1,0 +1,165 @@
+"""The terminal front end of ``check``: live download progress and result tables."""
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from probe.records import DnsRecord, RoundResult, TargetResult, TransferRecord
+
+
+def format_rate(bytes_per_second: float | None) -> str:
+    """Network rates in bits per second, as ISPs and papers quote them."""
+    if bytes_per_second is None:
+        return "-"
+    bits = bytes_per_second * 8
+    for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if bits >= scale:
+            return f"{bits / scale:.3g} {unit}"
+    return f"{bits:.0f} bit/s"
+
+
+def format_bytes(count: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def format_ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+class LiveProgress:
+    """A progress bar per download (bytes and current rate), on standard error.
+
+    On a terminal the bars redraw in place; elsewhere (a log, CI) each target
+    prints one line when it finishes, so long rounds still show progress.
+    """
+
+    def __init__(self, console: Console, max_bytes: int) -> None:
+        self._console = console
+        self._max_bytes = max_bytes
+        self._tasks: dict[str, TaskID] = {}
+        self._progress = Progress(
+            TextColumn("{task.description:<18}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+
+    def __enter__(self) -> "LiveProgress":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def target_started(self, name: str, url: str) -> None:
+        self._tasks[name] = self._progress.add_task(name, total=self._max_bytes)
+
+    def bytes_received(self, name: str, total: int) -> None:
+        self._progress.update(self._tasks[name], completed=total)
+
+    def target_finished(self, result: TargetResult) -> None:
+        task = self._tasks.get(result.name)
+        if task is not None:
+            self._progress.update(task, visible=False)
+        if not self._console.is_terminal:
+            self._console.print(f"done {result.name}: {_outcome(result)}", highlight=False)
+
+
+def render_round(console: Console, result: RoundResult) -> None:
+    console.print(dns_table(result.targets))
+    console.print(transfer_table(result.targets))
+    if result.interrupted:
+        console.print("[yellow]Interrupted: the figures above are what was measured so far.")
+
+
+def dns_table(targets: Sequence[TargetResult]) -> Table:
+    """One row per host, one column per resolver: answers (or the failure) and the time."""
+    resolvers = list(dict.fromkeys(r.resolver for t in targets for r in t.dns))
+    table = Table(title="DNS", title_justify="left")
+    table.add_column("host")
+    for name in resolvers:
+        table.add_column(name)
+    seen: set[str] = set()
+    for target in targets:
+        host = target.dns[0].hostname if target.dns else None
+        if host is None or host in seen:
+            continue
+        seen.add(host)
+        cells = [_dns_cell([r for r in target.dns if r.resolver == name]) for name in resolvers]
+        table.add_row(host, *cells)
+    return table
+
+
+def _dns_cell(records: Sequence[DnsRecord]) -> str:
+    parts = []
+    for record in records:
+        took = format_ms(record.t - record.t0)
+        if record.failure is not None:
+            parts.append(f"[red]{record.failure}[/red] {took}")
+        else:
+            extra = f" +{len(record.answers) - 1}" if len(record.answers) > 1 else ""
+            parts.append(f"{record.answers[0]}{extra} {took}")
+    return "\n".join(parts) or "-"
+
+
+def transfer_table(targets: Sequence[TargetResult]) -> Table:
+    table = Table(title="Transfers", title_justify="left")
+    for column in ("target", "group", "address", "connect", "TLS", "first byte"):
+        table.add_column(column)
+    for column in ("goodput", "bytes"):
+        table.add_column(column, justify="right")
+    table.add_column("result")
+    for target in targets:
+        transfer = target.transfer
+        table.add_row(
+            target.name,
+            f"{target.group} ({target.role})",
+            _address(target),
+            format_ms(_duration(transfer, "connect")),
+            format_ms(_duration(transfer, "tls")),
+            format_ms(_duration(transfer, "wait")),
+            format_rate(target.goodput_bytes_per_second),
+            format_bytes(transfer.bytes) if transfer is not None else "-",
+            _outcome(target),
+        )
+    return table
+
+
+def _address(target: TargetResult) -> str:
+    if target.transfer is None or target.transfer.address is None:
+        return "-"
+    return f"{target.transfer.address} ({target.address_from})"
+
+
+def _duration(transfer: TransferRecord | None, phase_name: str) -> float | None:
+    phase = transfer.phase(phase_name) if transfer is not None else None
+    if phase is None or phase.t is None or phase.failure is not None:
+        return None
+    return phase.t - phase.t0
+
+
+def _outcome(target: TargetResult) -> str:
+    transfer = target.transfer
+    if target.failure is not None:
+        status = f" {transfer.status}" if transfer is not None and transfer.status else ""
+        return f"[red]{target.failure}{status}[/red]"
+    if transfer is None:
+        return "-"
+    return f"{transfer.stop_reason} ({transfer.status}, {transfer.tls_version})"

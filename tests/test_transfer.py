@@ -1,0 +1,205 @@
+"""The transfer step against real TLS servers on loopback."""
+
+import asyncio
+
+import pytest
+
+from probe.measure.timing import Clock, Interrupt
+from probe.measure.transfer import TransferSettings, download, make_ssl_context
+from probe.records import Failure, StopReason, TransferRecord
+from tests.conftest import WRONG_NAME, Lab
+
+FAST = TransferSettings(
+    connect_timeout=2, tls_timeout=2, stall_timeout=2, transfer_timeout=10, max_bytes=10**8
+)
+
+
+def fetch(
+    lab: Lab,
+    url: str,
+    settings: TransferSettings = FAST,
+    interrupt_after: float | None = None,
+) -> TransferRecord:
+    async def run() -> TransferRecord:
+        interrupt = Interrupt()
+        if interrupt_after is not None:
+            asyncio.get_running_loop().call_later(interrupt_after, interrupt.request)
+        context = make_ssl_context(lab.pki.ca_file)
+        return await download(url, "127.0.0.1", settings, context, Clock(), interrupt)
+
+    return asyncio.run(run())
+
+
+def phase_names(record: TransferRecord) -> list[str]:
+    return [p.name for p in record.phases]
+
+
+def test_complete_download_has_every_phase_in_order_and_exact_bytes(lab: Lab) -> None:
+    size = 3_000_000
+    record = fetch(lab, lab.url("twitter.test", f"/bytes/{size}"))
+
+    assert record.failure is None
+    assert record.stop_reason == StopReason.COMPLETE
+    assert record.bytes == size
+    assert (record.status, record.http_version, record.tls_version) == (200, "HTTP/1.1", "TLSv1.3")
+    assert (record.address, record.sni, record.hostname) == (
+        "127.0.0.1",
+        "twitter.test",
+        "twitter.test",
+    )
+    assert phase_names(record) == ["connect", "tls", "request", "wait", "body"]
+    times = [record.t0] + [t for p in record.phases for t in (p.t0, p.t)] + [record.t]
+    assert all(t is not None for t in times)
+    assert times == sorted(times)  # type: ignore[type-var]
+    assert record.goodput_bytes_per_second is not None and record.goodput_bytes_per_second > 0
+
+
+def test_samples_are_cumulative_and_end_at_the_byte_count(lab: Lab) -> None:
+    record = fetch(lab, lab.url("twitter.test", "/bytes/5000000"))
+
+    assert len(record.samples) >= 2
+    assert [s.t for s in record.samples] == sorted(s.t for s in record.samples)
+    assert [s.bytes for s in record.samples] == sorted(s.bytes for s in record.samples)
+    assert record.samples[-1].bytes == record.bytes
+    body = record.phase("body")
+    assert body is not None and body.t is not None
+    assert body.t0 <= record.samples[0].t and record.samples[-1].t <= record.t
+
+
+def test_tcp_info_is_sampled_alongside(lab: Lab) -> None:
+    record = fetch(lab, lab.url("twitter.test", "/bytes/2000000"))
+
+    assert record.tcp_info, "Linux exposes TCP_INFO on every connected socket"
+    info = record.tcp_info[-1]
+    assert 0 < info.rtt < 1.0
+    assert info.bytes_received is not None and info.bytes_received >= record.bytes
+
+
+def test_download_stops_at_max_bytes(lab: Lab) -> None:
+    settings = TransferSettings(**{**FAST.__dict__, "max_bytes": 1_000_000})
+    record = fetch(lab, lab.url("control.test", "/bytes/50000000"), settings)
+
+    assert record.failure is None
+    assert record.stop_reason == StopReason.MAX_BYTES
+    # The loop stops after the read that crosses the budget: at most one read more.
+    assert 1_000_000 <= record.bytes < 1_000_000 + 65536 + 1
+
+
+def test_transfer_deadline_ends_a_flowing_download_without_failure(lab: Lab) -> None:
+    settings = TransferSettings(**{**FAST.__dict__, "transfer_timeout": 0.5, "max_bytes": 10**12})
+    record = fetch(lab, lab.url("control.test", f"/bytes/{10**12}"), settings)
+
+    assert record.failure is None
+    assert record.stop_reason == StopReason.DEADLINE
+    assert record.bytes > 0 and record.goodput_bytes_per_second is not None
+    assert record.t < 1.5
+
+
+def test_reset_mid_body_is_tcp_reset(lab: Lab) -> None:
+    record = fetch(lab, lab.url("twitter.test", "/reset/200000"))
+
+    assert record.failure == Failure.TCP_RESET
+    assert record.stop_reason == StopReason.FAILURE
+    assert record.status == 200
+    body = record.phase("body")
+    assert body is not None and body.failure == Failure.TCP_RESET
+    # A reset discards what the kernel had not yet handed over: at most N arrive.
+    assert record.bytes <= 200000
+
+
+def test_early_close_is_http_truncated_with_exact_bytes(lab: Lab) -> None:
+    record = fetch(lab, lab.url("twitter.test", "/truncate/150000"))
+
+    assert record.failure == Failure.HTTP_TRUNCATED
+    assert record.bytes == 150000
+
+
+def test_stall_after_a_few_kilobytes(lab: Lab) -> None:
+    record = fetch(lab, lab.url("tiktok.test", "/stall/20000"))
+
+    assert record.failure == Failure.STALL
+    assert record.bytes == 20000
+    body = record.phase("body")
+    assert body is not None and body.failure == Failure.STALL
+    assert body.t is not None and body.t - body.t0 >= 2.0  # the stall time-out
+    # The samples show the flat line after the first 20 KB.
+    assert record.samples[-1].bytes == 20000 and len(record.samples) >= 3
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_error_status_is_http_status(lab: Lab, status: int) -> None:
+    record = fetch(lab, lab.url("twitter.test", f"/status/{status}"))
+
+    assert record.failure == Failure.HTTP_STATUS
+    assert record.status == status
+    assert record.stop_reason == StopReason.COMPLETE
+
+
+def test_server_that_never_answers_is_read_timeout(lab: Lab) -> None:
+    record = fetch(lab, lab.url("twitter.test", "/hang"))
+
+    assert record.failure == Failure.READ_TIMEOUT
+    assert phase_names(record) == ["connect", "tls", "request", "wait"]
+    assert (
+        record.status is None and record.samples == [] and record.goodput_bytes_per_second is None
+    )
+
+
+def test_silent_handshake_is_tls_timeout(lab: Lab) -> None:
+    record = fetch(lab, lab.url("twitter.test", "/bytes/10", lab.silent_tls))
+
+    assert record.failure == Failure.TLS_TIMEOUT
+    assert phase_names(record) == ["connect", "tls"]
+    connect, tls = record.phases
+    assert connect.failure is None and tls.failure == Failure.TLS_TIMEOUT
+    assert tls.t is not None and 1.9 <= tls.t - tls.t0 < 3.0
+
+
+def test_closed_port_is_tcp_refused_and_nothing_else_is_invented(lab: Lab) -> None:
+    record = fetch(lab, f"https://twitter.test:{lab.closed_port}/bytes/10")
+
+    assert record.failure == Failure.TCP_REFUSED
+    assert phase_names(record) == ["connect"]
+    assert record.status is None and record.tls_version is None
+    assert record.bytes == 0 and record.samples == [] and record.tcp_info == []
+    assert record.goodput_bytes_per_second is None
+
+
+def test_port_that_never_accepts_is_tcp_timeout(lab: Lab) -> None:
+    record = fetch(lab, f"https://twitter.test:{lab.unaccepting_port}/bytes/10")
+
+    assert record.failure == Failure.TCP_TIMEOUT
+    assert phase_names(record) == ["connect"]
+
+
+def test_certificate_for_another_name_is_tls_cert_invalid(lab: Lab) -> None:
+    record = fetch(lab, lab.url(WRONG_NAME, "/bytes/10", lab.wrong_cert))
+
+    assert record.failure == Failure.TLS_CERT_INVALID
+    assert phase_names(record) == ["connect", "tls"]
+
+
+def test_untrusted_ca_is_tls_cert_invalid(lab: Lab) -> None:
+    async def run() -> TransferRecord:
+        context = make_ssl_context()  # the public trust store does not know the test CA
+        url = lab.url("twitter.test", "/bytes/10")
+        return await download(url, "127.0.0.1", FAST, context, Clock())
+
+    assert asyncio.run(run()).failure == Failure.TLS_CERT_INVALID
+
+
+def test_complete_but_smaller_than_expected_is_http_too_small(lab: Lab) -> None:
+    settings = TransferSettings(**{**FAST.__dict__, "min_bytes": 100_000})
+    record = fetch(lab, lab.url("twitter.test", "/bytes/5000"), settings)
+
+    assert record.failure == Failure.HTTP_TOO_SMALL
+    assert record.bytes == 5000
+
+
+def test_interrupt_keeps_what_was_measured(lab: Lab) -> None:
+    record = fetch(lab, lab.url("tiktok.test", "/stall/30000"), interrupt_after=0.5)
+
+    assert record.failure == Failure.INTERRUPTED
+    assert record.stop_reason == StopReason.INTERRUPTED
+    assert record.bytes == 30000
+    assert record.t < 1.5
