@@ -92,7 +92,7 @@ def _run_check(config: "Config", source: str, as_json: bool) -> int:
 
     from probe.analysis.reachability import network_unavailable
     from probe.report import round_document
-    from probe.terminal import LiveProgress, render_round
+    from probe.terminal import LiveProgress, render_round, stdout_console
 
     stderr = Console(stderr=True)
     with LiveProgress(stderr, config.settings.max_bytes) as progress:
@@ -100,14 +100,14 @@ def _run_check(config: "Config", source: str, as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps(round_document(result, config, source), indent=2))
     if network_unavailable(result):
-        stderr.print(
+        click.echo(
             "No network: no resolver answered and no connection could be opened, "
             "so nothing was measured.",
-            highlight=False,
+            err=True,
         )
         return EXIT_FAILED
     if not as_json:
-        render_round(Console(), result)
+        render_round(stdout_console(), result)
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Names end up as Prometheus label values and in file names: keep them tame.
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
@@ -116,30 +116,32 @@ def parse_resolver_address(name: str, text: str) -> ResolverSpec:
     return ResolverSpec(name, host, port)
 
 
+def _check_resolver_address(text: str) -> str:
+    parse_resolver_address("resolver", text)
+    return text
+
+
+ResolverAddress = Annotated[str, AfterValidator(_check_resolver_address)]
+
+
 class Config(_Strict):
     settings: Settings = Settings()
-    resolvers: Annotated[dict[Name, str], Field(min_length=1)] = {"system": "system"}
+    resolvers: Annotated[dict[Name, ResolverAddress], Field(min_length=1)] = {"system": "system"}
     groups: Annotated[dict[Name, Group], Field(min_length=1)]
 
-    @field_validator("resolvers")
-    @classmethod
-    def _valid_resolvers(cls, resolvers: dict[str, str]) -> dict[str, str]:
-        for name, address in resolvers.items():
-            parse_resolver_address(name, address)
-        return resolvers
-
-    @model_validator(mode="after")
-    def _unique_target_names(self) -> "Config":
+    def duplicate_target(self) -> tuple[tuple[Any, ...], str] | None:
+        """The field path and message of the first target name used twice, if any."""
         seen: dict[str, str] = {}
         for group_name, group in self.groups.items():
-            for target in group.targets:
+            for index, target in enumerate(group.targets):
                 if target.name in seen:
-                    raise ValueError(
-                        f"target name {target.name!r} is used in group {seen[target.name]!r} "
-                        f"and again in group {group_name!r}; names must be unique"
+                    path = ("groups", group_name, "targets", index, "name")
+                    return (
+                        path,
+                        f"{target.name!r} is already a target of group {seen[target.name]!r}",
                     )
                 seen[target.name] = group_name
-        return self
+        return None
 
     def resolver_specs(self) -> list[ResolverSpec]:
         return [parse_resolver_address(name, addr) for name, addr in self.resolvers.items()]
@@ -206,10 +208,11 @@ def load_config(path: Path | None = None) -> Config:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise ConfigError(f"{label}: cannot read the file: {_reason(error)}.") from None
-    return parse_config(text, label)
+    return parse_config(text, label, base=path.parent if path is not None else None)
 
 
-def parse_config(text: str, label: str) -> Config:
+def parse_config(text: str, label: str, base: Path | None = None) -> Config:
+    """Validate ``text``; relative paths inside it are taken from ``base`` (the file's folder)."""
     try:
         root = yaml.compose(text, Loader=_UniqueKeyLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
@@ -222,6 +225,14 @@ def parse_config(text: str, label: str) -> Config:
     except ValidationError as error:
         lines = [_validation_message(label, root, e) for e in error.errors()]
         raise ConfigError("\n".join(lines)) from None
+    bundle = config.settings.ca_bundle
+    if bundle is not None and base is not None and not bundle.is_absolute():
+        settings = config.settings.model_copy(update={"ca_bundle": base / bundle})
+        config = config.model_copy(update={"settings": settings})
+    duplicate = config.duplicate_target()
+    if duplicate is not None:
+        path, message = duplicate
+        raise ConfigError(f"{label}{_line_of(root, path)}: {_dotted(path)}: {message}.")
     if config.settings.ca_bundle is not None and not config.settings.ca_bundle.is_file():
         line = _line_of(root, ("settings", "ca_bundle"))
         raise ConfigError(
@@ -253,21 +264,36 @@ def _yaml_message(label: str, error: yaml.YAMLError) -> str:
 
 
 def _validation_message(label: str, root: yaml.Node | None, error: Any) -> str:
-    path = tuple(error["loc"])
+    path = tuple(part for part in error["loc"] if part != "[key]")
     field_path = _dotted(path) or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
         message = f"unknown key {path[-1]!r}"
         allowed = _allowed_keys(path[:-1])
         if allowed:
             message += f" (allowed here: {', '.join(allowed)})"
-    elif kind == "missing":
-        message = "is required but missing"
     else:
-        message = error["msg"].removeprefix("Value error, ")
-        if "input" in error and kind not in ("model_type", "dict_type", "list_type"):
+        message = _MESSAGES.get(error["type"]) or _plain(error["msg"])
+        if error["type"] != "value_error" and isinstance(error.get("input"), str | int | float):
             message += f" (got {error['input']!r})"
     return f"{label}{_line_of(root, path)}: {field_path}: {message}."
+
+
+def _plain(pydantic_message: str) -> str:
+    """pydantic's wording, fitted into 'file:line: field: message.'."""
+    message = pydantic_message.removeprefix("Value error, ")
+    return message.replace("Input should", "should", 1)
+
+
+_MESSAGES = {
+    "missing": "is required but missing",
+    "string_pattern_mismatch": (
+        "must be 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+    ),
+    "too_short": "must not be empty",
+    "dict_type": "must be a mapping (key: value)",
+    "model_type": "must be a mapping (key: value)",
+    "list_type": "must be a list",
+}
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

@@ -14,7 +14,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from probe.records import DnsRecord, RoundResult, TargetResult, TransferRecord
+from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
 
 
 def format_rate(bytes_per_second: float | None) -> str:
@@ -82,6 +82,12 @@ class LiveProgress:
             self._console.print(f"done {result.name}: {_outcome(result)}", highlight=False)
 
 
+def stdout_console() -> Console:
+    """The console for results: as wide as the terminal, or 120 columns in a pipe or log."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
 def render_round(console: Console, result: RoundResult) -> None:
     console.print(dns_table(result.targets))
     console.print(transfer_table(result.targets))
@@ -120,18 +126,19 @@ def _dns_cell(records: Sequence[DnsRecord]) -> str:
 
 
 def transfer_table(targets: Sequence[TargetResult]) -> Table:
+    """One row per target: phase times, goodput, bytes, and how the download ended."""
     table = Table(title="Transfers", title_justify="left")
-    for column in ("target", "group", "address", "connect", "TLS", "first byte"):
-        table.add_column(column)
-    for column in ("goodput", "bytes"):
-        table.add_column(column, justify="right")
-    table.add_column("result")
+    table.add_column("target", no_wrap=True)
+    table.add_column("group", no_wrap=True)
+    for column in ("connect", "TLS", "1st byte", "goodput", "bytes"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("result", min_width=12)
     for target in targets:
         transfer = target.transfer
+        group = target.group if target.role == "target" else f"[dim]{target.group}[/dim]"
         table.add_row(
             target.name,
-            f"{target.group} ({target.role})",
-            _address(target),
+            group,
             format_ms(_duration(transfer, "connect")),
             format_ms(_duration(transfer, "tls")),
             format_ms(_duration(transfer, "wait")),
@@ -140,12 +147,6 @@ def transfer_table(targets: Sequence[TargetResult]) -> Table:
             _outcome(target),
         )
     return table
-
-
-def _address(target: TargetResult) -> str:
-    if target.transfer is None or target.transfer.address is None:
-        return "-"
-    return f"{target.transfer.address} ({target.address_from})"
 
 
 def _duration(transfer: TransferRecord | None, phase_name: str) -> float | None:
@@ -158,8 +159,9 @@ def _duration(transfer: TransferRecord | None, phase_name: str) -> float | None:
 def _outcome(target: TargetResult) -> str:
     transfer = target.transfer
     if target.failure is not None:
-        status = f" {transfer.status}" if transfer is not None and transfer.status else ""
+        show_status = transfer is not None and target.failure == Failure.HTTP_STATUS
+        status = f" {transfer.status}" if show_status and transfer is not None else ""
         return f"[red]{target.failure}{status}[/red]"
     if transfer is None:
         return "-"
-    return f"{transfer.stop_reason} ({transfer.status}, {transfer.tls_version})"
+    return f"[green]{transfer.stop_reason}[/green]"

@@ -1,0 +1,225 @@
+"""``throttle-probe check`` as a user runs it: a real subprocess against real servers."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Lab
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "probe", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def lab_targets(lab: Lab, tmp_path: Path) -> Path:
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        lab.config_text(
+            {
+                "twitter": [
+                    ("tw-image", lab.url("pbs.twimg.test", "/bytes/3000000")),
+                    ("tw-missing", lab.url("twitter.test", "/status/404")),
+                ],
+                "tiktok": [
+                    ("tt-stall", lab.url("tiktok.test", "/stall/20000")),
+                    ("tt-nxdomain", lab.url("gone.test", "/bytes/10")),
+                ],
+                "control": [("ctl", lab.url("control.test", "/bytes/2000000"))],
+            },
+            settings="max_bytes: 100000000",
+        )
+    )
+    return path
+
+
+def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in document["targets"]}
+
+
+def test_json_reports_every_target_with_its_records(lab_targets: Path) -> None:
+    done = run_cli("check", "--targets", str(lab_targets), "--json")
+
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)  # stdout holds the document and nothing else
+    assert document["format"] == "throttle-probe.check/1" and document["interrupted"] is False
+    targets = by_name(document)
+    assert list(targets) == ["tw-image", "tw-missing", "tt-stall", "tt-nxdomain", "ctl"]
+
+    image = targets["tw-image"]
+    assert (image["group"], image["role"], image["failure"]) == ("twitter", "target", None)
+    assert image["url"].startswith("https://pbs.twimg.test:")
+    assert image["goodput_bytes_per_second"] > 0
+    assert image["transfer"]["bytes"] == 3000000
+    assert image["transfer"]["stop_reason"] == "complete"
+    assert [p["name"] for p in image["transfer"]["phases"]] == [
+        "connect",
+        "tls",
+        "request",
+        "wait",
+        "body",
+    ]
+    assert image["dns"][0]["answers"] == ["127.0.0.1"] and image["address_from"] == "lab"
+
+    assert targets["ctl"]["role"] == "control" and targets["ctl"]["failure"] is None
+    assert targets["tw-missing"]["failure"] == "http_status"
+    assert targets["tw-missing"]["transfer"]["status"] == 404
+    assert targets["tt-stall"]["failure"] == "stall"
+    nxdomain = targets["tt-nxdomain"]
+    assert nxdomain["failure"] == "dns_nxdomain"
+    assert nxdomain["transfer"] is None and nxdomain["goodput_bytes_per_second"] is None
+
+
+def test_human_output_shows_both_tables(lab_targets: Path) -> None:
+    done = run_cli("check", "--targets", str(lab_targets), "--group", "tiktok")
+
+    assert done.returncode == 0, done.stderr
+    assert "DNS" in done.stdout and "Transfers" in done.stdout
+    assert "tt-stall" in done.stdout and "stall" in done.stdout
+    assert "dns_nxdomain" in done.stdout
+    assert "tw-image" not in done.stdout  # --group tiktok left twitter out
+    # Not a terminal: one progress line per finished target on stderr.
+    assert "done tt-stall: stall" in done.stderr
+
+
+def test_options_override_the_file(lab: Lab, lab_targets: Path) -> None:
+    done = run_cli(
+        "check",
+        "--targets",
+        str(lab_targets),
+        "--group",
+        "control",
+        "--resolver",
+        lab.dns.address,
+        "--max-bytes",
+        "100000",
+        "--json",
+    )
+
+    assert done.returncode == 0, done.stderr
+    (ctl,) = json.loads(done.stdout)["targets"]
+    assert ctl["transfer"]["stop_reason"] == "max_bytes"
+    assert 100000 <= ctl["transfer"]["bytes"] < 100000 + 65537
+    assert ctl["dns"][0]["resolver_address"] == lab.dns.address
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--group", "facebook"], "--group: no group named 'facebook'"),
+        (["--resolver", "dns.example"], "--resolver: 'dns.example' is not 'system'"),
+        (["--max-bytes", "10"], "Invalid value for '--max-bytes'"),
+        (["--ca-bundle", "/nonexistent.pem"], "Invalid value for '--ca-bundle'"),
+    ],
+)
+def test_bad_usage_exits_2(lab_targets: Path, args: list[str], message: str) -> None:
+    done = run_cli("check", "--targets", str(lab_targets), *args)
+
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_bad_config_exits_2_with_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("groups:\n  t:\n    role: victim\n    targets: []\n")
+
+    done = run_cli("check", "--targets", str(path))
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"{path}:3: groups.t.role: should be 'target' or 'control' (got 'victim').",
+        f"{path}:4: groups.t.targets: must not be empty.",
+    ]
+
+
+def test_ctrl_c_stops_cleanly_and_reports_what_was_measured(lab: Lab, tmp_path: Path) -> None:
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        lab.config_text(
+            {
+                "tiktok": [("stalled", lab.url("tiktok.test", "/stall/30000"))],
+                "control": [("ctl", lab.url("control.test", "/bytes/100000"))],
+            }
+        ).replace("stall: 2, transfer: 10", "stall: 60, transfer: 120")
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "probe", "check", "--targets", str(path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    # Wait until the control has finished, so that the stalled download is under way.
+    assert "done ctl" in process.stderr.readline()
+    time.sleep(0.3)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=30)
+
+    assert process.returncode == 130
+    assert time.monotonic() - started < 5
+    document = json.loads(stdout)
+    assert document["interrupted"] is True
+    targets = by_name(document)
+    assert targets["ctl"]["failure"] is None and targets["ctl"]["transfer"]["bytes"] == 100000
+    stalled = targets["stalled"]
+    assert stalled["failure"] == "interrupted"
+    assert stalled["transfer"]["bytes"] == 30000
+
+
+def test_help_answers_without_importing_the_engine() -> None:
+    code = (
+        "import sys, probe.cli; "
+        "heavy = [m for m in ('httpx', 'rich', 'pydantic', 'scapy') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    assert done.stdout.strip() == "[]"
+    assert run_cli("--help").returncode == 0 and "check" in run_cli("--help").stdout
+
+
+def _can_make_namespaces() -> bool:
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+@pytest.mark.skipif(
+    not _can_make_namespaces() and not IN_CI,
+    reason="needs root and iproute2 for a network namespace",
+)
+def test_no_network_at_all_says_so_and_exits_1() -> None:
+    # An empty network namespace: loopback down, no route anywhere, nothing can leave.
+    namespace = f"tp-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        done = subprocess.run(
+            ["ip", "netns", "exec", namespace, sys.executable, "-m", "probe", "check"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        subprocess.run(["ip", "netns", "delete", namespace], check=True)
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "No network: no resolver answered and no connection could be opened, "
+        "so nothing was measured."
+    )

@@ -1,0 +1,195 @@
+"""targets.yaml: the shipped defaults, and one clear error per malformed file."""
+
+from pathlib import Path
+
+import pytest
+
+from probe.config import ConfigError, load_config, parse_config, with_overrides
+
+REPO = Path(__file__).resolve().parent.parent
+
+VALID = """\
+groups:
+  t:
+    role: target
+    targets:
+      - name: a
+        url: https://a.test/
+"""
+
+
+def test_top_level_targets_file_is_the_packaged_default() -> None:
+    assert (REPO / "targets.yaml").read_bytes() == (REPO / "probe" / "targets.yaml").read_bytes()
+
+
+def test_default_targets_have_platforms_controls_and_resolvers() -> None:
+    config = load_config()
+
+    roles = {name: group.role for name, group in config.groups.items()}
+    assert roles == {"twitter": "target", "tiktok": "target", "control": "control"}
+    assert len(config.groups["control"].targets) >= 3
+    control_hosts = {t.hostname.split(".")[-2] for t in config.groups["control"].targets}
+    assert len(control_hosts) >= 3, "controls must come from unrelated providers"
+    assert config.resolvers["system"] == "system" and len(config.resolvers) >= 4
+    assert all(t.url.startswith("https://") for _, _, t in config.targets())
+
+
+def test_valid_minimal_file_gets_defaults() -> None:
+    config = parse_config(VALID, "f.yaml")
+
+    assert config.settings.max_bytes == 2 * 1024 * 1024
+    assert config.settings.address_family == "ipv4"
+    assert [s.address for s in config.resolver_specs()] == ["system"]
+
+
+def test_relative_ca_bundle_is_taken_from_the_files_folder(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not checked here")
+    path = tmp_path / "targets.yaml"
+    path.write_text(VALID + "settings:\n  ca_bundle: ca.pem\n")
+
+    assert load_config(path).settings.ca_bundle == tmp_path / "ca.pem"
+
+
+MALFORMED = {
+    "empty file": ("", "f.yaml: the file must hold a mapping with a 'groups' key."),
+    "a list, not a mapping": ("- a\n", "f.yaml: the file must hold a mapping"),
+    "YAML syntax": ("groups: [\n", "f.yaml:2: not valid YAML: expected the node content"),
+    "tab indentation": ("groups:\n\t- x\n", "f.yaml:2: not valid YAML: found character '\\t'"),
+    "duplicate key": (VALID + "groups: {}\n", "f.yaml:7: not valid YAML: duplicate key 'groups'"),
+    "unknown top-level key": (
+        VALID + "extra: 1\n",
+        "f.yaml:7: extra: unknown key 'extra' (allowed here: settings, resolvers, groups).",
+    ),
+    "misspelt setting": (
+        VALID + "settings:\n  max_byte: 10\n",
+        "f.yaml:8: settings.max_byte: unknown key 'max_byte' (allowed here: timeouts, max_bytes",
+    ),
+    "misspelt timeout": (
+        VALID + "settings:\n  timeouts:\n    conect: 1\n",
+        "f.yaml:9: settings.timeouts.conect: unknown key 'conect'",
+    ),
+    "unknown target key": (
+        VALID.replace("        url", "        urll: x\n        url"),
+        "f.yaml:6: groups.t.targets[0].urll: unknown key 'urll' (allowed here: name, url,",
+    ),
+    "no groups": ("settings: {}\n", "f.yaml:1: groups: is required but missing."),
+    "empty groups": ("groups: {}\n", "f.yaml:1: groups: must not be empty."),
+    "groups as a list": ("groups:\n  - a\n", "f.yaml:1: groups: must be a mapping (key: value)."),
+    "bad role": (
+        VALID.replace("role: target", "role: victim"),
+        "f.yaml:3: groups.t.role: should be 'target' or 'control' (got 'victim').",
+    ),
+    "group without targets": (
+        "groups:\n  t:\n    role: target\n    targets: []\n",
+        "f.yaml:4: groups.t.targets: must not be empty.",
+    ),
+    "plain http URL": (
+        VALID.replace("https://a.test/", "http://a.test/"),
+        "f.yaml:6: groups.t.targets[0].url: must be an https:// URL with a host name",
+    ),
+    "URL without host": (
+        VALID.replace("https://a.test/", "https:///x"),
+        "f.yaml:6: groups.t.targets[0].url: must be an https:// URL with a host name",
+    ),
+    "URL with a bad port": (
+        VALID.replace("https://a.test/", "https://a.test:99999/"),
+        "f.yaml:6: groups.t.targets[0].url: has a malformed port",
+    ),
+    "negative timeout": (
+        VALID + "settings:\n  timeouts:\n    dns: -1\n",
+        "f.yaml:9: settings.timeouts.dns: should be greater than 0 (got -1).",
+    ),
+    "timeout in words": (
+        VALID + "settings:\n  timeouts:\n    dns: soon\n",
+        "f.yaml:9: settings.timeouts.dns: should be a valid number",
+    ),
+    "tiny max_bytes": (
+        VALID + "settings:\n  max_bytes: 10\n",
+        "f.yaml:8: settings.max_bytes: should be greater than or equal to 1024 (got 10).",
+    ),
+    "unknown address family": (
+        VALID + "settings:\n  address_family: ipv5\n",
+        "f.yaml:8: settings.address_family: should be 'ipv4', 'ipv6' or 'any' (got 'ipv5').",
+    ),
+    "resolver that is not an IP": (
+        VALID + "resolvers:\n  bad: 1.2.3\n",
+        "f.yaml:8: resolvers.bad: '1.2.3' does not hold a valid IP address.",
+    ),
+    "resolver port out of range": (
+        VALID + "resolvers:\n  bad: 1.2.3.4:70000\n",
+        "f.yaml:8: resolvers.bad: '1.2.3.4:70000' has a port outside 1-65535.",
+    ),
+    "resolver name with spaces": (
+        VALID + "resolvers:\n  Bad Name: 1.1.1.1\n",
+        "f.yaml:8: resolvers.Bad Name: must be 1-63 lowercase letters",
+    ),
+    "target name used twice": (
+        VALID
+        + "  u:\n    role: control\n    targets:\n      - name: a\n        url: https://b.test/\n",
+        "f.yaml:10: groups.u.targets[0].name: 'a' is already a target of group 't'.",
+    ),
+    "missing CA bundle": (
+        VALID + "settings:\n  ca_bundle: /nonexistent.pem\n",
+        "f.yaml:8: settings.ca_bundle: no such file: /nonexistent.pem.",
+    ),
+    "zero min_bytes": (
+        VALID.replace("https://a.test/\n", "https://a.test/\n        min_bytes: 0\n"),
+        "f.yaml:7: groups.t.targets[0].min_bytes: should be greater than or equal to 1 (got 0).",
+    ),
+    "zero concurrency": (
+        VALID + "settings:\n  concurrency: 0\n",
+        "f.yaml:8: settings.concurrency: should be greater than or equal to 1 (got 0).",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_file_gets_one_clear_sentence(case: str) -> None:
+    text, expected = MALFORMED[case]
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, "f.yaml")
+
+    message = str(raised.value)
+    assert message.startswith(expected), message
+    assert "\n" not in message and message.endswith(".")
+    assert "Traceback" not in message
+
+
+def test_every_error_of_a_file_is_reported() -> None:
+    text = VALID + "settings:\n  max_bytes: 10\n  concurrency: 0\n"
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, "f.yaml")
+
+    lines = str(raised.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["settings.max_bytes", "settings.concurrency"]
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read the file: no such file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_overrides_select_groups_and_replace_resolvers() -> None:
+    config = with_overrides(
+        load_config(), groups=["control"], resolvers=["127.0.0.1:5353", "system"], max_bytes=4096
+    )
+
+    assert list(config.groups) == ["control"]
+    assert [s.address for s in config.resolver_specs()] == ["127.0.0.1:5353", "system"]
+    assert config.settings.max_bytes == 4096
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"groups": ["facebook"]}, "--group: no group named 'facebook' (known: twitter, tiktok"),
+        ({"resolvers": ["dns.google"]}, "--resolver: 'dns.google' is not 'system', an IP"),
+    ],
+)
+def test_bad_overrides_are_config_errors(overrides: dict[str, list[str]], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        with_overrides(load_config(), **overrides)  # type: ignore[arg-type]
+
+    assert str(raised.value).startswith(message)
