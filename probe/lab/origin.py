@@ -164,3 +164,31 @@ def _reset(stream: socket.socket) -> None:
     # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
     stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     stream.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a server in the foreground: ``python -m probe.lab.origin --cert C --key K``.
+
+    Prints the port it listens on as the first line of standard output, so that
+    a parent process that asked for port 0 learns which one it got.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="the lab's HTTPS origin server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", required=True, help="PEM certificate chain")
+    parser.add_argument("--key", required=True, help="PEM private key")
+    args = parser.parse_args(argv)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.cert, args.key)
+    server = OriginServer(context, args.host, args.port)
+    print(server.port, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

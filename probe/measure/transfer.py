@@ -63,6 +63,13 @@ async def download(
     on_bytes: Callable[[int], None] | None = None,
 ) -> TransferRecord:
     """GET ``url`` from ``address``; always returns a record, failures included."""
+    # Built before t0: setting up the client is the probe's time, not the network's.
+    # trust_env=False: a proxy from the environment would measure the proxy's path.
+    client = httpx.AsyncClient(
+        verify=ssl_context,
+        timeout=httpx.Timeout(None, read=settings.stall_timeout),
+        trust_env=False,
+    )
     parts = urlsplit(url)
     hostname = parts.hostname or ""
     port = parts.port or 443
@@ -71,12 +78,6 @@ async def download(
     tracer = _Tracer(record, clock, deadline, settings)
     counter = ByteCounter()
     sampler: Sampler | None = None
-    # trust_env=False: a proxy from the environment would measure the proxy's path.
-    client = httpx.AsyncClient(
-        verify=ssl_context,
-        timeout=httpx.Timeout(None, read=settings.stall_timeout),
-        trust_env=False,
-    )
     try:
         async with client, deadline:
             request = client.build_request(
