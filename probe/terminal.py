@@ -1,5 +1,7 @@
 """The terminal front end of ``check``: live download progress and result tables."""
 
+import time
+from collections import deque
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -7,12 +9,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
 
@@ -39,6 +43,50 @@ def format_ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
+class RateMeter:
+    """The rate over the last ``window`` seconds, falling to zero when bytes stop coming.
+
+    rich's own speed estimate only moves when the progress is updated, so a
+    stalled download would keep showing its last rate; this one is read at
+    every redraw.
+    """
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._points: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, total: int) -> None:
+        self._points.append((now, total))
+        self._forget_before(now)
+
+    def bytes_per_second(self, now: float) -> float:
+        self._forget_before(now)
+        if len(self._points) < 2:
+            return 0.0
+        (oldest_time, oldest_bytes), (_, newest_bytes) = self._points[0], self._points[-1]
+        span = now - oldest_time
+        return (newest_bytes - oldest_bytes) / span if span > 0 else 0.0
+
+    def _forget_before(self, now: float) -> None:
+        while len(self._points) > 1 and self._points[0][0] < now - self.window:
+            self._points.popleft()
+        if self._points and self._points[-1][0] < now - self.window:
+            self._points.clear()  # nothing within the window: the download is idle
+
+
+class _RateColumn(ProgressColumn):
+    """The current rate in bit/s, as networks are measured (rich's column counts bytes)."""
+
+    def __init__(self, meters: dict[TaskID, RateMeter]) -> None:
+        super().__init__()
+        self._meters = meters
+
+    def render(self, task: Task) -> Text:
+        meter = self._meters.get(task.id)
+        rate = meter.bytes_per_second(time.monotonic()) if meter is not None else 0.0
+        return Text(f"{format_rate(rate):>12}", style="progress.data.speed")
+
+
 class LiveProgress:
     """A progress bar per download (bytes and current rate), on standard error.
 
@@ -50,11 +98,12 @@ class LiveProgress:
         self._console = console
         self._max_bytes = max_bytes
         self._tasks: dict[str, TaskID] = {}
+        self._meters: dict[TaskID, RateMeter] = {}
         self._progress = Progress(
             TextColumn("{task.description:<18}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            DownloadColumn(binary_units=True),
+            _RateColumn(self._meters),
             TimeElapsedColumn(),
             console=console,
             transient=True,
@@ -69,10 +118,14 @@ class LiveProgress:
         self._progress.stop()
 
     def target_started(self, name: str, url: str) -> None:
-        self._tasks[name] = self._progress.add_task(name, total=self._max_bytes)
+        task = self._progress.add_task(name, total=self._max_bytes)
+        self._tasks[name] = task
+        self._meters[task] = RateMeter()
 
     def bytes_received(self, name: str, total: int) -> None:
-        self._progress.update(self._tasks[name], completed=total)
+        task = self._tasks[name]
+        self._meters[task].add(time.monotonic(), total)
+        self._progress.update(task, completed=total)
 
     def target_finished(self, result: TargetResult) -> None:
         task = self._tasks.get(result.name)
