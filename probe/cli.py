@@ -5,8 +5,9 @@ use them, so ``--help`` answers at once.
 """
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from probe.records import RoundResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+T = TypeVar("T")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,3 +140,134 @@ async def _measure_until_interrupted(
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+@main.group()
+def lab() -> None:
+    """A censoring ISP emulated in network namespaces (needs root).
+
+    `lab up` builds a client, a router (the ISP) and servers for the platform
+    and control names; `lab scenario` applies impairments on the router;
+    `lab check` runs `check` from the client; `lab down` removes it all.
+    """
+
+
+@lab.command("up")
+def lab_up() -> None:
+    """Create the namespaces, links, servers and resolvers."""
+    from probe.lab.control import Lab
+
+    lab_ = Lab()
+    _lab_call(lab_.up)
+    click.echo(f"The lab is up. Targets file: {lab_.targets_file}")
+    click.echo("Next: throttle-probe lab scenario sni-police; throttle-probe lab check")
+
+
+@lab.command("down")
+def lab_down() -> None:
+    """Remove everything the lab created (safe to run any time)."""
+    from probe.lab.control import Lab
+
+    _lab_call(Lab().down)
+    click.echo("The lab is down.")
+
+
+@lab.command("status")
+def lab_status() -> None:
+    """Show whether the lab is up, its services and the scenario applied."""
+    from probe.lab.control import Lab
+
+    status = _lab_call(Lab().status)
+    if not status.up:
+        leftovers = f" (leftover namespaces: {', '.join(status.namespaces)})"
+        click.echo("The lab is down" + (leftovers if status.namespaces else "") + ".")
+        return
+    click.echo("The lab is up.")
+    for name, running in status.services.items():
+        click.echo(f"  {name:<16} {'running' if running else 'NOT RUNNING'}")
+    click.echo(f"  scenario         {' + '.join(status.scenario) or 'clean'}")
+    click.echo(f"  targets file     {status.targets_file}")
+
+
+@lab.command("scenario")
+@click.argument("composition", required=False)
+@click.option("--rate", help="Rate for sni-police, shape, congested (e.g. 150kbit, 10mbit).")
+@click.option("--loss", help="Drop probability for loss (e.g. 0.02).")
+@click.option("--pattern", "patterns", multiple=True, help="SNI substring to match (repeatable).")
+@click.option("--server", help="Lab server for shape, blackhole, stall (e.g. tiktok).")
+def lab_scenario(
+    composition: str | None,
+    rate: str | None,
+    loss: str | None,
+    patterns: tuple[str, ...],
+    server: str | None,
+) -> None:
+    """Apply COMPOSITION, e.g. sni-police or sni-police+congested:rate=5mbit.
+
+    Without COMPOSITION, list the scenarios and their defaults. Each call
+    replaces what was applied before; `clean` removes every impairment.
+    """
+    from probe.lab.control import Lab
+    from probe.lab.scenarios import SCENARIOS, ScenarioError, parse_composition
+
+    if composition is None:
+        for scenario in SCENARIOS.values():
+            defaults = ", ".join(f"{k}={v}" for k, v in scenario.defaults.items())
+            click.echo(
+                f"{scenario.name:<15} {scenario.summary}" + (f" [{defaults}]" * bool(defaults))
+            )
+        return
+    overrides = {"rate": rate, "loss": loss, "server": server, "pattern": "|".join(patterns)}
+    try:
+        impairments = parse_composition(composition, {k: v for k, v in overrides.items() if v})
+    except ScenarioError as error:
+        _fail(f"Scenario: {error}.", EXIT_USAGE)
+    _lab_call(lambda: Lab().apply(impairments))
+    click.echo("Applied: " + " + ".join(i.describe() for i in impairments))
+
+
+@lab.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def lab_exec(command: tuple[str, ...]) -> None:
+    """Run COMMAND in the client namespace (put -- before it)."""
+    from probe.lab.control import Lab
+
+    lab_ = Lab()
+    _lab_call(lab_.require_up)
+    sys.exit(_run_attached(lab_.client_command(command)))
+
+
+@lab.command("check", context_settings={"ignore_unknown_options": True})
+@click.argument("check_args", nargs=-1, type=click.UNPROCESSED)
+def lab_check(check_args: tuple[str, ...]) -> None:
+    """Run `check` in the client namespace against the lab's targets.
+
+    Extra arguments go to `check`, e.g. `lab check --json --group twitter`.
+    """
+    from probe.lab.control import Lab
+
+    lab_ = Lab()
+    _lab_call(lab_.require_up)
+    sys.exit(_run_attached(lab_.check_command(check_args)))
+
+
+def _run_attached(argv: list[str]) -> int:
+    """Run a command in the foreground and return its exit code."""
+    import subprocess
+
+    process = subprocess.Popen(argv)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            # The terminal sent Ctrl-C to the child too: let it finish its report.
+            continue
+
+
+def _lab_call(action: Callable[[], T]) -> T:
+    from probe.lab.system import LabError
+
+    try:
+        return action()
+    except LabError as error:
+        _fail(str(error), EXIT_FAILED)

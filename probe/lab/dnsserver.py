@@ -1,28 +1,53 @@
-"""An authoritative-enough DNS server for the lab and the tests (built on dnslib).
+"""A small DNS server for the lab and the tests (built on dnslib).
 
-It answers A and AAAA for the names it is given, NXDOMAIN for the rest, and can
-be told to stay silent (to provoke resolver time-outs).
+It answers A and AAAA from a zone (a dict of name to addresses; a ``*.``
+entry covers every subdomain), NXDOMAIN for the rest, and can be told to stay
+silent to provoke resolver time-outs. Given a zone file, it re-reads the file
+whenever it changes: that is how the lab's ISP resolver starts and stops lying.
 """
 
 import ipaddress
+import json
+import os
+from pathlib import Path
 
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 _TTL = 60
+Zone = dict[str, list[str]]
+
+
+def _normalise(zone: Zone) -> Zone:
+    return {name.lower().rstrip("."): list(addrs) for name, addrs in zone.items()}
+
+
+def lookup(zone: Zone, name: str) -> list[str] | None:
+    """Addresses for ``name``: an exact entry first, then the closest ``*.`` wildcard."""
+    name = name.lower().rstrip(".")
+    if name in zone:
+        return zone[name]
+    labels = name.split(".")
+    for cut in range(1, len(labels)):
+        wildcard = "*." + ".".join(labels[cut:])
+        if wildcard in zone:
+            return zone[wildcard]
+    return None
 
 
 class _ZoneResolver(BaseResolver):  # type: ignore[misc]
-    def __init__(self, zone: dict[str, list[str]], silent: bool) -> None:
-        self.zone = {name.lower().rstrip("."): addrs for name, addrs in zone.items()}
+    def __init__(self, zone: Zone, silent: bool, zone_file: Path | None) -> None:
+        self.zone = _normalise(zone)
         self.silent = silent
+        self.zone_file = zone_file
+        self._mtime: int | None = None
 
     def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord | None:
         if self.silent:
             return None
+        self._reload_if_changed()
         reply = request.reply()
-        name = str(request.q.qname).lower().rstrip(".")
-        addresses = self.zone.get(name)
+        addresses = lookup(self.zone, str(request.q.qname))
         if addresses is None:
             reply.header.rcode = RCODE.NXDOMAIN
             return reply
@@ -33,6 +58,14 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
             elif request.q.qtype == QTYPE.AAAA and version == 6:
                 reply.add_answer(RR(request.q.qname, QTYPE.AAAA, rdata=AAAA(address), ttl=_TTL))
         return reply
+
+    def _reload_if_changed(self) -> None:
+        if self.zone_file is None:
+            return
+        mtime = os.stat(self.zone_file).st_mtime_ns
+        if mtime != self._mtime:
+            self.zone = _normalise(json.loads(self.zone_file.read_text()))
+            self._mtime = mtime
 
 
 class _QuietLogger(DNSLogger):  # type: ignore[misc]
@@ -45,13 +78,14 @@ class LabDNSServer:
 
     def __init__(
         self,
-        zone: dict[str, list[str]],
+        zone: Zone | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
         silent: bool = False,
+        zone_file: Path | None = None,
     ) -> None:
-        self._resolver = _ZoneResolver(zone, silent)
+        self._resolver = _ZoneResolver(zone or {}, silent, zone_file)
         self._server = DNSServer(self._resolver, address=host, port=port, logger=_QuietLogger())
         self.host = host
         self.port: int = self._server.server.server_address[1]
@@ -74,3 +108,23 @@ class LabDNSServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m probe.lab.dnsserver --host H --port P --zone-file F``, in the foreground."""
+    import argparse
+    import threading
+
+    parser = argparse.ArgumentParser(description="the lab's DNS server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=53)
+    parser.add_argument("--zone-file", type=Path, required=True, help="JSON: name -> [address]")
+    args = parser.parse_args(argv)
+    server = LabDNSServer(host=args.host, port=args.port, zone_file=args.zone_file)
+    server.start()
+    print(server.port, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

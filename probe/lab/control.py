@@ -1,0 +1,317 @@
+"""Bring the lab up and down, apply scenarios, run commands in the client namespace.
+
+Everything the lab creates carries one prefix (namespaces, interfaces,
+/etc/netns entries), and its servers run inside its namespaces, so ``down``
+can find and remove all of it even after a crash: it kills every process in
+the namespaces, then deletes them, which takes their interfaces, firewall
+rules and shapers along.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from probe.lab import topology
+from probe.lab.pki import LabPKI
+from probe.lab.scenarios import UNLIMITED, Impairment, RouterPlan, build_plan
+from probe.lab.system import LabError, namespaces, pids_in, require_privileges, run
+from probe.lab.topology import Names
+
+STATE_ROOT = Path("/run/throttle-probe")
+OBJECT_BYTES = 100 * 1024 * 1024  # lab objects outlast any max_bytes a check uses
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    up: bool
+    namespaces: list[str]
+    services: dict[str, bool]  # service name -> running
+    scenario: list[str]  # applied impairments, described
+    targets_file: Path | None
+
+
+class Lab:
+    """The lab under one prefix; ``state_dir`` holds its CA, zone files, logs and targets."""
+
+    def __init__(self, names: Names | None = None, state_dir: Path | None = None) -> None:
+        self.names = names or Names()
+        self.state_dir = state_dir or STATE_ROOT / self.names.prefix
+        self.targets_file = self.state_dir / "targets.yaml"
+        self._scenario_file = self.state_dir / "scenario.json"
+        self._isp_zone = self.state_dir / "isp-zone.json"
+        self._pid_file = self.state_dir / "pids.json"
+        self._netns_etc = Path("/etc/netns") / self.names.client
+
+    # -- up and down ---------------------------------------------------------------
+
+    def up(self) -> None:
+        """Create namespaces, links and servers; refuse if the lab is already up."""
+        require_privileges()
+        if self.is_up():
+            raise LabError(f"The lab {self.names.prefix!r} is already up (lab down removes it).")
+        self.down()  # leftovers of a crashed run
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._create_network()
+            pki = LabPKI(self.state_dir / "pki", topology.all_hosts())
+            self._write_files(pki)
+            self._start_services(pki)
+        except BaseException:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        """Remove everything the lab made; safe to call at any time, any number of times."""
+        require_privileges()
+        present = [ns for ns in namespaces() if ns in self.names.namespaces]
+        for namespace in present:
+            for pid in pids_in(namespace):
+                _kill(pid)
+        for namespace in present:
+            run(["ip", "netns", "delete", namespace], check=False)
+        shutil.rmtree(self._netns_etc, ignore_errors=True)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def is_up(self) -> bool:
+        present = namespaces()
+        return all(ns in present for ns in self.names.namespaces) and self.targets_file.exists()
+
+    def status(self) -> LabStatus:
+        require_privileges()
+        present = [ns for ns in namespaces() if ns in self.names.namespaces]
+        started = self._started_pids()
+        services = {}
+        for name, namespace in self._services().items():
+            pid = started.get(name)
+            services[name] = namespace in present and pid is not None and pid in pids_in(namespace)
+        scenario = []
+        if self._scenario_file.exists():
+            scenario = json.loads(self._scenario_file.read_text())
+        return LabStatus(
+            up=self.is_up(),
+            namespaces=present,
+            services=services,
+            scenario=scenario,
+            targets_file=self.targets_file if self.targets_file.exists() else None,
+        )
+
+    # -- scenarios -----------------------------------------------------------------
+
+    def apply(self, impairments: Sequence[Impairment]) -> None:
+        """Replace whatever the router did with ``impairments``."""
+        self.require_up()
+        plan = build_plan(impairments)
+        self._reset_router()
+        router = self.names.router
+        if plan.needs_conntrack_accounting:
+            run(["sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1"], router)
+        for rule in plan.iptables:
+            run(["iptables", *rule], router)
+        self._apply_shaping(plan)
+        self._write_isp_zone(plan.dns_lies)
+        described = [i.describe() for i in impairments if i.name != "clean"]
+        self._scenario_file.write_text(json.dumps(described))
+
+    def _reset_router(self) -> None:
+        router = self.names.router
+        for table in ("filter", "mangle"):
+            run(["iptables", "-t", table, "-F"], router)
+        for interface in (self.names.router_client_if, self.names.router_server_if):
+            run(["tc", "qdisc", "del", "dev", interface, "root"], router, check=False)
+        # Policing state lives in conntrack marks: forget it with the rules.
+        run(["conntrack", "-F"], router, check=False)
+
+    def _apply_shaping(self, plan: RouterPlan) -> None:
+        if plan.link_rate is None and not plan.server_rates:
+            return
+        link = plan.link_rate or UNLIMITED
+        # Downstream leaves the router towards the client; upstream towards the servers.
+        for interface, direction in (
+            (self.names.router_client_if, "src"),
+            (self.names.router_server_if, "dst"),
+        ):
+            ns = self.names.router
+            _tc(ns, f"qdisc add dev {interface} root handle 1: htb default 20")
+            _htb_class(ns, interface, "1:", "1:1", link)
+            _htb_class(ns, interface, "1:1", "1:20", link)
+            for index, (address, rate) in enumerate(sorted(plan.server_rates.items())):
+                classid = f"1:{30 + index}"
+                _htb_class(ns, interface, "1:1", classid, min(rate, link))
+                _tc(
+                    ns,
+                    f"filter add dev {interface} parent 1: protocol ip prio 1 "
+                    f"u32 match ip {direction} {address}/32 flowid {classid}",
+                )
+
+    # -- running things in the client ----------------------------------------------
+
+    def client_command(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` as it runs in the client namespace (with the lab's resolv.conf)."""
+        return ["ip", "netns", "exec", self.names.client, *argv]
+
+    def check_command(self, extra_args: Sequence[str]) -> list[str]:
+        """``throttle-probe check`` inside the lab, against the lab's targets."""
+        probe = [sys.executable, "-m", "probe", "check", "--targets", str(self.targets_file)]
+        return self.client_command([*probe, *extra_args])
+
+    def require_up(self) -> None:
+        require_privileges()
+        if not self.is_up():
+            raise LabError("The lab is not up: run `throttle-probe lab up` first.")
+
+    # -- building blocks -------------------------------------------------------------
+
+    def _create_network(self) -> None:
+        n = self.names
+        for namespace in n.namespaces:
+            run(["ip", "netns", "add", namespace])
+            run(["ip", "link", "set", "lo", "up"], namespace)
+        self._link(n.client_if, n.client, n.router_client_if, n.router)
+        self._link(n.router_server_if, n.router, n.server_if, n.server)
+        net = topology
+        self._address(n.client, n.client_if, f"{net.CLIENT_ADDRESS}/24")
+        self._address(n.router, n.router_client_if, f"{net.ROUTER_CLIENT_SIDE}/24")
+        self._address(n.router, n.router_server_if, f"{net.ROUTER_SERVER_SIDE}/24")
+        self._address(n.router, n.router_client_if, f"{net.SINKHOLE}/24")
+        for address in [*(s.address for s in net.SERVERS), net.PUBLIC_RESOLVER]:
+            self._address(n.server, n.server_if, f"{address}/24")
+        run(["ip", "route", "add", "default", "via", net.ROUTER_CLIENT_SIDE], n.client)
+        run(["ip", "route", "add", "default", "via", net.ROUTER_SERVER_SIDE], n.server)
+        run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], n.router)
+
+    def _link(self, left: str, left_ns: str, right: str, right_ns: str) -> None:
+        run(["ip", "link", "add", left, "type", "veth", "peer", "name", right])
+        for interface, namespace in ((left, left_ns), (right, right_ns)):
+            run(["ip", "link", "set", interface, "netns", namespace])
+            # One MSS per packet, as on a real wire: a policer or shaper must see
+            # 1500-byte packets, not 64 KB segmentation-offload bursts.
+            run(["ip", "link", "set", "dev", interface, "gso_max_segs", "1"], namespace)
+            run(["ip", "link", "set", interface, "up"], namespace)
+
+    @staticmethod
+    def _address(namespace: str, interface: str, cidr: str) -> None:
+        run(["ip", "addr", "add", cidr, "dev", interface], namespace)
+
+    def _write_files(self, pki: LabPKI) -> None:
+        self._netns_etc.mkdir(parents=True, exist_ok=True)
+        # `ip netns exec` mounts this over /etc/resolv.conf: the ISP resolver is "system".
+        (self._netns_etc / "resolv.conf").write_text(f"nameserver {topology.ROUTER_CLIENT_SIDE}\n")
+        (self.state_dir / "true-zone.json").write_text(json.dumps(topology.true_zone()))
+        self._write_isp_zone({})
+        self.targets_file.write_text(lab_targets_yaml(pki.ca_file))
+
+    def _write_isp_zone(self, lies: dict[str, list[str]]) -> None:
+        zone = {**topology.true_zone(), **lies}
+        temporary = self._isp_zone.with_suffix(".tmp")
+        temporary.write_text(json.dumps(zone))
+        temporary.replace(self._isp_zone)  # the resolver never reads half a file
+
+    def _services(self) -> dict[str, str]:
+        return {
+            "origin": self.names.server,
+            "public-resolver": self.names.server,
+            "isp-resolver": self.names.router,
+        }
+
+    def _start_services(self, pki: LabPKI) -> None:
+        python = [sys.executable, "-m"]
+        origin = [*python, "probe.lab.origin", "--host", "0.0.0.0", "--port", "443"]
+        origin += ["--cert", str(pki.cert_chain_file), "--key", str(pki.key_file)]
+        zone = str(self.state_dir / "true-zone.json")
+        public = [*python, "probe.lab.dnsserver", "--host", topology.PUBLIC_RESOLVER]
+        public += ["--zone-file", zone]
+        isp = [*python, "probe.lab.dnsserver", "--host", topology.ROUTER_CLIENT_SIDE]
+        isp += ["--zone-file", str(self._isp_zone)]
+        self._spawn("origin", self.names.server, origin)
+        self._spawn("public-resolver", self.names.server, public)
+        self._spawn("isp-resolver", self.names.router, isp)
+
+    def _spawn(self, name: str, namespace: str, argv: list[str]) -> None:
+        """Start a server in ``namespace``; wait until it prints its port (it is ready)."""
+        log = self.state_dir / f"{name}.log"
+        with open(log, "w") as output:
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", namespace, *argv],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives `lab up`, and a Ctrl-C in its terminal
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if log.read_text().strip():
+                if process.poll() is not None:
+                    break
+                self._record_pid(name, process.pid)  # `ip netns exec` became the server
+                return
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+        last = (log.read_text().strip().splitlines() or ["no output"])[-1]
+        raise LabError(f"The lab's {name} did not start: {last}")
+
+    def _record_pid(self, name: str, pid: int) -> None:
+        self._pid_file.write_text(json.dumps({**self._started_pids(), name: pid}))
+
+    def _started_pids(self) -> dict[str, int]:
+        if not self._pid_file.exists():
+            return {}
+        return {name: int(pid) for name, pid in json.loads(self._pid_file.read_text()).items()}
+
+
+def _htb_class(namespace: str, interface: str, parent: str, classid: str, rate: int) -> None:
+    # A burst of 10 ms at the rate (at least 10 packets) lets htb keep up at high
+    # rates without turning a slow class into a fast one.
+    burst = max(15_140, rate // 8 // 100)
+    _tc(
+        namespace,
+        f"class add dev {interface} parent {parent} classid {classid} htb "
+        f"rate {rate}bit ceil {rate}bit burst {burst}b quantum 15140",
+    )
+    if classid != "1:1":
+        # A queue of ~250 ms at the rate: a shaper queues (RTT grows) before it drops.
+        limit = max(10, rate // 8 // 4 // 1514)
+        _tc(namespace, f"qdisc add dev {interface} parent {classid} pfifo limit {limit}")
+
+
+def _tc(namespace: str, arguments: str) -> None:
+    run(["tc", *arguments.split()], namespace)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def lab_targets_yaml(ca_file: Path) -> str:
+    """The lab's targets file: the default file's shape, pointed at the lab's hosts."""
+    lines = [
+        "# Written by `throttle-probe lab up`: the lab's hosts, CA and resolvers.",
+        "settings:",
+        f"  ca_bundle: {ca_file}",
+        "  timeouts: {dns: 2, connect: 5, tls: 5, stall: 5, transfer: 20}",
+        "resolvers:",
+        "  system: system            # the ISP resolver on the router",
+        f"  public: {topology.PUBLIC_RESOLVER}",
+        "groups:",
+    ]
+    groups: dict[str, list[topology.LabServer]] = {}
+    for lab_server in topology.SERVERS:
+        groups.setdefault(lab_server.group, []).append(lab_server)
+    for group, servers in groups.items():
+        lines += [f"  {group}:", f"    role: {servers[0].role}", "    targets:"]
+        for lab_server in servers:
+            for host in lab_server.hosts:
+                name = host.replace("www.", "").replace(".", "-")
+                lines.append(f"      - name: {name}")
+                lines.append(f"        url: https://{host}/bytes/{OBJECT_BYTES}")
+    return "\n".join(lines) + "\n"

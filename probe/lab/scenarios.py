@@ -1,0 +1,240 @@
+"""Named impairments of the lab's router, composable with ``+``.
+
+Each scenario adds to a ``RouterPlan``: iptables rules, traffic-shaping
+classes, lies for the ISP resolver. The plan is applied in one go, so that
+scenarios combine (policing on a congested link, say) without knowing each
+other. Everything uses the kernel's own tools; on the kernels this project is
+tested on netem, fq and tc police actions are missing, so loss comes from
+iptables ``statistic`` and policing from ``hashlimit``.
+
+A composition is written ``NAME[:key=value,...][+NAME...]``, for example
+``sni-police:rate=150kbit+congested:rate=5mbit``.
+"""
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from probe.lab import topology
+
+UNLIMITED = 10_000_000_000  # bit/s: the lab link when nothing limits it
+
+
+class ScenarioError(ValueError):
+    """A composition that cannot be applied; ``str()`` is one sentence."""
+
+
+@dataclass
+class RouterPlan:
+    """Everything the router does to traffic, built up by the scenarios."""
+
+    iptables: list[list[str]] = field(default_factory=list)  # argv after `iptables`
+    link_rate: int | None = None  # bit/s for all traffic, both directions
+    server_rates: dict[str, int] = field(default_factory=dict)  # server address -> bit/s
+    dns_lies: dict[str, list[str]] = field(default_factory=dict)  # host -> answers
+    needs_conntrack_accounting: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    defaults: Mapping[str, str]
+    build: Callable[[RouterPlan, Mapping[str, str]], None]
+
+
+def parse_rate(text: str) -> int:
+    """'150kbit', '1.5mbit', '10Mbit', '1gbit' or plain bits per second -> bit/s."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmg]?)(?:bit)?(?:/s|ps)?", text.strip().lower())
+    if match is None:
+        raise ScenarioError(f"{text!r} is not a rate such as 150kbit, 10mbit or 1gbit")
+    value = float(match.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[match.group(2)]
+    if not 8_000 <= value <= UNLIMITED:
+        raise ScenarioError(f"rate {text!r} is outside 8kbit-10gbit")
+    return int(value)
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ScenarioError(f"{text!r} is not a probability such as 0.02") from None
+    if not 0 < value < 1:
+        raise ScenarioError(f"loss {text!r} must be between 0 and 1")
+    return value
+
+
+def _patterns(params: Mapping[str, str]) -> list[str]:
+    patterns = [p for p in params["pattern"].split("|") if p]
+    for pattern in patterns:
+        if not re.fullmatch(r"[A-Za-z0-9.*-]+", pattern):
+            raise ScenarioError(f"pattern {pattern!r} may hold only letters, digits, '.' and '-'")
+    return patterns or _no_patterns()
+
+
+def _no_patterns() -> list[str]:
+    raise ScenarioError("pattern: give at least one, as pattern=twimg.com|t.co")
+
+
+def _server_address(params: Mapping[str, str]) -> str:
+    try:
+        return topology.server(params["server"]).address
+    except KeyError as error:
+        raise ScenarioError(str(error.args[0])) from None
+
+
+def _sni_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Mark connections whose ClientHello holds a pattern, then drop what exceeds the rate."""
+    rate = parse_rate(params["rate"])
+    for pattern in _patterns(params):
+        plan.iptables.append(
+            f"-t mangle -A PREROUTING -p tcp --dport 443 -m string --algo bm --string {pattern} "
+            "-j CONNMARK --set-mark 0x1/0x1".split()
+        )
+    # One token bucket per flow and direction (srcip,srcport,dstip,dstport), as the
+    # 2021 equipment policed upload and download separately. hashlimit wants a
+    # bucket of at least one second at the rate (it rounds the rate a little, hence
+    # the margin); beyond that the policer drops, it never queues.
+    burst = rate // 8 + 256
+    plan.iptables.append(
+        f"-A FORWARD -m connmark --mark 0x1/0x1 -m hashlimit --hashlimit-above {rate // 8}b/s "
+        f"--hashlimit-burst {burst}b --hashlimit-mode srcip,srcport,dstip,dstport "
+        "--hashlimit-name tpl_police -j DROP".split()
+    )
+
+
+def _shape(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    for key in params["server"].split("|"):
+        plan.server_rates[_server_address({"server": key})] = parse_rate(params["rate"])
+
+
+def _congested(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    plan.link_rate = parse_rate(params["rate"])
+
+
+def _loss(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    probability = _probability(params["loss"])
+    plan.iptables.append(
+        f"-A FORWARD -m statistic --mode random --probability {probability} -j DROP".split()
+    )
+
+
+def _sni_reset(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    for pattern in _patterns(params):
+        plan.iptables.append(
+            f"-A FORWARD -p tcp --dport 443 -m string --algo bm --string {pattern} "
+            "-j REJECT --reject-with tcp-reset".split()
+        )
+
+
+def _blackhole(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    plan.iptables.append(["-A", "FORWARD", "-d", _server_address(params), "-j", "DROP"])
+
+
+def _lying_resolver(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    for key in params["server"].split("|"):
+        address = _server_address({"server": key})
+        for lab_server in topology.SERVERS:
+            if lab_server.address == address:
+                for host in lab_server.hosts:
+                    plan.dns_lies[host] = [params["sinkhole"]]
+
+
+def _stall(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Freeze a server's connections once it has sent ``after`` bytes (reports from 2025)."""
+    if not params["after"].isdigit():
+        raise ScenarioError(f"after={params['after']!r} must be a number of bytes")
+    after = int(params["after"])
+    plan.needs_conntrack_accounting = True
+    plan.iptables.append(
+        f"-A FORWARD -s {_server_address(params)} -p tcp -m connbytes --connbytes {after}: "
+        "--connbytes-dir reply --connbytes-mode bytes -j DROP".split()
+    )
+
+
+_TWITTER = "|".join(topology.TWITTER_PATTERNS)
+_TIKTOK = "|".join(topology.TIKTOK_PATTERNS)
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("clean", "no impairment", {}, lambda plan, params: None),
+        Scenario(
+            "sni-police",
+            "police connections whose ClientHello matches a pattern (2021 Twitter throttling)",
+            {"rate": "150kbit", "pattern": _TWITTER},
+            _sni_police,
+        ),
+        Scenario(
+            "shape",
+            "shape one server's traffic (queue, no drops) to a rate",
+            {"rate": "1mbit", "server": "twimg"},
+            _shape,
+        ),
+        Scenario("congested", "shape the whole link to a rate", {"rate": "2mbit"}, _congested),
+        Scenario("loss", "drop packets at random on all traffic", {"loss": "0.02"}, _loss),
+        Scenario(
+            "sni-reset",
+            "reset connections whose ClientHello matches a pattern",
+            {"pattern": _TIKTOK},
+            _sni_reset,
+        ),
+        Scenario("blackhole", "drop everything to one server", {"server": "tiktok"}, _blackhole),
+        Scenario(
+            "lying-resolver",
+            "the ISP resolver answers a sinkhole for a server's names",
+            {"server": "twimg|twitter|tiktok", "sinkhole": topology.SINKHOLE},
+            _lying_resolver,
+        ),
+        Scenario(
+            "stall",
+            "freeze a server's connections after a few KB",
+            {"server": "tiktok", "after": "20000"},
+            _stall,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Impairment:
+    """One scenario of a composition, with its parameters filled in."""
+
+    name: str
+    params: dict[str, str]
+
+    def describe(self) -> str:
+        if not self.params:
+            return self.name
+        return f"{self.name}:" + ",".join(f"{k}={v}" for k, v in self.params.items())
+
+
+def parse_composition(text: str, overrides: Mapping[str, str] | None = None) -> list[Impairment]:
+    """``NAME[:k=v,...][+NAME...]``; ``overrides`` (from --rate and friends) fill the rest."""
+    impairments = []
+    for part in text.split("+"):
+        name, _, inline = part.strip().partition(":")
+        scenario = SCENARIOS.get(name)
+        if scenario is None:
+            known = ", ".join(SCENARIOS)
+            raise ScenarioError(f"no scenario named {name!r} (known: {known})")
+        params = dict(scenario.defaults)
+        for key, value in (overrides or {}).items():
+            if key in params:
+                params[key] = value
+        for item in filter(None, inline.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or key not in scenario.defaults:
+                allowed = ", ".join(scenario.defaults) or "none"
+                raise ScenarioError(f"{name}: unknown parameter {item!r} (allowed: {allowed})")
+            params[key] = value
+        impairments.append(Impairment(name, params))
+    build_plan(impairments)  # validates every parameter before anything is applied
+    return impairments
+
+
+def build_plan(impairments: Sequence[Impairment]) -> RouterPlan:
+    plan = RouterPlan()
+    for impairment in impairments:
+        SCENARIOS[impairment.name].build(plan, impairment.params)
+    return plan
