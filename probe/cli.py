@@ -15,6 +15,7 @@ from probe import __version__
 
 if TYPE_CHECKING:
     from probe.config import Config
+    from probe.lab.control import Lab
     from probe.measure.round import ProgressListener
     from probe.records import RoundResult
 
@@ -143,21 +144,38 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @main.group()
-def lab() -> None:
+@click.option(
+    "--name",
+    default="tpl",
+    show_default=True,
+    help="Prefix of everything the lab creates; another name runs a second lab.",
+)
+@click.pass_context
+def lab(context: click.Context, name: str) -> None:
     """A censoring ISP emulated in network namespaces (needs root).
 
     `lab up` builds a client, a router (the ISP) and servers for the platform
     and control names; `lab scenario` applies impairments on the router;
     `lab check` runs `check` from the client; `lab down` removes it all.
     """
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", name):
+        _fail("--name: use 1-8 lowercase letters and digits, starting with a letter.", EXIT_USAGE)
+    context.obj = name
+
+
+def _the_lab() -> "Lab":
+    from probe.lab.control import Lab
+    from probe.lab.topology import Names
+
+    return Lab(Names(click.get_current_context().obj or "tpl"))
 
 
 @lab.command("up")
 def lab_up() -> None:
     """Create the namespaces, links, servers and resolvers."""
-    from probe.lab.control import Lab
-
-    lab_ = Lab()
+    lab_ = _the_lab()
     _lab_call(lab_.up)
     click.echo(f"The lab is up. Targets file: {lab_.targets_file}")
     click.echo("Next: throttle-probe lab scenario sni-police; throttle-probe lab check")
@@ -166,18 +184,14 @@ def lab_up() -> None:
 @lab.command("down")
 def lab_down() -> None:
     """Remove everything the lab created (safe to run any time)."""
-    from probe.lab.control import Lab
-
-    _lab_call(Lab().down)
+    _lab_call(_the_lab().down)
     click.echo("The lab is down.")
 
 
 @lab.command("status")
 def lab_status() -> None:
     """Show whether the lab is up, its services and the scenario applied."""
-    from probe.lab.control import Lab
-
-    status = _lab_call(Lab().status)
+    status = _lab_call(_the_lab().status)
     if not status.up:
         leftovers = f" (leftover namespaces: {', '.join(status.namespaces)})"
         click.echo("The lab is down" + (leftovers if status.namespaces else "") + ".")
@@ -207,7 +221,6 @@ def lab_scenario(
     Without COMPOSITION, list the scenarios and their defaults. Each call
     replaces what was applied before; `clean` removes every impairment.
     """
-    from probe.lab.control import Lab
     from probe.lab.scenarios import SCENARIOS, ScenarioError, parse_composition
 
     if composition is None:
@@ -222,7 +235,7 @@ def lab_scenario(
         impairments = parse_composition(composition, {k: v for k, v in overrides.items() if v})
     except ScenarioError as error:
         _fail(f"Scenario: {error}.", EXIT_USAGE)
-    _lab_call(lambda: Lab().apply(impairments))
+    _lab_call(lambda: _the_lab().apply(impairments))
     click.echo("Applied: " + " + ".join(i.describe() for i in impairments))
 
 
@@ -230,9 +243,7 @@ def lab_scenario(
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def lab_exec(command: tuple[str, ...]) -> None:
     """Run COMMAND in the client namespace (put -- before it)."""
-    from probe.lab.control import Lab
-
-    lab_ = Lab()
+    lab_ = _the_lab()
     _lab_call(lab_.require_up)
     sys.exit(_run_attached(lab_.client_command(command)))
 
@@ -244,9 +255,7 @@ def lab_check(check_args: tuple[str, ...]) -> None:
 
     Extra arguments go to `check`, e.g. `lab check --json --group twitter`.
     """
-    from probe.lab.control import Lab
-
-    lab_ = Lab()
+    lab_ = _the_lab()
     _lab_call(lab_.require_up)
     sys.exit(_run_attached(lab_.check_command(check_args)))
 

@@ -56,7 +56,8 @@ class Lab:
         """Create namespaces, links and servers; refuse if the lab is already up."""
         require_privileges()
         if self.is_up():
-            raise LabError(f"The lab {self.names.prefix!r} is already up (lab down removes it).")
+            down = self.command_line("down")
+            raise LabError(f"The lab {self.names.prefix!r} is already up: `{down}` removes it.")
         self.down()  # leftovers of a crashed run
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +166,12 @@ class Lab:
     def require_up(self) -> None:
         require_privileges()
         if not self.is_up():
-            raise LabError("The lab is not up: run `throttle-probe lab up` first.")
+            raise LabError(f"The lab is not up: run `{self.command_line('up')}` first.")
+
+    def command_line(self, subcommand: str) -> str:
+        """How a person runs ``subcommand`` on this lab."""
+        name = "" if self.names.prefix == Names().prefix else f" --name {self.names.prefix}"
+        return f"throttle-probe lab{name} {subcommand}"
 
     # -- building blocks -------------------------------------------------------------
 

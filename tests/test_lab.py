@@ -1,0 +1,140 @@
+"""The engine inside the lab: it measures what the emulated ISP does.
+
+These tests build real network namespaces and impair real traffic with
+iptables and tc, so they need root; they skip elsewhere with the reason, and
+fail in CI, which must run them.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from probe.lab import topology
+from probe.lab.control import Lab
+from probe.lab.topology import Names
+from tests.lab_support import TEST_LAB, apply, kbit, lab_check, only_targets, require_lab
+
+TWITTER_POLICED = ["pbs-twimg-com", "abs-twimg-com", "twitter-com"]  # x.com holds no pattern
+CONTROLS = ["mirror-yandex-ru", "deb-debian-org", "speed-cloudflare-com"]
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    require_lab()
+    the_lab = Lab(Names(TEST_LAB))
+    the_lab.down()
+    the_lab.up()
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+@pytest.fixture
+def clean(lab: Lab) -> Lab:
+    apply(lab, "clean")
+    return lab
+
+
+def test_clean_lab_every_target_downloads(clean: Lab) -> None:
+    entries = lab_check(clean, "--timeout", "10")
+
+    assert len(entries) == sum(len(s.hosts) for s in topology.SERVERS)
+    for name, entry in entries.items():
+        assert entry["failure"] is None, name
+        assert entry["transfer"]["stop_reason"] == "max_bytes", name
+        # Both resolvers agree, and the ISP resolver is the client's system one.
+        answers = {r["resolver"]: r["answers"] for r in entry["dns"]}
+        assert answers["system"] == answers["public"], name
+
+
+@pytest.mark.parametrize("rate_kbit", [150, 1_000, 10_000, 100_000])
+def test_shaped_rate_is_measured_within_10_percent(
+    clean: Lab, tmp_path: Path, rate_kbit: int
+) -> None:
+    apply(clean, f"shape:rate={rate_kbit}kbit,server=yandex")
+    targets = only_targets(clean, ["mirror-yandex-ru"], tmp_path)
+
+    entry = lab_check(clean, "--timeout", "8", "--max-bytes", str(10**9), targets=targets)[
+        "mirror-yandex-ru"
+    ]
+
+    assert entry["failure"] is None
+    assert kbit(entry) == pytest.approx(rate_kbit, rel=0.10)
+
+
+def test_sni_policing_at_150_kbits_shows_the_rate_and_the_loss(clean: Lab) -> None:
+    apply(clean, "sni-police:rate=150kbit")
+
+    entries = lab_check(clean, "--timeout", "12", "--group", "twitter", "--group", "control")
+
+    for name in TWITTER_POLICED:
+        entry = entries[name]
+        assert entry["failure"] is None, name
+        assert kbit(entry) == pytest.approx(150, rel=0.20), name
+        # Policing drops: the client receives segments out of order (the holes the
+        # server later fills). This is what tells policing from shaping's queue.
+        last = entry["transfer"]["tcp_info"][-1]
+        assert last["reordered_received"] > 0, name
+    # The same ISP, the same moment: names without a pattern are not slowed.
+    for name in ["x-com", *CONTROLS]:
+        assert kbit(entries[name]) > 10 * 150, name
+
+
+@pytest.mark.parametrize(
+    ("composition", "expected"),
+    [
+        ("sni-reset", {"tiktok-com": "tls_reset"}),
+        ("blackhole", {"tiktok-com": "tcp_timeout"}),
+        ("stall", {"tiktok-com": "stall"}),
+        (
+            "lying-resolver",
+            {name: "tcp_refused" for name in ["pbs-twimg-com", "x-com", "tiktok-com"]},
+        ),
+    ],
+)
+def test_failure_scenarios_hit_the_affected_targets_only(
+    clean: Lab, composition: str, expected: dict[str, str]
+) -> None:
+    apply(clean, composition)
+
+    entries = lab_check(clean, "--timeout", "10")
+
+    for name, entry in entries.items():
+        if composition == "lying-resolver" and entry["group"] != "control":
+            expected.setdefault(name, "tcp_refused")
+        assert entry["failure"] == expected.get(name), name
+
+
+def test_lying_resolver_shows_in_the_dns_records(clean: Lab) -> None:
+    apply(clean, "lying-resolver")
+
+    entries = lab_check(clean, "--timeout", "5", "--group", "twitter", "--group", "control")
+
+    image = {r["resolver"]: r["answers"] for r in entries["pbs-twimg-com"]["dns"]}
+    assert image == {"system": [topology.SINKHOLE], "public": [topology.server("twimg").address]}
+    assert entries["pbs-twimg-com"]["transfer"]["address"] == topology.SINKHOLE
+    control = {r["resolver"]: r["answers"] for r in entries["deb-debian-org"]["dns"]}
+    assert control["system"] == control["public"]
+
+
+@pytest.mark.parametrize("composition", ["loss:loss=0.02", "congested:rate=4mbit"])
+def test_slow_or_lossy_network_fails_nothing(clean: Lab, composition: str) -> None:
+    apply(clean, composition)
+
+    entries = lab_check(clean, "--timeout", "8")
+
+    assert {name: e["failure"] for name, e in entries.items()} == dict.fromkeys(entries)
+    if composition.startswith("congested"):
+        total = sum(kbit(e) for e in entries.values())
+        assert total <= 4_000 * 1.10  # everyone shares the congested link
+
+
+def test_policing_composes_with_a_congested_link(clean: Lab) -> None:
+    apply(clean, "sni-police:rate=150kbit+congested:rate=20mbit")
+
+    entries = lab_check(clean, "--timeout", "10", "--group", "twitter", "--group", "control")
+
+    assert kbit(entries["pbs-twimg-com"]) == pytest.approx(150, rel=0.20)
+    assert all(1_000 < kbit(entries[name]) < 20_000 for name in CONTROLS)

@@ -1,0 +1,61 @@
+"""Scenario compositions and the router plans they build (no network)."""
+
+import pytest
+
+from probe.lab import topology
+from probe.lab.scenarios import ScenarioError, build_plan, parse_composition, parse_rate
+
+
+def test_rates_parse_in_bits_per_second() -> None:
+    assert parse_rate("150kbit") == 150_000
+    assert parse_rate("1.5mbit") == 1_500_000
+    assert parse_rate("10Mbit") == 10_000_000
+    assert parse_rate("1gbit") == 1_000_000_000
+    with pytest.raises(ScenarioError, match="not a rate"):
+        parse_rate("fast")
+
+
+def test_composition_takes_inline_parameters_and_overrides() -> None:
+    impairments = parse_composition("sni-police+congested:rate=5mbit", {"rate": "300kbit"})
+
+    assert [i.describe() for i in impairments] == [
+        "sni-police:rate=300kbit,pattern=twitter.com|twimg.com|t.co",
+        "congested:rate=5mbit",
+    ]
+    plan = build_plan(impairments)
+    assert plan.link_rate == 5_000_000
+    assert any("37500b/s" in " ".join(rule) for rule in plan.iptables)  # 300 kbit/s in bytes
+
+
+def test_policing_marks_by_substring_like_the_2021_equipment() -> None:
+    plan = build_plan(parse_composition("sni-police"))
+
+    marked = [rule[rule.index("--string") + 1] for rule in plan.iptables if "--string" in rule]
+    assert marked == list(topology.TWITTER_PATTERNS)
+    assert "t.co" in "microsoft.com"  # the loose match the lab reproduces on purpose
+
+
+def test_lying_resolver_sends_platform_names_to_the_sinkhole() -> None:
+    plan = build_plan(parse_composition("lying-resolver:server=tiktok"))
+
+    assert plan.dns_lies == {"www.tiktok.com": [topology.SINKHOLE]}
+
+
+@pytest.mark.parametrize(
+    ("composition", "message"),
+    [
+        ("nothing", "no scenario named 'nothing'"),
+        ("shape:speed=1mbit", "shape: unknown parameter 'speed=1mbit' (allowed: rate, server)"),
+        ("shape:server=myspace", "no lab server 'myspace'"),
+        ("loss:loss=2", "loss '2' must be between 0 and 1"),
+        ("stall:after=lots", "after='lots' must be a number of bytes"),
+        ("sni-reset:pattern=a b", "pattern 'a b' may hold only letters"),
+    ],
+)
+def test_bad_compositions_are_refused_before_anything_is_applied(
+    composition: str, message: str
+) -> None:
+    with pytest.raises(ScenarioError) as refused:
+        parse_composition(composition)
+
+    assert message in str(refused.value)
