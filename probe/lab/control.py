@@ -275,9 +275,9 @@ class Lab:
 
 
 def _htb_class(namespace: str, interface: str, parent: str, classid: str, rate: int) -> None:
-    # A burst of 10 ms at the rate (at least 10 packets) lets htb keep up at high
-    # rates without turning a slow class into a fast one.
-    burst = max(15_140, rate // 8 // 100)
+    # A burst of 10 ms at the rate lets htb keep up at high rates; two packets at
+    # least, and no more, so that a slow class never runs ahead of its rate.
+    burst = max(2 * 1514, rate // 8 // 100)
     _tc(
         namespace,
         f"class add dev {interface} parent {parent} classid {classid} htb "
