@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from probe.lab.origin import OriginServer
 from probe.measure.timing import Clock, Interrupt
 from probe.measure.transfer import TransferSettings, download, make_ssl_context
 from probe.records import Failure, StopReason, TransferRecord
@@ -203,3 +204,17 @@ def test_interrupt_keeps_what_was_measured(lab: Lab) -> None:
     assert record.stop_reason == StopReason.INTERRUPTED
     assert record.bytes == 30000
     assert record.t < 1.5
+
+
+def test_ipv6_address_is_bracketed_and_sni_keeps_the_name(lab: Lab) -> None:
+    with OriginServer(lab.pki.server_context(), host="::1") as server:
+
+        async def run() -> TransferRecord:
+            context = make_ssl_context(lab.pki.ca_file)
+            url = f"https://twitter.test:{server.port}/bytes/100000"
+            return await download(url, "::1", FAST, context, Clock())
+
+        record = asyncio.run(run())
+
+    assert record.failure is None and record.bytes == 100000
+    assert (record.address, record.sni) == ("::1", "twitter.test")
