@@ -51,6 +51,7 @@ class Settings(_Strict):
     address_family: Literal["ipv4", "ipv6", "any"] = "ipv4"
     concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     ca_bundle: Path | None = None
+    rtt_probes: bool = True
 
 
 class Target(_Strict):

@@ -102,6 +102,14 @@ class TcpInfoSample:
 
 
 @dataclass
+class RttSample:
+    """A TCP connect to the transfer's server during the body: ``rtt`` None if unanswered."""
+
+    t: float
+    rtt: float | None
+
+
+@dataclass
 class TransferRecord:
     """An HTTPS GET of one URL, connected to one chosen address."""
 
@@ -121,6 +129,7 @@ class TransferRecord:
     failure: Failure | None = None
     samples: list[ByteSample] = field(default_factory=list)
     tcp_info: list[TcpInfoSample] = field(default_factory=list)
+    rtt_probes: list[RttSample] = field(default_factory=list)
     goodput_bytes_per_second: float | None = None
 
     def phase(self, name: str) -> Phase | None:
@@ -165,8 +174,56 @@ def to_jsonable(value: Any) -> Any:
         return data
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [to_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def round_from_jsonable(document: dict[str, Any]) -> RoundResult:
+    """Rebuild a round from its JSON form (``check --json``), to analyse it again later."""
+    return RoundResult(
+        started_at=document["started_at"],
+        finished_at=document["finished_at"],
+        interrupted=document["interrupted"],
+        targets=[_target_from(entry) for entry in document["targets"]],
+    )
+
+
+def _target_from(entry: dict[str, Any]) -> TargetResult:
+    transfer = entry.get("transfer")
+    return TargetResult(
+        name=entry["name"],
+        group=entry["group"],
+        role=entry["role"],
+        url=entry["url"],
+        started_at=entry["started_at"],
+        dns=[_build(DnsRecord, record) for record in entry["dns"]],
+        address_from=entry.get("address_from"),
+        transfer=None if transfer is None else _transfer_from(transfer),
+        failure=_failure(entry.get("failure")),
+    )
+
+
+def _transfer_from(data: dict[str, Any]) -> TransferRecord:
+    record: TransferRecord = _build(TransferRecord, data)
+    record.phases = [_build(Phase, phase) for phase in data["phases"]]
+    record.samples = [_build(ByteSample, sample) for sample in data["samples"]]
+    record.tcp_info = [_build(TcpInfoSample, sample) for sample in data["tcp_info"]]
+    record.rtt_probes = [_build(RttSample, sample) for sample in data.get("rtt_probes", [])]
+    record.stop_reason = StopReason(data["stop_reason"])
+    return record
+
+
+def _build(kind: Any, data: dict[str, Any]) -> Any:
+    values = {f.name: data[f.name] for f in dataclasses.fields(kind) if f.name in data}
+    if "failure" in values:
+        values["failure"] = _failure(values["failure"])
+    return kind(**values)
+
+
+def _failure(value: str | None) -> Failure | None:
+    return None if value is None else Failure(value)

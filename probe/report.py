@@ -3,14 +3,25 @@
 from typing import Any
 
 from probe import __version__
+from probe.analysis.verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
 
 FORMAT = "throttle-probe.check/1"
 
 
-def round_document(result: RoundResult, config: Config, source: str) -> dict[str, Any]:
-    """Everything needed to re-analyse the round later: settings, resolvers, records."""
+def round_document(
+    result: RoundResult, config: Config, source: str, verdicts: dict[str, Verdict]
+) -> dict[str, Any]:
+    """Everything needed to re-analyse the round later: settings, resolvers, records.
+
+    Each target entry gets ``verdict`` and ``evidence`` (both null for controls).
+    """
+    entries = to_jsonable(result.targets)
+    for entry in entries:
+        verdict = verdicts.get(entry["name"])
+        entry["verdict"] = None if verdict is None else _verdict_json(verdict)
+        entry["evidence"] = None if verdict is None else to_jsonable(verdict.evidence)
     return {
         "format": FORMAT,
         "probe_version": __version__,
@@ -20,5 +31,15 @@ def round_document(result: RoundResult, config: Config, source: str) -> dict[str
         "interrupted": result.interrupted,
         "settings": config.settings.model_dump(mode="json"),
         "resolvers": dict(config.resolvers),
-        "targets": to_jsonable(result.targets),
+        "targets": entries,
+    }
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "verdict": verdict.verdict,
+        "reason": verdict.reason,
+        "mechanism": verdict.mechanism,
+        "rate_bytes_per_second": verdict.rate_bytes_per_second,
+        "stage": verdict.stage,
     }

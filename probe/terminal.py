@@ -18,29 +18,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from probe.analysis.verdict import Verdict
 from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
-
-
-def format_rate(bytes_per_second: float | None) -> str:
-    """Network rates in bits per second, as ISPs and papers quote them."""
-    if bytes_per_second is None:
-        return "-"
-    bits = bytes_per_second * 8
-    for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
-        if bits >= scale:
-            return f"{bits / scale:.3g} {unit}"
-    return f"{bits:.0f} bit/s"
-
-
-def format_bytes(count: int) -> str:
-    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} B"
-
-
-def format_ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+from probe.units import format_bytes, format_ms, format_rate
 
 
 class RateMeter:
@@ -141,9 +121,11 @@ def stdout_console() -> Console:
     return console if console.is_terminal else Console(width=120)
 
 
-def render_round(console: Console, result: RoundResult) -> None:
+def render_round(console: Console, result: RoundResult, verdicts: dict[str, Verdict]) -> None:
     console.print(dns_table(result.targets))
     console.print(transfer_table(result.targets))
+    if verdicts:
+        console.print(verdict_table(verdicts))
     if result.interrupted:
         console.print("[yellow]Interrupted: the figures above are what was measured so far.")
 
@@ -199,6 +181,27 @@ def transfer_table(targets: Sequence[TargetResult]) -> Table:
             format_bytes(transfer.bytes) if transfer is not None else "-",
             _outcome(target),
         )
+    return table
+
+
+_VERDICT_STYLE = {
+    "ok": "green",
+    "throttled": "bold red",
+    "blocked": "bold red",
+    "degraded": "yellow",
+    "inconclusive": "yellow",
+}
+
+
+def verdict_table(verdicts: dict[str, Verdict]) -> Table:
+    """One line per target: the verdict and the reason a person can check."""
+    table = Table(title="Verdicts", title_justify="left")
+    table.add_column("target", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("why")
+    for name, verdict in verdicts.items():
+        style = _VERDICT_STYLE.get(verdict.verdict, "")
+        table.add_row(name, f"[{style}]{verdict.verdict}[/{style}]", verdict.reason)
     return table
 
 

@@ -1,6 +1,7 @@
 """Terminal formatting and the live rate (no network)."""
 
-from probe.terminal import RateMeter, format_bytes, format_rate
+from probe.terminal import RateMeter
+from probe.units import format_bytes, format_rate
 
 
 def test_rates_are_shown_in_bits_per_second() -> None:

@@ -123,6 +123,7 @@ def transfer_settings(config: Config, target: Target) -> TransferSettings:
         transfer_timeout=timeouts.transfer,
         max_bytes=config.settings.max_bytes,
         min_bytes=target.min_bytes,
+        rtt_probes=config.settings.rtt_probes,
     )
 
 

@@ -20,6 +20,7 @@ import httpx
 
 from probe import __version__
 from probe.measure.goodput import goodput_bytes_per_second
+from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt
 from probe.records import Failure, Phase, StopReason, TransferRecord
@@ -44,6 +45,7 @@ class TransferSettings:
     transfer_timeout: float = 30.0
     max_bytes: int = 2 * 1024 * 1024
     min_bytes: int | None = None
+    rtt_probes: bool = True
 
 
 def make_ssl_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
@@ -88,10 +90,16 @@ async def download(
             )
             response = await client.send(request, stream=True)
             sampler = _start_body(record, response, tracer, counter, clock)
+            rtt_probe = ConnectRttProbe(address, port, clock) if settings.rtt_probes else None
+            if rtt_probe is not None:
+                rtt_probe.start()
             try:
                 record.stop_reason = await _read_body(response, counter, settings, on_bytes)
             finally:
                 sampler.stop()  # while the socket is open, for a last TCP_INFO sample
+                if rtt_probe is not None:
+                    rtt_probe.stop()
+                    record.rtt_probes = rtt_probe.samples
                 await response.aclose()
     except Exception as error:  # httpx, ssl and OS errors, and our own deadline
         _record_failure(record, tracer, deadline, error)

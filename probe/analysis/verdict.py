@@ -1,0 +1,284 @@
+"""Verdicts: is a target throttled, blocked, or is the whole network just slow?
+
+Every verdict rests on the controls measured in the same round, under the
+same conditions, and carries the figures it was computed from:
+
+* a failure is ``blocked`` at its stage (dns, tcp, tls, http, stall) when the
+  controls were fine, ``degraded`` when the controls fail or crawl too;
+* DNS tampering is ``blocked`` at stage dns: the system resolver fails for the
+  target while it answers for the controls, or answers addresses no other
+  resolver gives and the connection to them fails;
+* a download 10x or more slower than every healthy control (OONI's "extreme"
+  throttling; against the slowest control, because unrelated servers differ
+  in speed) is suspect; it is ``throttled`` when Wehe's test on the two
+  throughput distributions agrees (area between the CDFs >= 50%, or 30% above
+  10 Mbit/s, AND a two-sample KS test with p < 0.01), ``inconclusive`` when
+  it does not;
+* the network is ``degraded`` when the controls fail, crawl (median below
+  1 Mbit/s) or lose packets at random (more than 1% of segments, with no
+  queue to explain it): then a slow target says nothing about the target;
+* the mechanism follows Flach et al.: in-band RTT inflated (a queue) means
+  ``shaping``; loss without inflation means ``policing``; neither, ``unknown``.
+  When the controls' RTT is inflated too, the queue is the network's and
+  only the loss is read.
+"""
+
+import ipaddress
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from probe.analysis import stats
+from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
+from probe.units import format_rate
+
+EXTREME_RATIO = 10.0  # OONI: "extreme" throttling is 10x slower
+SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is degraded
+LOSSY_NETWORK = 0.01  # controls losing over 1% of segments with no queue: random loss
+
+STAGE_OF_FAILURE = {
+    **{f: "dns" for f in Failure if f.value.startswith("dns_")},
+    Failure.NETWORK_UNREACHABLE: "tcp",
+    Failure.TCP_REFUSED: "tcp",
+    Failure.TCP_TIMEOUT: "tcp",
+    Failure.TCP_ERROR: "tcp",
+    Failure.TCP_RESET: "tcp",
+    Failure.TLS_RESET: "tls",
+    Failure.TLS_TIMEOUT: "tls",
+    Failure.TLS_CERT_INVALID: "tls",
+    Failure.TLS_ERROR: "tls",
+    Failure.HTTP_STATUS: "http",
+    Failure.HTTP_TRUNCATED: "http",
+    Failure.HTTP_ERROR: "http",
+    Failure.HTTP_TOO_SMALL: "http",
+    Failure.READ_TIMEOUT: "http",
+    Failure.STALL: "stall",
+}
+
+
+@dataclass
+class Verdict:
+    """One of ok, throttled, blocked, degraded, inconclusive, with its evidence."""
+
+    verdict: str
+    reason: str
+    mechanism: str | None = None  # throttled: policing, shaping or unknown
+    rate_bytes_per_second: float | None = None  # throttled: the estimated rate
+    stage: str | None = None  # blocked: dns, tcp, tls, http or stall
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Controls:
+    """What the controls of a round say about the network as a whole."""
+
+    rates: dict[str, float]  # healthy controls: name -> goodput
+    failures: dict[str, str]  # failed controls: name -> failure
+    bins: list[float]  # their pooled throughput bins
+    queueing: bool  # their in-band RTT was inflated: the network queues
+    lossy: bool  # most of them lost packets without a queue: random loss
+    system_dns_ok: bool  # the system resolver answered for them
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.rates.values()) if self.rates else None
+
+    def degraded_reason(self) -> str | None:
+        total = len(self.rates) + len(self.failures)
+        if total == 0:
+            return None
+        if len(self.failures) * 2 > total:
+            return f"{len(self.failures)} of {total} controls failed too"
+        median = self.median
+        if median is not None and median < SLOW_NETWORK:
+            return f"controls are slow too (median {format_rate(median)})"
+        return None
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "goodput_bytes_per_second": self.rates,
+            "failures": self.failures,
+            "median_bytes_per_second": self.median,
+            "rtt_inflated": self.queueing,
+            "random_loss": self.lossy,
+        }
+
+    @property
+    def slowest(self) -> float | None:
+        return min(self.rates.values()) if self.rates else None
+
+
+def judge_round(result: RoundResult) -> dict[str, Verdict]:
+    """A verdict for every target (role ``target``) of the round, by name."""
+    controls = summarise_controls([t for t in result.targets if t.role == "control"])
+    return {t.name: judge(t, controls) for t in result.targets if t.role == "target"}
+
+
+def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
+    rates, failures, bins, inflation, lossy = {}, {}, [], [], []
+    for entry in entries:
+        transfer = entry.transfer
+        if entry.failure is not None or entry.goodput_bytes_per_second is None:
+            failures[entry.name] = str(entry.failure or "no data")
+            continue
+        rates[entry.name] = entry.goodput_bytes_per_second
+        if transfer is not None:
+            bins += stats.throughput_bins(transfer.samples)
+            share = stats.rtt_inflated_share(transfer.rtt_probes, _connect_rtt(transfer))
+            if share is not None:
+                inflation.append(share)
+            density = stats.loss_density(transfer.tcp_info)
+            lossy.append(density is not None and density > LOSSY_NETWORK)
+    queueing = bool(inflation) and statistics.median(inflation) > stats.RTT_INFLATED_SHARE
+    random_loss = not queueing and sum(lossy) * 2 > len(lossy)
+    system_ok = any(_system_answers(entry.dns) for entry in entries)
+    return Controls(rates, failures, bins, queueing, random_loss, system_ok)
+
+
+def judge(target: TargetResult, controls: Controls) -> Verdict:
+    """The verdict for one target, against the round's controls."""
+    tampering = _dns_tampering(target, controls)
+    if tampering is not None:
+        return tampering
+    if target.failure == Failure.INTERRUPTED:
+        return Verdict(
+            "inconclusive", "the round was interrupted", evidence=_base(target, controls)
+        )
+    if target.failure is not None:
+        return _judge_failure(target, target.failure, controls)
+    degraded = controls.degraded_reason()
+    if degraded is not None:
+        return Verdict("degraded", degraded, evidence=_base(target, controls))
+    return _judge_throughput(target, controls)
+
+
+def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -> Verdict:
+    stage = STAGE_OF_FAILURE.get(failure, "http")
+    evidence = _base(target, controls)
+    degraded = controls.degraded_reason()
+    if degraded is not None:
+        return Verdict("degraded", f"{failure}, but {degraded}", evidence=evidence)
+    return Verdict(
+        "blocked",
+        f"{failure} at the {stage} stage; controls fine ({_controls_text(controls)})",
+        stage=stage,
+        evidence=evidence,
+    )
+
+
+def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
+    transfer = target.transfer
+    rate = target.goodput_bytes_per_second
+    evidence = _base(target, controls)
+    slowest = controls.slowest
+    if transfer is None or rate is None or slowest is None:
+        return Verdict("inconclusive", "no control to compare with", evidence=evidence)
+    ratio = slowest / rate if rate > 0 else float("inf")
+    evidence["ratio_to_slowest_control"] = ratio
+    if ratio < EXTREME_RATIO:
+        return Verdict(
+            "ok", f"{format_rate(rate)}; controls {_controls_text(controls)}", evidence=evidence
+        )
+    if controls.lossy:
+        return Verdict(
+            "degraded",
+            f"{ratio:.0f}x slower than the controls, but they lose packets at random too",
+            evidence=evidence,
+        )
+    wehe = stats.wehe_test(stats.throughput_bins(transfer.samples), controls.bins)
+    evidence["wehe"] = None if wehe is None else wehe.__dict__
+    if wehe is None or wehe.decision != "differentiated":
+        why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
+        return Verdict(
+            "inconclusive",
+            f"{ratio:.0f}x slower than the controls, but {why}",
+            evidence=evidence,
+        )
+    mechanism, how = _mechanism(transfer, controls, evidence)
+    return Verdict(
+        "throttled",
+        f"{mechanism} at ~{format_rate(rate)}; controls {_controls_text(controls)} "
+        f"(the slowest {ratio:.0f}x faster); {how}",
+        mechanism=mechanism,
+        rate_bytes_per_second=rate,
+        evidence=evidence,
+    )
+
+
+def _mechanism(
+    transfer: TransferRecord, controls: Controls, evidence: dict[str, Any]
+) -> tuple[str, str]:
+    losses = stats.loss_events(transfer.tcp_info)
+    share = stats.rtt_inflated_share(transfer.rtt_probes, _connect_rtt(transfer))
+    flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.samples))
+    evidence.update(loss_events=losses, rtt_inflated_share=share, plateau_cv=flatness)
+    inflated = share is not None and share > stats.RTT_INFLATED_SHARE and not controls.queueing
+    if inflated:
+        return "shaping", f"RTT inflated in {share:.0%} of in-band probes (a queue)"
+    if losses > 0:
+        queue = "network queueing too" if controls.queueing else "no RTT inflation"
+        return "policing", f"{losses} loss events, {queue}"
+    return "unknown", "neither loss nor queueing seen"
+
+
+def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
+    system = [r for r in target.dns if r.resolver_address == "system"]
+    others = [r for r in target.dns if r.resolver_address != "system"]
+    system_answers = _system_answers(target.dns)
+    other_answers = {a for r in others for a in r.answers}
+    evidence = _base(target, controls)
+    if system and not system_answers and other_answers and controls.system_dns_ok:
+        failure = next((r.failure for r in system if r.failure is not None), "no answer")
+        return Verdict(
+            "blocked",
+            f"the system resolver gave {failure} for this host but answers for the controls; "
+            f"other resolvers answer {', '.join(sorted(other_answers))}",
+            stage="dns",
+            evidence=evidence,
+        )
+    if not system_answers or not other_answers or system_answers & other_answers:
+        return None
+    bogon = all(_is_bogon(a) for a in system_answers) and not any(map(_is_bogon, other_answers))
+    if target.failure is None and not bogon:
+        return None  # different but working addresses: a CDN choosing by resolver
+    failure = f"; connecting there: {target.failure}" if target.failure else ""
+    return Verdict(
+        "blocked",
+        f"the system resolver answered {', '.join(sorted(system_answers))}, other resolvers "
+        f"{', '.join(sorted(other_answers))}{failure}",
+        stage="dns",
+        evidence=evidence,
+    )
+
+
+def _system_answers(records: Sequence[DnsRecord]) -> set[str]:
+    return {a for r in records if r.resolver_address == "system" for a in r.answers}
+
+
+def _is_bogon(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_private or ip.is_loopback or ip.is_unspecified or ip.is_reserved
+
+
+def _connect_rtt(transfer: TransferRecord) -> float | None:
+    connect = transfer.phase("connect")
+    if connect is None or connect.t is None or connect.failure is not None:
+        return None
+    return connect.t - connect.t0
+
+
+def _base(target: TargetResult, controls: Controls) -> dict[str, Any]:
+    return {
+        "method": "controls in the same round; OONI 10x; Wehe area+KS; Flach loss/RTT",
+        "target": {
+            "goodput_bytes_per_second": target.goodput_bytes_per_second,
+            "failure": target.failure,
+        },
+        "controls": controls.evidence(),
+    }
+
+
+def _controls_text(controls: Controls) -> str:
+    median = controls.median
+    return "no control measured" if median is None else format_rate(median)

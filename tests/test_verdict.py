@@ -1,0 +1,191 @@
+"""Verdicts over recorded rounds from the lab, and the statistics beneath them (no network)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from probe.analysis import stats
+from probe.analysis.verdict import Controls, judge, judge_round
+from probe.records import (
+    ByteSample,
+    DnsRecord,
+    Failure,
+    Phase,
+    RoundResult,
+    TargetResult,
+    TcpInfoSample,
+    TransferRecord,
+    round_from_jsonable,
+)
+
+DATA = Path(__file__).parent / "data"
+
+# Rounds recorded with `throttle-probe lab check --json --timeout 10` under each scenario.
+RECORDED = {
+    "clean": dict.fromkeys(
+        ["pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com"], "ok"
+    ),
+    "sni-police": {
+        "pbs-twimg-com": "throttled/policing",
+        "abs-twimg-com": "throttled/policing",
+        "twitter-com": "throttled/policing",
+        "x-com": "ok",
+        "tiktok-com": "ok",
+    },
+    "shape": {
+        "pbs-twimg-com": "throttled/shaping",
+        "abs-twimg-com": "throttled/shaping",
+        "twitter-com": "ok",
+        "x-com": "ok",
+        "tiktok-com": "ok",
+    },
+    "congested": dict.fromkeys(
+        ["pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com"], "degraded"
+    ),
+    "loss": dict.fromkeys(
+        ["pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com"], "ok"
+    ),
+    "lying-resolver": dict.fromkeys(
+        ["pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com"], "blocked/dns"
+    ),
+    "sni-police-congested": {
+        "pbs-twimg-com": "throttled/policing",
+        "abs-twimg-com": "throttled/policing",
+        "twitter-com": "throttled/policing",
+        "x-com": "ok",
+        "tiktok-com": "ok",
+    },
+}
+
+
+def short(verdict_name: str, detail: str | None) -> str:
+    return verdict_name + (f"/{detail}" if detail else "")
+
+
+@pytest.mark.parametrize("scenario", RECORDED)
+def test_recorded_lab_rounds_get_the_right_verdicts(scenario: str) -> None:
+    document = json.loads((DATA / f"lab-{scenario}.json").read_text())
+
+    verdicts = judge_round(round_from_jsonable(document))
+
+    got = {name: short(v.verdict, v.mechanism or v.stage) for name, v in verdicts.items()}
+    assert got == RECORDED[scenario]
+
+
+def test_throttled_verdict_carries_rate_controls_and_method() -> None:
+    document = json.loads((DATA / "lab-sni-police.json").read_text())
+
+    verdict = judge_round(round_from_jsonable(document))["pbs-twimg-com"]
+
+    assert verdict.rate_bytes_per_second is not None
+    assert 100_000 / 8 < verdict.rate_bytes_per_second < 180_000 / 8
+    assert verdict.reason.startswith("policing at ~")
+    evidence = verdict.evidence
+    assert set(evidence["controls"]["goodput_bytes_per_second"]) == {
+        "mirror-yandex-ru",
+        "deb-debian-org",
+        "speed-cloudflare-com",
+    }
+    assert evidence["wehe"]["decision"] == "differentiated"
+    assert evidence["wehe"]["p_value"] < 0.01 and evidence["wehe"]["area"] >= 0.5
+    assert evidence["loss_events"] > 0 and evidence["ratio_to_slowest_control"] >= 10
+    assert "Wehe" in evidence["method"]
+
+
+def steady(rate: float, seconds: float = 10.0, step: float = 0.25) -> list[ByteSample]:
+    count = int(seconds / step)
+    return [ByteSample(i * step, int(rate * i * step)) for i in range(count + 1)]
+
+
+def download(
+    name: str, role: str, rate: float, lost: int = 0, failure: Failure | None = None
+) -> TargetResult:
+    transfer = TransferRecord(f"https://{name}/", name, "192.0.2.1", 443, name, 0.0, 10.0)
+    transfer.phases = [Phase("connect", 0.0, 0.01)]
+    transfer.samples = [] if failure else steady(rate)
+    transfer.tcp_info = [
+        TcpInfoSample(0.0, 0.01, 0.0, 0.01, 0.01, 0, 0, 0, None, 10, 0, 0),
+        TcpInfoSample(10.0, 0.01, 0.0, 0.01, 0.01, 0, 0, lost, None, 10, 0, 1000),
+    ]
+    transfer.goodput_bytes_per_second = None if failure else rate
+    transfer.failure = failure
+    dns = [DnsRecord("system", "system", name, "A", 0.0, 0.01, ["192.0.2.1"])]
+    return TargetResult(name, "g", role, f"https://{name}/", "", dns, "system", transfer, failure)
+
+
+def test_slow_target_on_a_randomly_lossy_network_is_degraded_not_throttled() -> None:
+    controls = [download(f"c{i}", "control", 5e6, lost=50) for i in range(3)]
+    target = download("t", "target", 18_750, lost=30)
+
+    verdicts = judge_round(RoundResult("", "", False, [target, *controls]))
+
+    assert verdicts["t"].verdict == "degraded"
+    assert "lose packets at random" in verdicts["t"].reason
+
+
+def test_failure_when_controls_fail_too_is_degraded() -> None:
+    controls = [download(f"c{i}", "control", 0, failure=Failure.TCP_TIMEOUT) for i in range(3)]
+    target = download("t", "target", 0, failure=Failure.TCP_TIMEOUT)
+
+    verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert verdict.verdict == "degraded" and "3 of 3 controls failed" in verdict.reason
+
+
+def test_failure_with_healthy_controls_is_blocked_at_its_stage() -> None:
+    controls = [download(f"c{i}", "control", 5e6) for i in range(3)]
+    for failure, stage in [
+        (Failure.TLS_RESET, "tls"),
+        (Failure.TCP_TIMEOUT, "tcp"),
+        (Failure.STALL, "stall"),
+        (Failure.HTTP_TOO_SMALL, "http"),
+    ]:
+        target = download("t", "target", 0, failure=failure)
+        verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+        assert (verdict.verdict, verdict.stage) == ("blocked", stage)
+
+
+def test_ten_times_slower_without_enough_samples_is_inconclusive() -> None:
+    controls = Controls({"c": 5e6}, {}, bins=[5e6], queueing=False, lossy=False, system_dns_ok=True)
+    target = download("t", "target", 18_750)
+
+    verdict = judge(target, controls)
+
+    assert verdict.verdict == "inconclusive" and "too few samples" in verdict.reason
+
+
+def test_system_resolver_failing_only_for_the_target_is_dns_blocking() -> None:
+    controls = [download(f"c{i}", "control", 5e6) for i in range(3)]
+    target = download("t", "target", 5e6)
+    target.dns = [
+        DnsRecord("system", "system", "t", "A", 0.0, 0.01, [], Failure.DNS_NXDOMAIN),
+        DnsRecord("public", "192.0.2.53:53", "t", "A", 0.0, 0.01, ["192.0.2.1"]),
+    ]
+
+    verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert (verdict.verdict, verdict.stage) == ("blocked", "dns")
+    assert "dns_nxdomain" in verdict.reason
+
+
+def test_wehe_needs_both_the_area_and_the_ks_test() -> None:
+    slow, fast = [1.0, 1.1, 0.9, 1.0, 1.05] * 2, [10.0, 11.0, 9.0, 10.5, 9.5] * 2
+
+    separated = stats.wehe_test(slow, fast)
+    same = stats.wehe_test(fast, [x * 1.02 for x in fast])
+
+    assert separated is not None and separated.decision == "differentiated"
+    assert same is not None and same.decision == "not_differentiated"
+    assert stats.wehe_test(slow, fast[:2]) is None  # too few to say anything
+
+
+def test_cdf_area_of_two_point_masses_is_their_distance() -> None:
+    assert stats.cdf_area([1.0, 1.0], [4.0, 4.0]) == pytest.approx(3.0)
+    assert stats.cdf_area([1.0, 2.0], [1.0, 2.0]) == 0.0
+
+
+def test_throughput_bins_interpolate_between_samples() -> None:
+    bins = stats.throughput_bins(steady(1000.0, seconds=10.0, step=0.7), bins=5)
+
+    assert len(bins) == 5 and all(b == pytest.approx(1000.0, rel=0.01) for b in bins)
