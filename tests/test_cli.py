@@ -85,12 +85,26 @@ def test_json_reports_every_target_with_its_records(lab_targets: Path) -> None:
     assert nxdomain["failure"] == "dns_nxdomain"
     assert nxdomain["transfer"] is None and nxdomain["goodput_bytes_per_second"] is None
 
+    # Verdicts, against the one control that ran beside them.
+    assert targets["ctl"]["verdict"] is None and targets["ctl"]["evidence"] is None
+    assert image["verdict"]["verdict"] == "ok"
+    assert (
+        targets["tw-missing"]["verdict"]["verdict"],
+        targets["tw-missing"]["verdict"]["stage"],
+    ) == (
+        "blocked",
+        "http",
+    )
+    assert targets["tt-stall"]["verdict"]["stage"] == "stall"
+    assert nxdomain["verdict"]["stage"] == "dns"
+    assert image["evidence"]["controls"]["goodput_bytes_per_second"].keys() == {"ctl"}
+
 
 def test_human_output_shows_both_tables(lab_targets: Path) -> None:
     done = run_cli("check", "--targets", str(lab_targets), "--group", "tiktok")
 
     assert done.returncode == 0, done.stderr
-    assert "DNS" in done.stdout and "Transfers" in done.stdout
+    assert "DNS" in done.stdout and "Transfers" in done.stdout and "Verdicts" in done.stdout
     assert "tt-stall" in done.stdout and "stall" in done.stdout
     assert "dns_nxdomain" in done.stdout
     assert "tw-image" not in done.stdout  # --group tiktok left twitter out
