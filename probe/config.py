@@ -52,6 +52,7 @@ class Settings(_Strict):
     concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     ca_bundle: Path | None = None
     rtt_probes: bool = True
+    stop_at_plateau: bool = True
 
 
 class Target(_Strict):

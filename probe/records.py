@@ -47,6 +47,7 @@ class StopReason(enum.StrEnum):
     COMPLETE = "complete"  # the whole body arrived
     MAX_BYTES = "max_bytes"  # the byte budget was reached (the normal case for big objects)
     DEADLINE = "deadline"  # the transfer time-out ended a download that was still flowing
+    PLATEAU = "plateau"  # the rate had settled: more bytes would only confirm it
     FAILURE = "failure"  # see ``failure``
     INTERRUPTED = "interrupted"
 

@@ -13,6 +13,7 @@ import pytest
 from probe.lab import topology
 from probe.lab.control import Lab
 from probe.lab.topology import Names
+from probe.lab.truth import EXPECTED, TARGETS, verdict_label
 from tests.lab_support import TEST_LAB, apply, kbit, lab_check, only_targets, require_lab
 
 TWITTER_POLICED = ["pbs-twimg-com", "abs-twimg-com", "twitter-com"]  # x.com holds no pattern
@@ -140,39 +141,11 @@ def test_policing_composes_with_a_congested_link(clean: Lab) -> None:
     assert all(1_000 < kbit(entries[name]) < 20_000 for name in CONTROLS)
 
 
-TARGETS = ["pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com"]
-
-
-def expect(default: str, **special: str) -> dict[str, str]:
-    return {name: special.get(name.replace("-", "_"), default) for name in TARGETS}
-
-
-POLICED = dict.fromkeys(["pbs_twimg_com", "abs_twimg_com", "twitter_com"], "throttled/policing")
-
-VERDICTS = {
-    "clean": expect("ok"),
-    "sni-police": expect("ok", **POLICED),
-    "shape": expect("ok", pbs_twimg_com="throttled/shaping", abs_twimg_com="throttled/shaping"),
-    "congested": expect("degraded"),
-    "loss": expect("ok"),
-    "sni-reset": expect("ok", tiktok_com="blocked/tls"),
-    "blackhole": expect("ok", tiktok_com="blocked/tcp"),
-    "lying-resolver": expect("blocked/dns"),
-    "stall": expect("ok", tiktok_com="blocked/stall"),
-    "sni-police+congested:rate=20mbit": expect("ok", **POLICED),
-    "sni-police+stall": expect("ok", tiktok_com="blocked/stall", **POLICED),
-}
-
-
-@pytest.mark.parametrize("composition", VERDICTS)
+@pytest.mark.parametrize("composition", EXPECTED)
 def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str) -> None:
     apply(clean, composition)
 
     entries = lab_check(clean, "--timeout", "10")
 
-    got = {}
-    for name in TARGETS:
-        verdict = entries[name]["verdict"]
-        detail = verdict["mechanism"] or verdict["stage"]
-        got[name] = verdict["verdict"] + (f"/{detail}" if detail else "")
-    assert got == VERDICTS[composition]
+    got = {name: verdict_label(entries[name]["verdict"]) for name in TARGETS}
+    assert got == EXPECTED[composition]

@@ -124,6 +124,7 @@ def transfer_settings(config: Config, target: Target) -> TransferSettings:
         max_bytes=config.settings.max_bytes,
         min_bytes=target.min_bytes,
         rtt_probes=config.settings.rtt_probes,
+        stop_at_plateau=config.settings.stop_at_plateau,
     )
 
 

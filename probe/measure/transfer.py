@@ -20,6 +20,7 @@ import httpx
 
 from probe import __version__
 from probe.measure.goodput import goodput_bytes_per_second
+from probe.measure.plateau import plateau_reached
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt
@@ -46,6 +47,7 @@ class TransferSettings:
     max_bytes: int = 2 * 1024 * 1024
     min_bytes: int | None = None
     rtt_probes: bool = True
+    stop_at_plateau: bool = True
 
 
 def make_ssl_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
@@ -94,7 +96,9 @@ async def download(
             if rtt_probe is not None:
                 rtt_probe.start()
             try:
-                record.stop_reason = await _read_body(response, counter, settings, on_bytes)
+                record.stop_reason = await _read_body(
+                    response, counter, settings, on_bytes, sampler
+                )
             finally:
                 sampler.stop()  # while the socket is open, for a last TCP_INFO sample
                 if rtt_probe is not None:
@@ -156,13 +160,19 @@ async def _read_body(
     counter: ByteCounter,
     settings: TransferSettings,
     on_bytes: Callable[[int], None] | None,
+    sampler: Sampler,
 ) -> StopReason:
+    judged = 0  # samples already judged for a plateau: judge each new one once
     async for chunk in response.aiter_raw():
         counter.bytes += len(chunk)
         if on_bytes is not None:
             on_bytes(counter.bytes)
         if counter.bytes >= settings.max_bytes:
             return StopReason.MAX_BYTES
+        if settings.stop_at_plateau and len(sampler.samples) > judged:
+            judged = len(sampler.samples)
+            if plateau_reached(sampler.samples):
+                return StopReason.PLATEAU
     return StopReason.COMPLETE
 
 
