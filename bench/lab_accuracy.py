@@ -57,7 +57,7 @@ def main() -> None:
                         exact_mistakes[f"{composition}: {name} was {truth}, said {got}"] += 1
                     transfer = entry["transfer"]
                     spent = transfer["bytes"] if transfer else 0
-                    bytes_by_verdict[got.split("/")[0]].append(spent)
+                    bytes_by_verdict[got].append(spent)
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
     finally:
         lab.down()
@@ -78,16 +78,14 @@ def print_report(
             print(f"{truth:>12}" + "".join(f"{n:>13}" for n in row))
     total = sum(matrix.values())
     right = sum(n for (truth, got), n in matrix.items() if truth == got)
-    print(
-        f"verdict right {right}/{total}; with mechanism and stage: {total - sum(mistakes.values())}/{total}"
-    )
+    exact = total - sum(mistakes.values())
+    print(f"verdict right {right}/{total}; with mechanism and stage too: {exact}/{total}")
     for mistake, count in sorted(mistakes.items()):
         print(f"  {count}x {mistake}")
     print("\nbody bytes per target and round, by verdict (KiB): median / max")
-    for verdict in CLASSES:
-        if spent[verdict]:
-            median = statistics.median(spent[verdict]) / 1024
-            print(f"  {verdict:>12} {median:8.0f} / {max(spent[verdict]) / 1024:.0f}")
+    for verdict, amounts in sorted(spent.items()):
+        median = statistics.median(amounts) / 1024
+        print(f"  {verdict:>20} {median:8.0f} / {max(amounts) / 1024:.0f}")
 
 
 if __name__ == "__main__":
