@@ -115,7 +115,7 @@ def download(
 
 
 def test_slow_target_on_a_randomly_lossy_network_is_degraded_not_throttled() -> None:
-    controls = [download(f"c{i}", "control", 5e6, lost=50) for i in range(3)]
+    controls = [download(f"c{i}", "control", 5e6, lost=100) for i in range(3)]
     target = download("t", "target", 18_750, lost=30)
 
     verdicts = judge_round(RoundResult("", "", False, [target, *controls]))
