@@ -94,6 +94,7 @@ def _run_check(config: "Config", source: str, as_json: bool) -> int:
     from rich.console import Console
 
     from probe.analysis.reachability import network_unavailable
+    from probe.analysis.sniswap import judge_swap
     from probe.analysis.verdict import judge_round
     from probe.report import round_document
     from probe.terminal import LiveProgress, render_round, stdout_console
@@ -101,9 +102,10 @@ def _run_check(config: "Config", source: str, as_json: bool) -> int:
     stderr = Console(stderr=True)
     with LiveProgress(stderr, config.settings.max_bytes) as progress:
         result = asyncio.run(_measure_until_interrupted(config, progress))
-    verdicts = judge_round(result)
+    verdicts, swap = judge_round(result), judge_swap(result)
     if as_json:
-        click.echo(json.dumps(round_document(result, config, source, verdicts), indent=2))
+        document = round_document(result, config, source, verdicts, swap)
+        click.echo(json.dumps(document, indent=2))
     if network_unavailable(result):
         click.echo(
             "No network: no resolver answered and no connection could be opened, "
@@ -112,7 +114,7 @@ def _run_check(config: "Config", source: str, as_json: bool) -> int:
         )
         return EXIT_FAILED
     if not as_json:
-        render_round(stdout_console(), result, verdicts)
+        render_round(stdout_console(), result, verdicts, swap)
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 # Names end up as Prometheus label values and in file names: keep them tame.
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
@@ -55,22 +55,25 @@ class Settings(_Strict):
     stop_at_plateau: bool = True
 
 
+def _https_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"must be an https:// URL with a host name, got {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as error:
+        raise ValueError(f"has a malformed port: {url!r}") from error
+    return url
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+HostName = Annotated[str, Field(pattern=r"^[A-Za-z0-9*]([A-Za-z0-9.-]{0,252})$")]
+
+
 class Target(_Strict):
     name: Name
-    url: str
+    url: HttpsUrl
     min_bytes: Annotated[int, Field(ge=1)] | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _https_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError(f"must be an https:// URL with a host name, got {url!r}")
-        try:
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError as error:
-            raise ValueError(f"has a malformed port: {url!r}") from error
-        return url
 
     @property
     def hostname(self) -> str:
@@ -126,8 +129,24 @@ def _check_resolver_address(text: str) -> str:
 ResolverAddress = Annotated[str, AfterValidator(_check_resolver_address)]
 
 
+class SniSwap(_Strict):
+    """The SNI swap: one neutral server, downloaded with each name as SNI."""
+
+    # A server that answers any SNI (certificates are not checked for this test).
+    url: HttpsUrl
+    # Names to send as SNI; default: the host of every target of role `target`.
+    names: list[HostName] = []
+    # Also a random subdomain of twimg.com and an unrelated name holding `t.co`.
+    canaries: bool = True
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
 class Config(_Strict):
     settings: Settings = Settings()
+    sni_swap: SniSwap | None = None
     resolvers: Annotated[dict[Name, ResolverAddress], Field(min_length=1)] = {"system": "system"}
     groups: Annotated[dict[Name, Group], Field(min_length=1)]
 
@@ -144,6 +163,15 @@ class Config(_Strict):
                     )
                 seen[target.name] = group_name
         return None
+
+    def swap_names(self) -> list[str]:
+        """The SNI names the swap tries, besides the innocuous one (canaries not included)."""
+        if self.sni_swap is None:
+            return []
+        if self.sni_swap.names:
+            return list(dict.fromkeys(self.sni_swap.names))
+        hosts = [t.hostname for _, g, t in self.targets() if g.role == "target"]
+        return list(dict.fromkeys(hosts))
 
     def resolver_specs(self) -> list[ResolverSpec]:
         return [parse_resolver_address(name, addr) for name, addr in self.resolvers.items()]

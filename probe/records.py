@@ -12,6 +12,12 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+# The SNI swap's downloads are round entries of their own, in this group and role;
+# the one with this name sends the neutral server's own (innocuous) name.
+SWAP_GROUP = "sni-swap"
+SWAP_ROLE = "sni_swap"
+SWAP_BASELINE = "swap-innocuous"
+
 
 class Failure(enum.StrEnum):
     """What went wrong, in the fixed vocabulary that verdicts and metrics rely on."""
@@ -143,7 +149,7 @@ class TargetResult:
 
     name: str
     group: str
-    role: str  # "target" or "control"
+    role: str  # "target", "control", or "sni_swap" (see SWAP_GROUP)
     url: str
     started_at: str  # ISO 8601 wall-clock time of t=0
     dns: list[DnsRecord] = field(default_factory=list)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from probe import __version__
+from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
@@ -11,7 +12,11 @@ FORMAT = "throttle-probe.check/1"
 
 
 def round_document(
-    result: RoundResult, config: Config, source: str, verdicts: dict[str, Verdict]
+    result: RoundResult,
+    config: Config,
+    source: str,
+    verdicts: dict[str, Verdict],
+    swap: dict[str, SwapOutcome],
 ) -> dict[str, Any]:
     """Everything needed to re-analyse the round later: settings, resolvers, records.
 
@@ -32,6 +37,7 @@ def round_document(
         "settings": config.settings.model_dump(mode="json"),
         "resolvers": dict(config.resolvers),
         "targets": entries,
+        "sni_swap": {sni: outcome.__dict__ for sni, outcome in swap.items()},
     }
 
 

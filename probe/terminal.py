@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.verdict import Verdict
 from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
 from probe.units import format_bytes, format_ms, format_rate
@@ -121,9 +122,16 @@ def stdout_console() -> Console:
     return console if console.is_terminal else Console(width=120)
 
 
-def render_round(console: Console, result: RoundResult, verdicts: dict[str, Verdict]) -> None:
+def render_round(
+    console: Console,
+    result: RoundResult,
+    verdicts: dict[str, Verdict],
+    swap: dict[str, SwapOutcome],
+) -> None:
     console.print(dns_table(result.targets))
     console.print(transfer_table(result.targets))
+    if swap:
+        console.print(swap_table(swap))
     if verdicts:
         console.print(verdict_table(verdicts))
     if result.interrupted:
@@ -191,6 +199,27 @@ _VERDICT_STYLE = {
     "degraded": "yellow",
     "inconclusive": "yellow",
 }
+
+
+def swap_table(swap: dict[str, SwapOutcome]) -> Table:
+    """The SNI swap: one neutral server, each name as SNI, against its own name."""
+    table = Table(title="SNI swap (same server, only the SNI differs)", title_justify="left")
+    table.add_column("SNI", no_wrap=True)
+    table.add_column("goodput", justify="right", no_wrap=True)
+    table.add_column("innocuous name", justify="right", no_wrap=True)
+    table.add_column("result")
+    for sni, outcome in swap.items():
+        style = {"slowed": "bold red", "blocked": "bold red", "same": "green"}.get(outcome.state)
+        state = f"[{style}]{outcome.state}[/{style}]" if style else outcome.state
+        if outcome.failure:
+            state += f" ({outcome.failure})"
+        table.add_row(
+            sni,
+            format_rate(outcome.goodput_bytes_per_second),
+            format_rate(outcome.baseline_bytes_per_second),
+            state,
+        )
+    return table
 
 
 def verdict_table(verdicts: dict[str, Verdict]) -> Table:

@@ -58,7 +58,7 @@ MALFORMED = {
     "duplicate key": (VALID + "groups: {}\n", "f.yaml:7: not valid YAML: duplicate key 'groups'"),
     "unknown top-level key": (
         VALID + "extra: 1\n",
-        "f.yaml:7: extra: unknown key 'extra' (allowed here: settings, resolvers, groups).",
+        "f.yaml:7: extra: unknown key 'extra' (allowed here: settings, sni_swap, resolvers,",
     ),
     "misspelt setting": (
         VALID + "settings:\n  max_byte: 10\n",
@@ -136,6 +136,10 @@ MALFORMED = {
         VALID.replace("https://a.test/\n", "https://a.test/\n        min_bytes: 0\n"),
         "f.yaml:7: groups.t.targets[0].min_bytes: should be greater than or equal to 1 (got 0).",
     ),
+    "SNI swap over plain http": (
+        VALID + "sni_swap:\n  url: http://neutral.test/\n",
+        "f.yaml:8: sni_swap.url: must be an https:// URL with a host name",
+    ),
     "zero concurrency": (
         VALID + "settings:\n  concurrency: 0\n",
         "f.yaml:8: settings.concurrency: should be greater than or equal to 1 (got 0).",
@@ -193,3 +197,14 @@ def test_bad_overrides_are_config_errors(overrides: dict[str, list[str]], messag
         with_overrides(load_config(), **overrides)  # type: ignore[arg-type]
 
     assert str(raised.value).startswith(message)
+
+
+def test_sni_swap_names_default_to_the_target_hosts() -> None:
+    text = (
+        VALID
+        + "  c:\n    role: control\n    targets:\n      - name: c\n        url: https://c.test/\n"
+    )
+    config = parse_config(text + "sni_swap:\n  url: https://neutral.test/x\n", "f.yaml")
+
+    assert config.sni_swap is not None and config.sni_swap.canaries
+    assert config.swap_names() == ["a.test"]  # targets only, not controls

@@ -5,8 +5,11 @@ iptables and tc, so they need root; they skip elsewhere with the reason, and
 fail in CI, which must run them.
 """
 
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,11 @@ from tests.lab_support import TEST_LAB, apply, kbit, lab_check, only_targets, re
 
 TWITTER_POLICED = ["pbs-twimg-com", "abs-twimg-com", "twitter-com"]  # x.com holds no pattern
 CONTROLS = ["mirror-yandex-ru", "deb-debian-org", "speed-cloudflare-com"]
+
+
+def without_swap(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Targets and controls only: the SNI swap's downloads run in a later wave."""
+    return {name: e for name, e in entries.items() if e["role"] != "sni_swap"}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +49,10 @@ def clean(lab: Lab) -> Lab:
 def test_clean_lab_every_target_downloads(clean: Lab) -> None:
     entries = lab_check(clean, "--timeout", "10")
 
-    assert len(entries) == sum(len(s.hosts) for s in topology.SERVERS)
-    for name, entry in entries.items():
+    measured = [e for e in entries.values() if e["role"] != "sni_swap"]
+    assert len(measured) == sum(len(s.hosts) for s in topology.SERVERS)
+    for entry in entries.values():
+        name = entry["name"]
         assert entry["failure"] is None, name
         assert entry["transfer"]["stop_reason"] == "max_bytes", name
         # Both resolvers agree, and the ISP resolver is the client's system one.
@@ -102,7 +112,7 @@ def test_failure_scenarios_hit_the_affected_targets_only(
 
     entries = lab_check(clean, "--timeout", "10")
 
-    for name, entry in entries.items():
+    for name, entry in without_swap(entries).items():
         if composition == "lying-resolver" and entry["group"] != "control":
             expected.setdefault(name, "tcp_refused")
         assert entry["failure"] == expected.get(name), name
@@ -124,7 +134,7 @@ def test_lying_resolver_shows_in_the_dns_records(clean: Lab) -> None:
 def test_slow_or_lossy_network_fails_nothing(clean: Lab, composition: str) -> None:
     apply(clean, composition)
 
-    entries = lab_check(clean, "--timeout", "8")
+    entries = without_swap(lab_check(clean, "--timeout", "8"))
 
     assert {name: e["failure"] for name, e in entries.items()} == dict.fromkeys(entries)
     if composition.startswith("congested"):
@@ -149,3 +159,26 @@ def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str
 
     got = {name: verdict_label(entries[name]["verdict"]) for name in TARGETS}
     assert got == EXPECTED[composition]
+
+
+def test_sni_swap_shows_the_name_is_the_trigger_and_the_matching_is_loose(clean: Lab) -> None:
+    apply(clean, "sni-police")
+    done = subprocess.run(
+        clean.check_command(["--json", "--group", "control"]), capture_output=True, text=True
+    )
+    document = json.loads(done.stdout)
+
+    swap = {sni: outcome["state"] for sni, outcome in document["sni_swap"].items()}
+    canary = next(sni for sni in swap if sni.endswith(".twimg.com") and sni != "pbs.twimg.com")
+    assert swap == {
+        "pbs.twimg.com": "slowed",
+        "twitter.com": "slowed",
+        "x.com": "same",
+        "www.tiktok.com": "same",
+        canary: "slowed",  # any subdomain of twimg.com, as in 2021
+        "microsoft.com": "slowed",  # the substring t.co, as in 2021
+    }
+    # Every swap download went to the same server; only the SNI differed.
+    swap_entries = [e for e in document["targets"] if e["role"] == "sni_swap"]
+    assert len({e["transfer"]["address"] for e in swap_entries}) == 1
+    assert {e["transfer"]["sni"] for e in swap_entries} == {*swap, "speed.cloudflare.com"}

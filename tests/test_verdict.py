@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 
 from probe.analysis import stats
+from probe.analysis.sniswap import judge_swap
 from probe.analysis.verdict import Controls, judge, judge_round
 from probe.records import (
+    SWAP_BASELINE,
+    SWAP_GROUP,
     ByteSample,
     DnsRecord,
     Failure,
@@ -189,3 +192,41 @@ def test_throughput_bins_interpolate_between_samples() -> None:
     bins = stats.throughput_bins(steady(1000.0, seconds=10.0, step=0.7), bins=5)
 
     assert len(bins) == 5 and all(b == pytest.approx(1000.0, rel=0.01) for b in bins)
+
+
+def swap_entry(name: str, sni: str, rate: float, failure: Failure | None = None) -> TargetResult:
+    entry = download(name, "sni_swap", rate, failure=failure)
+    entry.group = SWAP_GROUP
+    assert entry.transfer is not None
+    entry.transfer.sni = sni
+    return entry
+
+
+def test_sni_swap_compares_each_name_with_the_innocuous_one() -> None:
+    entries = [
+        swap_entry(SWAP_BASELINE, "neutral.test", 5e6),
+        swap_entry("swap-a", "pbs.twimg.com", 18_750),
+        swap_entry("swap-b", "x.com", 4.5e6),
+        swap_entry("swap-c", "www.tiktok.com", 0, failure=Failure.TLS_RESET),
+    ]
+
+    outcomes = judge_swap(RoundResult("", "", False, entries))
+
+    assert {sni: o.state for sni, o in outcomes.items()} == {
+        "pbs.twimg.com": "slowed",
+        "x.com": "same",
+        "www.tiktok.com": "blocked",
+    }
+    assert outcomes["pbs.twimg.com"].ratio == pytest.approx(5e6 / 18_750)
+    assert outcomes["www.tiktok.com"].failure == "tls_reset"
+
+
+def test_sni_swap_without_a_working_baseline_says_so() -> None:
+    entries = [
+        swap_entry(SWAP_BASELINE, "neutral.test", 0, failure=Failure.TCP_TIMEOUT),
+        swap_entry("swap-a", "pbs.twimg.com", 18_750),
+    ]
+
+    outcomes = judge_swap(RoundResult("", "", False, entries))
+
+    assert outcomes["pbs.twimg.com"].state == "no_baseline"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from probe.records import ByteSample, RttSample, TcpInfoSample
 
+EXTREME_RATIO = 10.0  # OONI: "extreme" throttling is 10x slower
 BINS_PER_DOWNLOAD = 10
 WEHE_AREA = 0.5  # area between throughput CDFs, as a share of the faster mean
 WEHE_AREA_FAST = 0.3  # ... when the faster side is above 10 Mbit/s

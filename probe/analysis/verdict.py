@@ -28,12 +28,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from probe.analysis import stats
+from probe.analysis.sniswap import SwapOutcome, judge_swap
 from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
 from probe.units import format_rate
 
-EXTREME_RATIO = 10.0  # OONI: "extreme" throttling is 10x slower
 SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is degraded
 # Controls with over 5% of segments out of order and no queue: random loss. The
 # client sees loss only as out-of-order arrival, which plain reordering also
@@ -113,9 +114,34 @@ class Controls:
 
 
 def judge_round(result: RoundResult) -> dict[str, Verdict]:
-    """A verdict for every target (role ``target``) of the round, by name."""
+    """A verdict for every target (role ``target``) of the round, by name.
+
+    Where the round ran the SNI swap for a target's host name, its outcome
+    joins the evidence and the reason.
+    """
     controls = summarise_controls([t for t in result.targets if t.role == "control"])
-    return {t.name: judge(t, controls) for t in result.targets if t.role == "target"}
+    swap = judge_swap(result)
+    verdicts = {}
+    for target in (t for t in result.targets if t.role == "target"):
+        verdict = judge(target, controls)
+        outcome = swap.get(urlsplit(target.url).hostname or "")
+        if outcome is not None:
+            verdict.evidence["sni_swap"] = outcome.__dict__
+            verdict.reason += f"; {swap_text(outcome)}"
+        verdicts[target.name] = verdict
+    return verdicts
+
+
+def swap_text(outcome: SwapOutcome) -> str:
+    """One clause on the SNI swap, for a verdict's reason."""
+    base = outcome.baseline_bytes_per_second
+    if outcome.state == "no_baseline" or base is None:
+        return "SNI swap: the neutral server failed with its own name"
+    same_server = f"SNI swap: same server {format_rate(base)} with an innocuous name"
+    if outcome.state == "blocked":
+        return f"{same_server}, {outcome.failure} with this name"
+    rate = outcome.goodput_bytes_per_second
+    return f"{same_server}, {format_rate(rate)} with this name ({outcome.state})"
 
 
 def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
@@ -179,7 +205,7 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
         return Verdict("inconclusive", "no control to compare with", evidence=evidence)
     ratio = slowest / rate if rate > 0 else float("inf")
     evidence["ratio_to_slowest_control"] = ratio
-    if ratio < EXTREME_RATIO:
+    if ratio < stats.EXTREME_RATIO:
         return Verdict(
             "ok", f"{format_rate(rate)}; controls {_controls_text(controls)}", evidence=evidence
         )

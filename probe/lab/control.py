@@ -320,4 +320,10 @@ def lab_targets_yaml(ca_file: Path) -> str:
                 name = host.replace("www.", "").replace(".", "-")
                 lines.append(f"      - name: {name}")
                 lines.append(f"        url: https://{host}/bytes/{OBJECT_BYTES}")
+    # The SNI swap against a lab server that answers any name (the speed-test one).
+    lines += [
+        "sni_swap:",
+        f"  url: https://{topology.server('speedtest').hosts[0]}/bytes/{OBJECT_BYTES}",
+        "  names: [pbs.twimg.com, twitter.com, x.com, www.tiktok.com]",
+    ]
     return "\n".join(lines) + "\n"

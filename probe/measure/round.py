@@ -7,16 +7,32 @@ them is only fair if they were measured together.
 
 import asyncio
 import datetime
+import re
+import secrets
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from probe.config import Config, Group, ResolverSpec, Target
+from probe.config import Config, ResolverSpec
 from probe.measure.dns import ResolverSet, resolve
 from probe.measure.timing import Clock, Interrupt
-from probe.measure.transfer import TransferSettings, download, make_ssl_context
-from probe.records import DnsRecord, Failure, RoundResult, TargetResult
+from probe.measure.transfer import (
+    TransferSettings,
+    download,
+    make_ssl_context,
+    make_unverified_ssl_context,
+)
+from probe.records import (
+    SWAP_BASELINE,
+    SWAP_GROUP,
+    SWAP_ROLE,
+    DnsRecord,
+    Failure,
+    RoundResult,
+    TargetResult,
+)
 
 
 class ProgressListener(Protocol):
@@ -45,7 +61,10 @@ async def measure_round(
     listener: ProgressListener | None = None,
     interrupt: Interrupt | None = None,
 ) -> RoundResult:
-    """Measure every target of ``config``; ``interrupt`` stops it early, keeping results."""
+    """Measure every target of ``config`` (and the SNI swap, if configured) concurrently.
+
+    ``interrupt`` stops the round early, keeping what was measured.
+    """
     started_at = _now_iso()
     slots = asyncio.Semaphore(config.settings.concurrency)
     specs = config.resolver_specs()
@@ -54,15 +73,17 @@ async def measure_round(
             config,
             resolvers,
             make_ssl_context(config.settings.ca_bundle),
+            make_unverified_ssl_context(),
             listener or _Silent(),
             interrupt or Interrupt(),
         )
 
-        async def one(group_name: str, group: Group, target: Target) -> TargetResult:
+        async def one(job: Job) -> TargetResult:
             async with slots:
-                return await measure_target(group_name, group, target, shared)
+                return await measure_job(job, shared)
 
-        results = await asyncio.gather(*(one(*entry) for entry in config.targets()))
+        jobs = [*target_jobs(config), *swap_jobs(config)]
+        results = await asyncio.gather(*(one(job) for job in jobs))
     return RoundResult(
         started_at=started_at,
         finished_at=_now_iso(),
@@ -72,49 +93,92 @@ async def measure_round(
 
 
 @dataclass(frozen=True)
+class Job:
+    """One download of a round: a configured target, or one name of the SNI swap."""
+
+    name: str
+    group: str
+    role: str  # "target", "control" or "sni_swap"
+    url: str
+    min_bytes: int | None = None
+    sni: str | None = None  # None: the URL's host
+    verify: bool = True  # the SNI swap measures the network, not the certificate
+
+    @property
+    def hostname(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
+def target_jobs(config: Config) -> list[Job]:
+    return [
+        Job(target.name, group_name, group.role, target.url, target.min_bytes)
+        for group_name, group, target in config.targets()
+    ]
+
+
+def swap_jobs(config: Config) -> list[Job]:
+    """The neutral server once with its own (innocuous) name, then once per suspect name.
+
+    The canaries reveal loose matching, as in 2021: any subdomain of twimg.com
+    was throttled, and the substring `t.co` caught microsoft.com.
+    """
+    swap = config.sni_swap
+    if swap is None:
+        return []
+    names = config.swap_names()
+    if swap.canaries:
+        names += [f"{secrets.token_hex(4)}.twimg.com", "microsoft.com"]
+    jobs = [Job(SWAP_BASELINE, SWAP_GROUP, SWAP_ROLE, swap.url, verify=False)]
+    for sni in dict.fromkeys(names):
+        label = "swap-" + re.sub(r"[^a-z0-9-]", "-", sni.lower())[:56]
+        jobs.append(Job(label, SWAP_GROUP, SWAP_ROLE, swap.url, sni=sni, verify=False))
+    return jobs
+
+
+@dataclass(frozen=True)
 class _RoundContext:
-    """What every target of a round shares."""
+    """What every download of a round shares."""
 
     config: Config
     resolvers: ResolverSet
     ssl_context: ssl.SSLContext
+    unverified_ssl_context: ssl.SSLContext
     listener: ProgressListener
     interrupt: Interrupt
 
 
-async def measure_target(
-    group_name: str, group: Group, target: Target, shared: _RoundContext
-) -> TargetResult:
+async def measure_job(job: Job, shared: _RoundContext) -> TargetResult:
     """DNS with every resolver, then one download from the chosen address."""
-    result = TargetResult(target.name, group_name, group.role, target.url, _now_iso())
+    result = TargetResult(job.name, job.group, job.role, job.url, _now_iso())
     if shared.interrupt.requested:
         result.failure = Failure.INTERRUPTED
         return result
-    shared.listener.target_started(target.name, target.url)
+    shared.listener.target_started(job.name, job.url)
     clock = Clock()
     family = shared.config.settings.address_family
     resolvers = shared.resolvers
-    result.dns = await resolve(target.hostname, resolvers, family, clock, shared.interrupt)
+    result.dns = await resolve(job.hostname, resolvers, family, clock, shared.interrupt)
     chosen = choose_address(result.dns, resolvers.specs)
     if chosen is None:
         result.failure = _dns_failure(result.dns, resolvers.specs)
     else:
         result.address_from, address = chosen
         result.transfer = await download(
-            target.url,
+            job.url,
             address,
-            transfer_settings(shared.config, target),
-            shared.ssl_context,
+            transfer_settings(shared.config, job.min_bytes),
+            shared.ssl_context if job.verify else shared.unverified_ssl_context,
             clock,
             shared.interrupt,
-            on_bytes=lambda total: shared.listener.bytes_received(target.name, total),
+            on_bytes=lambda total: shared.listener.bytes_received(job.name, total),
+            sni=job.sni,
         )
         result.failure = result.transfer.failure
     shared.listener.target_finished(result)
     return result
 
 
-def transfer_settings(config: Config, target: Target) -> TransferSettings:
+def transfer_settings(config: Config, min_bytes: int | None = None) -> TransferSettings:
     timeouts = config.settings.timeouts
     return TransferSettings(
         connect_timeout=timeouts.connect,
@@ -122,7 +186,7 @@ def transfer_settings(config: Config, target: Target) -> TransferSettings:
         stall_timeout=timeouts.stall,
         transfer_timeout=timeouts.transfer,
         max_bytes=config.settings.max_bytes,
-        min_bytes=target.min_bytes,
+        min_bytes=min_bytes,
         rtt_probes=config.settings.rtt_probes,
         stop_at_plateau=config.settings.stop_at_plateau,
     )

@@ -50,6 +50,11 @@ class TransferSettings:
     stop_at_plateau: bool = True
 
 
+def make_unverified_ssl_context() -> ssl.SSLContext:
+    """For the SNI swap only: it measures the network, so any certificate will do."""
+    return httpx.create_ssl_context(verify=False)
+
+
 def make_ssl_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
     """The trust store for every transfer of a round (built once: it is slow to load)."""
     if ca_bundle is not None:
@@ -65,8 +70,13 @@ async def download(
     clock: Clock,
     interrupt: Interrupt | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sni: str | None = None,
 ) -> TransferRecord:
-    """GET ``url`` from ``address``; always returns a record, failures included."""
+    """GET ``url`` from ``address``; always returns a record, failures included.
+
+    ``sni`` sends another name in the ClientHello than the URL's host (the SNI
+    swap); the Host header keeps the URL's host.
+    """
     # Built before t0: setting up the client is the probe's time, not the network's.
     # trust_env=False: a proxy from the environment would measure the proxy's path.
     client = httpx.AsyncClient(
@@ -77,7 +87,8 @@ async def download(
     parts = urlsplit(url)
     hostname = parts.hostname or ""
     port = parts.port or 443
-    record = TransferRecord(url, hostname, address, port, sni=hostname, t0=clock.now(), t=0.0)
+    sni = sni or hostname
+    record = TransferRecord(url, hostname, address, port, sni=sni, t0=clock.now(), t=0.0)
     deadline = Deadline(settings.transfer_timeout, interrupt)
     tracer = _Tracer(record, clock, deadline, settings)
     counter = ByteCounter()
@@ -88,7 +99,7 @@ async def download(
                 "GET",
                 _url_at_address(url, address),
                 headers=_headers(parts.netloc.rpartition("@")[2]),
-                extensions={"sni_hostname": hostname, "trace": tracer},
+                extensions={"sni_hostname": sni, "trace": tracer},
             )
             response = await client.send(request, stream=True)
             sampler = _start_body(record, response, tracer, counter, clock)
