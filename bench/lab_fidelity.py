@@ -31,6 +31,7 @@ def engine_only_targets(lab: Lab, directory: Path) -> Path:
     config = yaml.safe_load(lab.targets_file.read_text())
     targets = [t for t in config["groups"]["control"]["targets"] if t["name"] == ENGINE_TARGET]
     config["groups"] = {"control": {"role": "control", "targets": targets}}
+    config.pop("sni_swap", None)  # one download at a time: the engine's alone
     path = directory / "engine.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -53,8 +53,9 @@ def lab_check(lab: Lab, *args: str, targets: Path | None = None) -> dict[str, di
 
 
 def only_targets(lab: Lab, names: list[str], directory: Path) -> Path:
-    """A copy of the lab's targets file that keeps only ``names``."""
+    """A copy of the lab's targets file that keeps only ``names`` (and no SNI swap)."""
     config = yaml.safe_load(lab.targets_file.read_text())
+    config.pop("sni_swap", None)
     for group in list(config["groups"]):
         kept = [t for t in config["groups"][group]["targets"] if t["name"] in names]
         if kept:
