@@ -1,5 +1,6 @@
 """The JSON document of a round (``check --json``): stable, versioned, self-describing."""
 
+import dataclasses
 from typing import Any
 
 from probe import __version__
@@ -37,7 +38,7 @@ def round_document(
         "settings": config.settings.model_dump(mode="json"),
         "resolvers": dict(config.resolvers),
         "targets": entries,
-        "sni_swap": {sni: outcome.__dict__ for sni, outcome in swap.items()},
+        "sni_swap": {sni: dataclasses.asdict(outcome) for sni, outcome in swap.items()},
     }
 
 

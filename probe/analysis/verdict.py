@@ -23,6 +23,7 @@ same conditions, and carries the figures it was computed from:
   only the loss is read.
 """
 
+import dataclasses
 import ipaddress
 import statistics
 from collections.abc import Sequence
@@ -126,7 +127,7 @@ def judge_round(result: RoundResult) -> dict[str, Verdict]:
         verdict = judge(target, controls)
         outcome = swap.get(urlsplit(target.url).hostname or "")
         if outcome is not None:
-            verdict.evidence["sni_swap"] = outcome.__dict__
+            verdict.evidence["sni_swap"] = dataclasses.asdict(outcome)
             verdict.reason += f"; {swap_text(outcome)}"
         verdicts[target.name] = verdict
     return verdicts
@@ -216,7 +217,7 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
             evidence=evidence,
         )
     wehe = stats.wehe_test(stats.throughput_bins(transfer.samples), controls.bins)
-    evidence["wehe"] = None if wehe is None else wehe.__dict__
+    evidence["wehe"] = None if wehe is None else dataclasses.asdict(wehe)
     if wehe is None or wehe.decision != "differentiated":
         why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
         return Verdict(
