@@ -230,3 +230,11 @@ def test_sni_swap_without_a_working_baseline_says_so() -> None:
     outcomes = judge_swap(RoundResult("", "", False, entries))
 
     assert outcomes["pbs.twimg.com"].state == "no_baseline"
+
+
+def test_failure_without_any_control_is_inconclusive() -> None:
+    target = download("t", "target", 0, failure=Failure.TCP_RESET)
+
+    verdict = judge_round(RoundResult("", "", False, [target]))["t"]
+
+    assert verdict.verdict == "inconclusive" and "no control" in verdict.reason

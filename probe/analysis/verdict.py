@@ -186,6 +186,10 @@ def judge(target: TargetResult, controls: Controls) -> Verdict:
 def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -> Verdict:
     stage = STAGE_OF_FAILURE.get(failure, "http")
     evidence = _base(target, controls)
+    if not controls.rates and not controls.failures:
+        # Without a control, a failure cannot be told from a network that is down.
+        reason = f"{failure} at the {stage} stage, but no control was measured to compare with"
+        return Verdict("inconclusive", reason, evidence=evidence)
     degraded = controls.degraded_reason()
     if degraded is not None:
         return Verdict("degraded", f"{failure}, but {degraded}", evidence=evidence)
