@@ -127,7 +127,8 @@ class Lab:
             run(["iptables", "-t", table, "-F"], router)
         for interface in (self.names.router_client_if, self.names.router_server_if):
             run(["tc", "qdisc", "del", "dev", interface, "root"], router, check=False)
-        # Policing state lives in conntrack marks: forget it with the rules.
+        # Policing marks live in conntrack entries: forget them with the rules where
+        # the conntrack tool is installed. (Checks open new connections anyway.)
         run(["conntrack", "-F"], router, check=False)
 
     def _apply_shaping(self, plan: RouterPlan) -> None:
