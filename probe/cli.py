@@ -4,6 +4,7 @@ Heavy modules (httpx, rich, pydantic) are imported inside the commands that
 use them, so ``--help`` answers at once.
 """
 
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,12 @@ def main() -> None:
     help="Seconds a whole download may take.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Draw throughput over time, targets against controls, to this PNG (needs [plot]).",
+)
 def check(
     targets_file: Path | None,
     groups: tuple[str, ...],
@@ -68,6 +75,7 @@ def check(
     max_bytes: int | None,
     timeout: float | None,
     as_json: bool,
+    plot_file: Path | None,
 ) -> None:
     """Measure every target once, now, and report what happened."""
     from probe.config import ConfigError, load_config, with_overrides
@@ -83,11 +91,13 @@ def check(
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
+    if plot_file is not None and importlib.util.find_spec("matplotlib") is None:
+        _fail("--plot needs matplotlib: pip install 'throttle-probe[plot]'.", EXIT_USAGE)
     source = str(targets_file) if targets_file else "built-in"
-    sys.exit(_run_check(config, source, as_json))
+    sys.exit(_run_check(config, source, as_json, plot_file))
 
 
-def _run_check(config: "Config", source: str, as_json: bool) -> int:
+def _run_check(config: "Config", source: str, as_json: bool, plot_file: Path | None) -> int:
     import asyncio
     import json
 
@@ -115,6 +125,11 @@ def _run_check(config: "Config", source: str, as_json: bool) -> int:
         return EXIT_FAILED
     if not as_json:
         render_round(stdout_console(), result, verdicts, swap)
+    if plot_file is not None:
+        from probe.plot import plot_round
+
+        plot_round(result, plot_file)
+        click.echo(f"Plot written to {plot_file}", err=True)
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 

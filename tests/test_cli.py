@@ -112,6 +112,18 @@ def test_human_output_shows_both_tables(lab_targets: Path) -> None:
     assert "done tt-stall: stall" in done.stderr
 
 
+def test_plot_draws_targets_against_controls(lab_targets: Path, tmp_path: Path) -> None:
+    picture = tmp_path / "round.png"
+
+    done = run_cli("check", "--targets", str(lab_targets), "--json", "--plot", str(picture))
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["targets"]  # the plot leaves stdout to the document
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.stat().st_size > 10_000
+    assert f"Plot written to {picture}" in done.stderr
+
+
 def test_options_override_the_file(lab: Lab, lab_targets: Path) -> None:
     done = run_cli(
         "check",

@@ -1,0 +1,69 @@
+"""``check --plot``: throughput over time of each target against its controls, as a PNG.
+
+Throughput is drawn from the records' cumulative-bytes samples, binned like
+the verdicts bin them, on a logarithmic axis so that 150 kbit/s and
+100 Mbit/s fit in one picture. matplotlib is an optional extra
+(``pip install 'throttle-probe[plot]'``) imported only here.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from probe.analysis import stats
+from probe.records import SWAP_ROLE, RoundResult, TargetResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+class PlotUnavailable(Exception):
+    """matplotlib is not installed; ``str()`` says how to install it."""
+
+
+def plot_round(result: RoundResult, path: Path) -> None:
+    """Write one panel per target group, controls drawn dashed on every panel."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotUnavailable(
+            "--plot needs matplotlib: pip install 'throttle-probe[plot]'."
+        ) from None
+    controls = [t for t in result.targets if t.role == "control"]
+    groups: dict[str, list[TargetResult]] = {}
+    for entry in result.targets:
+        if entry.role != "control":
+            groups.setdefault(entry.group, []).append(entry)
+    panels = max(1, len(groups))
+    figure, axes = plt.subplots(panels, 1, figsize=(9, 3.2 * panels), squeeze=False)
+    for axis, (group, entries) in zip(axes[:, 0], groups.items(), strict=False):
+        for entry in entries:
+            _draw(axis, entry, "-")
+        for entry in controls:
+            _draw(axis, entry, "--")
+        kind = "SNI swap" if entries[0].role == SWAP_ROLE else group
+        axis.set_title(f"{kind} against the controls (dashed)")
+        axis.set_yscale("log")
+        axis.set_ylabel("throughput (bit/s)")
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize="small", loc="best")
+    axes[-1, 0].set_xlabel("seconds since the first body byte")
+    figure.suptitle(f"throttle-probe check, {result.started_at}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _draw(axis: "Axes", entry: TargetResult, style: str) -> None:
+    transfer = entry.transfer
+    if transfer is None or len(transfer.samples) < 2:
+        return
+    start, end = transfer.samples[0].t, transfer.samples[-1].t
+    bins = stats.throughput_bins(transfer.samples)
+    width = (end - start) / len(bins)
+    times = [width * (i + 0.5) for i in range(len(bins))]
+    # A bin with no byte cannot sit on a log axis: it is drawn at the bottom edge.
+    bits = [max(rate * 8, 1e3) for rate in bins]
+    axis.plot(times, bits, style, marker=".", label=entry.name)
