@@ -112,7 +112,8 @@ def _run_check(config: "Config", source: str, as_json: bool, plot_file: Path | N
     stderr = Console(stderr=True)
     with LiveProgress(stderr, config.settings.max_bytes) as progress:
         result = asyncio.run(_measure_until_interrupted(config, progress))
-    verdicts, swap = judge_round(result), judge_swap(result)
+    swap = judge_swap(result)
+    verdicts = judge_round(result, swap)
     if as_json:
         document = round_document(result, config, source, verdicts, swap)
         click.echo(json.dumps(document, indent=2))

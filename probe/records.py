@@ -142,6 +142,13 @@ class TransferRecord:
     def phase(self, name: str) -> Phase | None:
         return next((p for p in self.phases if p.name == name), None)
 
+    def duration(self, name: str) -> float | None:
+        """Seconds the phase took; None if it did not happen, did not end, or failed."""
+        phase = self.phase(name)
+        if phase is None or phase.t is None or phase.failure is not None:
+            return None
+        return phase.t - phase.t0
+
 
 @dataclass
 class TargetResult:

@@ -235,10 +235,7 @@ def verdict_table(verdicts: dict[str, Verdict]) -> Table:
 
 
 def _duration(transfer: TransferRecord | None, phase_name: str) -> float | None:
-    phase = transfer.phase(phase_name) if transfer is not None else None
-    if phase is None or phase.t is None or phase.failure is not None:
-        return None
-    return phase.t - phase.t0
+    return transfer.duration(phase_name) if transfer is not None else None
 
 
 def _outcome(target: TargetResult) -> str:

@@ -23,8 +23,7 @@ def network_unavailable(result: RoundResult) -> bool:
                 failures.append(record.failure)
         transfer = target.transfer
         if transfer is not None:
-            connect = transfer.phase("connect")
-            if connect is not None and connect.failure is None and connect.t is not None:
+            if transfer.duration("connect") is not None:
                 return False
             if transfer.failure is not None:
                 failures.append(transfer.failure)

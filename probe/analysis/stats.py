@@ -118,7 +118,3 @@ def rtt_inflated_share(probes: Sequence[RttSample], baseline: float | None) -> f
     limit = max(baseline * RTT_INFLATION, baseline + RTT_INFLATION_FLOOR)
     inflated = sum(1 for p in probes if p.rtt is None or p.rtt > limit)
     return inflated / len(probes)
-
-
-def median(values: Sequence[float]) -> float | None:
-    return statistics.median(values) if values else None

@@ -114,14 +114,17 @@ class Controls:
         return min(self.rates.values()) if self.rates else None
 
 
-def judge_round(result: RoundResult) -> dict[str, Verdict]:
+def judge_round(
+    result: RoundResult, swap: dict[str, SwapOutcome] | None = None
+) -> dict[str, Verdict]:
     """A verdict for every target (role ``target``) of the round, by name.
 
     Where the round ran the SNI swap for a target's host name, its outcome
-    joins the evidence and the reason.
+    (``swap``, judged here unless the caller already did) joins the evidence
+    and the reason.
     """
     controls = summarise_controls([t for t in result.targets if t.role == "control"])
-    swap = judge_swap(result)
+    swap = judge_swap(result) if swap is None else swap
     verdicts = {}
     for target in (t for t in result.targets if t.role == "target"):
         verdict = judge(target, controls)
@@ -155,7 +158,7 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
         rates[entry.name] = entry.goodput_bytes_per_second
         if transfer is not None:
             bins += stats.throughput_bins(transfer.samples)
-            share = stats.rtt_inflated_share(transfer.rtt_probes, _connect_rtt(transfer))
+            share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.duration("connect"))
             if share is not None:
                 inflation.append(share)
             density = stats.loss_density(transfer.tcp_info)
@@ -244,7 +247,7 @@ def _mechanism(
     transfer: TransferRecord, controls: Controls, evidence: dict[str, Any]
 ) -> tuple[str, str]:
     losses = stats.loss_events(transfer.tcp_info)
-    share = stats.rtt_inflated_share(transfer.rtt_probes, _connect_rtt(transfer))
+    share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.duration("connect"))
     flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.samples))
     evidence.update(loss_events=losses, rtt_inflated_share=share, plateau_cv=flatness)
     inflated = share is not None and share > stats.RTT_INFLATED_SHARE and not controls.queueing
@@ -293,13 +296,6 @@ def _system_answers(records: Sequence[DnsRecord]) -> set[str]:
 def _is_bogon(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     return ip.is_private or ip.is_loopback or ip.is_unspecified or ip.is_reserved
-
-
-def _connect_rtt(transfer: TransferRecord) -> float | None:
-    connect = transfer.phase("connect")
-    if connect is None or connect.t is None or connect.failure is not None:
-        return None
-    return connect.t - connect.t0
 
 
 def _base(target: TargetResult, controls: Controls) -> dict[str, Any]:

@@ -81,13 +81,15 @@ class Lab:
         shutil.rmtree(self._netns_etc, ignore_errors=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
-    def is_up(self) -> bool:
-        present = namespaces()
+    def is_up(self, present: list[str] | None = None) -> bool:
+        """All namespaces exist (``present``: the namespaces, if already listed) and the files."""
+        present = namespaces() if present is None else present
         return all(ns in present for ns in self.names.namespaces) and self.targets_file.exists()
 
     def status(self) -> LabStatus:
         require_privileges()
-        present = [ns for ns in namespaces() if ns in self.names.namespaces]
+        listed = namespaces()
+        present = [ns for ns in listed if ns in self.names.namespaces]
         started = self._started_pids()
         services = {}
         for name, namespace in self._services().items():
@@ -97,7 +99,7 @@ class Lab:
         if self._scenario_file.exists():
             scenario = json.loads(self._scenario_file.read_text())
         return LabStatus(
-            up=self.is_up(),
+            up=self.is_up(listed),
             namespaces=present,
             services=services,
             scenario=scenario,

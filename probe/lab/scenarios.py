@@ -66,14 +66,12 @@ def _probability(text: str) -> float:
 
 def _patterns(params: Mapping[str, str]) -> list[str]:
     patterns = [p for p in params["pattern"].split("|") if p]
+    if not patterns:
+        raise ScenarioError("pattern: give at least one, as pattern=twimg.com|t.co")
     for pattern in patterns:
         if not re.fullmatch(r"[A-Za-z0-9.*-]+", pattern):
             raise ScenarioError(f"pattern {pattern!r} may hold only letters, digits, '.' and '-'")
-    return patterns or _no_patterns()
-
-
-def _no_patterns() -> list[str]:
-    raise ScenarioError("pattern: give at least one, as pattern=twimg.com|t.co")
+    return patterns
 
 
 def _server_address(params: Mapping[str, str]) -> str:

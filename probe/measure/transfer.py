@@ -125,8 +125,7 @@ async def download(
         record.t = clock.now()
         tracer.close_open_phase(record.t)
     _judge_response(record, settings)
-    connect = record.phase("connect")
-    rtt = connect.t - connect.t0 if connect is not None and connect.t is not None else None
+    rtt = record.duration("connect")
     record.goodput_bytes_per_second = goodput_bytes_per_second(record.samples, rtt)
     return record
 
