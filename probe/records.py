@@ -44,6 +44,11 @@ class Failure(enum.StrEnum):
     HTTP_TOO_SMALL = "http_too_small"  # complete, but smaller than the target's min_bytes
     READ_TIMEOUT = "read_timeout"  # no response headers in time
     STALL = "stall"  # the body stopped arriving for the stall time-out
+    # The replay server closed without a byte: wrong secret, rate limit, busy, or an
+    # on-path device closing the connection after the ClientHello.
+    REPLAY_REFUSED = "replay_refused"
+    REPLAY_TRUNCATED = "replay_truncated"  # closed before the requested bytes
+    REPLAY_ERROR = "replay_error"  # the server's answer made no sense (e.g. a bad report)
     INTERRUPTED = "interrupted"  # the user stopped the round
 
 
@@ -116,8 +121,24 @@ class RttSample:
     rtt: float | None
 
 
+class PhaseTimes:
+    """Phase look-ups shared by the records that have ``phases``."""
+
+    phases: list[Phase]
+
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+    def duration(self, name: str) -> float | None:
+        """Seconds the phase took; None if it did not happen, did not end, or failed."""
+        phase = self.phase(name)
+        if phase is None or phase.t is None or phase.failure is not None:
+            return None
+        return phase.t - phase.t0
+
+
 @dataclass
-class TransferRecord:
+class TransferRecord(PhaseTimes):
     """An HTTPS GET of one URL, connected to one chosen address."""
 
     url: str
@@ -139,15 +160,32 @@ class TransferRecord:
     rtt_probes: list[RttSample] = field(default_factory=list)
     goodput_bytes_per_second: float | None = None
 
-    def phase(self, name: str) -> Phase | None:
-        return next((p for p in self.phases if p.name == name), None)
 
-    def duration(self, name: str) -> float | None:
-        """Seconds the phase took; None if it did not happen, did not end, or failed."""
-        phase = self.phase(name)
-        if phase is None or phase.t is None or phase.failure is not None:
-            return None
-        return phase.t - phase.t0
+@dataclass
+class ReplayRecord(PhaseTimes):
+    """One session with a replay server: a crafted ClientHello, then bytes one way.
+
+    Phases: connect, hello (the ClientHello written), wait (download: the first
+    byte), body, report (upload: the server's report). ``bytes`` counts the
+    stream after the ClientHello, record headers included. For an upload the
+    ``samples`` are the server's (its clock, from its first received byte):
+    only the receiver knows what got through.
+    """
+
+    server: str  # host:port
+    sni: str
+    variant: str  # plain, scrambled, split, padded
+    direction: str  # download or upload
+    requested_bytes: int  # on the wire, record headers included
+    t0: float
+    t: float
+    phases: list[Phase] = field(default_factory=list)
+    bytes: int = 0
+    stop_reason: StopReason = StopReason.FAILURE
+    failure: Failure | None = None
+    samples: list[ByteSample] = field(default_factory=list)
+    tcp_info: list[TcpInfoSample] = field(default_factory=list)
+    goodput_bytes_per_second: float | None = None
 
 
 @dataclass

@@ -1,0 +1,305 @@
+"""Replay step: one session with a ``throttle-probe serve`` server.
+
+The probe sends a crafted ClientHello (``clienthello``) carrying the request
+and the proof of the shared secret (``replaywire``), then either reads the
+requested bytes (download) or sends them and reads the server's report of
+what arrived when (upload). Only the ClientHello differs between the
+sessions of a replay test, so a difference in throughput is the network
+reacting to it. Like every step, it always returns its record.
+"""
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from probe.measure.clienthello import ClientHello, Variant, build_client_hello, invert
+from probe.measure.goodput import goodput_bytes_per_second
+from probe.measure.plateau import plateau_reached
+from probe.measure.replaywire import (
+    MAX_RECORD_PAYLOAD,
+    RECORD_HEADER,
+    Direction,
+    Request,
+    decode_report,
+    framed_size,
+    record_header,
+    seal,
+)
+from probe.measure.sampler import ByteCounter, Sampler
+from probe.measure.timing import Clock, Deadline, Interrupt
+from probe.records import ByteSample, Failure, Phase, ReplayRecord, StopReason
+
+READ_SIZE = 256 * 1024
+_UPLOAD_BLOCK = bytes(range(256)) * (MAX_RECORD_PAYLOAD // 256)
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    connect_timeout: float = 10.0
+    stall_timeout: float = 10.0
+    transfer_timeout: float = 30.0
+    stop_at_plateau: bool = True
+
+
+@dataclass(frozen=True)
+class ReplaySession:
+    """What one session sends: the server, the name, the ClientHello's shape, the request."""
+
+    host: str
+    port: int
+    sni: str
+    variant: Variant
+    direction: Direction
+    payload_bytes: int
+
+
+class _Refused(Exception):
+    """The server closed before sending a byte."""
+
+
+class _Truncated(Exception):
+    """The stream ended before the requested bytes."""
+
+
+async def replay(
+    session: ReplaySession,
+    secret: bytes,
+    settings: ReplaySettings,
+    clock: Clock,
+    interrupt: Interrupt | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> ReplayRecord:
+    """Run one replay session; failures are recorded, never raised."""
+    random, session_id = seal(secret, Request(session.direction, session.payload_bytes))
+    hello = build_client_hello(session.sni, session.variant, random, session_id)  # before t0
+    record = ReplayRecord(
+        server=f"{session.host}:{session.port}",
+        sni=session.sni,
+        variant=session.variant.value,
+        direction=session.direction.value,
+        requested_bytes=framed_size(session.payload_bytes),
+        t0=clock.now(),
+        t=0.0,
+    )
+    phases = _Phases(record, clock)
+    counter = ByteCounter()
+    sampler: Sampler | None = None
+    writer: asyncio.StreamWriter | None = None
+    deadline = Deadline(settings.transfer_timeout, interrupt)
+    upload = session.direction == Direction.UPLOAD
+    try:
+        try:
+            async with deadline:
+                deadline.phase(settings.connect_timeout)
+                phases.open("connect")
+                reader, writer = await asyncio.open_connection(session.host, session.port)
+                sock = cast(socket.socket, writer.get_extra_info("socket"))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a split stays split
+                phases.open("hello")
+                deadline.phase(settings.stall_timeout)
+                await _send_hello(writer, hello)
+                sampler = Sampler(counter, sock, clock)
+                run = _Run(record, counter, sampler, deadline, settings, phases, on_bytes)
+                if upload:
+                    await _upload(writer, run, scrambled=session.variant == Variant.SCRAMBLED)
+                else:
+                    record.stop_reason = await _download(reader, run)
+        except TimeoutError:
+            if not (upload and _still_flowing(phases, deadline)):
+                raise
+            record.stop_reason = StopReason.DEADLINE  # stop sending: the report says what arrived
+        if upload:
+            assert writer is not None
+            writer.write_eof()
+            async with Deadline(settings.stall_timeout, interrupt):
+                await _read_report(reader, record, hello, phases)
+    except Exception as error:  # OS errors, our deadlines, a refusing or truncating server
+        _record_failure(record, phases, deadline, error)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+            record.tcp_info = sampler.tcp_info
+            if not upload:
+                record.samples = sampler.samples
+        if writer is not None:
+            writer.close()
+        if not upload:
+            record.bytes = counter.bytes
+        record.t = clock.now()
+        phases.close(record.t)
+    record.goodput_bytes_per_second = goodput_bytes_per_second(
+        record.samples, record.duration("connect")
+    )
+    return record
+
+
+def _still_flowing(phases: "_Phases", deadline: Deadline) -> bool:
+    """The transfer time-out ended a body that was still moving: a result, not a failure."""
+    return phases.current == "body" and deadline.overall_expired and not deadline.interrupted
+
+
+async def _send_hello(writer: asyncio.StreamWriter, hello: ClientHello) -> None:
+    for segment in hello.segments:
+        # With TCP_NODELAY each drained write leaves as its own segment.
+        writer.write(segment)
+        await writer.drain()
+
+
+@dataclass
+class _Run:
+    """What the body of a session works with."""
+
+    record: ReplayRecord
+    counter: ByteCounter
+    sampler: Sampler
+    deadline: Deadline
+    settings: ReplaySettings
+    phases: "_Phases"
+    on_bytes: Callable[[int], None] | None
+
+    def count(self, size: int) -> None:
+        self.counter.bytes += size
+        self.deadline.phase(self.settings.stall_timeout)  # the stall clock restarts
+        if self.on_bytes is not None:
+            self.on_bytes(self.counter.bytes)
+
+
+async def _download(reader: asyncio.StreamReader, run: _Run) -> StopReason:
+    run.phases.open("wait")
+    first = await reader.read(READ_SIZE)
+    if not first:
+        raise _Refused
+    run.phases.open("body")
+    run.sampler.start()
+    run.count(len(first))
+    judged = 0  # samples already judged for a plateau: judge each new one once
+    while run.counter.bytes < run.record.requested_bytes:
+        chunk = await reader.read(READ_SIZE)
+        if not chunk:
+            raise _Truncated
+        run.count(len(chunk))
+        if run.settings.stop_at_plateau and len(run.sampler.samples) > judged:
+            judged = len(run.sampler.samples)
+            if plateau_reached(run.sampler.samples):
+                return StopReason.PLATEAU
+    return StopReason.COMPLETE
+
+
+async def _upload(writer: asyncio.StreamWriter, run: _Run, scrambled: bool) -> None:
+    run.phases.open("body")
+    run.sampler.start()
+    full = _frame(_UPLOAD_BLOCK, scrambled)
+    while run.counter.bytes < run.record.requested_bytes:
+        remaining = run.record.requested_bytes - run.counter.bytes
+        if remaining >= len(full):
+            chunk = full
+        else:  # the last record: shorter, with its own header
+            chunk = _frame(_UPLOAD_BLOCK[: remaining - RECORD_HEADER], scrambled)
+        writer.write(chunk)
+        await writer.drain()
+        run.count(len(chunk))
+    run.record.stop_reason = StopReason.COMPLETE
+
+
+async def _read_report(
+    reader: asyncio.StreamReader, record: ReplayRecord, hello: ClientHello, phases: "_Phases"
+) -> None:
+    """The server's account of the upload: what arrived, and when."""
+    phases.open("report")
+    scrambled = hello.variant == Variant.SCRAMBLED
+    header = await reader.readexactly(RECORD_HEADER)
+    if scrambled:
+        header = invert(header)
+    payload = await reader.readexactly(int.from_bytes(header[3:5], "big"))
+    try:
+        report = decode_report(invert(payload) if scrambled else payload)
+    except (ValueError, KeyError, TypeError) as error:
+        raise _BadReport from error
+    record.bytes = report.bytes
+    record.samples = [ByteSample(t, n) for t, n in report.samples]
+    if report.bytes < record.requested_bytes and record.stop_reason != StopReason.DEADLINE:
+        raise _Truncated
+
+
+class _BadReport(Exception):
+    """The upload report could not be read."""
+
+
+def _frame(payload: bytes, scrambled: bool) -> bytes:
+    framed = record_header(len(payload)) + payload
+    return invert(framed) if scrambled else framed
+
+
+def _record_failure(
+    record: ReplayRecord, phases: "_Phases", deadline: Deadline, error: Exception
+) -> None:
+    phase = phases.current
+    if deadline.interrupted:
+        record.stop_reason, record.failure = StopReason.INTERRUPTED, Failure.INTERRUPTED
+    elif isinstance(error, TimeoutError) and phase == "body" and deadline.overall_expired:
+        record.stop_reason = StopReason.DEADLINE  # still flowing: the samples hold
+    else:
+        record.stop_reason, record.failure = StopReason.FAILURE, classify(error, phase)
+    if record.failure is not None:
+        phases.fail(record.failure)
+
+
+def classify(error: BaseException, phase: str | None) -> Failure:
+    """Name what ended a replay session, given the phase it interrupted."""
+    if isinstance(error, _Refused | asyncio.IncompleteReadError) and phase in ("wait", "report"):
+        return Failure.REPLAY_REFUSED if phase == "wait" else Failure.REPLAY_TRUNCATED
+    if isinstance(error, _Truncated):
+        return Failure.REPLAY_TRUNCATED
+    if isinstance(error, _BadReport):
+        return Failure.REPLAY_ERROR
+    if isinstance(error, TimeoutError):
+        return _TIMEOUTS.get(phase or "connect", Failure.READ_TIMEOUT)
+    if isinstance(error, ConnectionRefusedError):
+        return Failure.TCP_REFUSED
+    if isinstance(error, OSError) and phase == "connect":
+        unreachable = error.errno in (101, 113)  # ENETUNREACH, EHOSTUNREACH
+        return Failure.NETWORK_UNREACHABLE if unreachable else Failure.TCP_ERROR
+    if isinstance(error, ConnectionError):
+        # Reset right after the ClientHello is how SNI blocking looks.
+        return Failure.TLS_RESET if phase in ("hello", "wait") else Failure.TCP_RESET
+    return Failure.REPLAY_ERROR
+
+
+_TIMEOUTS = {
+    "connect": Failure.TCP_TIMEOUT,
+    "hello": Failure.TLS_TIMEOUT,
+    "wait": Failure.TLS_TIMEOUT,  # nothing came back after the ClientHello
+    "body": Failure.STALL,
+    "report": Failure.READ_TIMEOUT,
+}
+
+
+class _Phases:
+    """The record's phases, opened one after the other."""
+
+    def __init__(self, record: ReplayRecord, clock: Clock) -> None:
+        self._record = record
+        self._clock = clock
+        self._open: Phase | None = None
+
+    @property
+    def current(self) -> str | None:
+        return None if self._open is None else self._open.name
+
+    def open(self, name: str) -> None:
+        now = self._clock.now()
+        self.close(now)
+        self._open = Phase(name, t0=now)
+        self._record.phases.append(self._open)
+
+    def close(self, now: float) -> None:
+        if self._open is not None:
+            self._open.t = now
+        self._open = None
+
+    def fail(self, failure: Failure) -> None:
+        if self._open is not None:
+            self._open.t, self._open.failure = self._clock.now(), failure
+            self._open = None

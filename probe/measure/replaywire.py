@@ -1,0 +1,185 @@
+"""The replay protocol, shared by the probe (``measure.replay``) and ``throttle-probe serve``.
+
+On the wire a session looks like the start of a TLS connection: the probe sends
+a ClientHello record (plain, split, padded, or with every byte inverted), then
+TLS application-data records flow, downstream (download) or upstream (upload,
+followed by one record from the server reporting what it received).
+
+The server must not answer a stranger: the ClientHello itself proves the
+shared secret, in fields that on-path equipment sees as random bytes::
+
+    random     = nonce (16) || request XOR HMAC(secret, "mask" || nonce)[:16]
+    session_id = HMAC-SHA256(secret, LABEL || random)
+    request    = "TP" || version (1) || direction "D"/"U" (1) || bytes (8) || unix time (4)
+
+The MAC covers the nonce and the request; the time and a cache of recent
+nonces stop a recorded ClientHello from being replayed by a third party.
+A scrambled ClientHello is inverted as a whole, so it authenticates too.
+"""
+
+import enum
+import hashlib
+import hmac
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from probe.measure.clienthello import HANDSHAKE_RECORD, fields_of, invert
+
+LABEL = b"throttle-probe/replay/1"
+VERSION = 1
+NONCE_SIZE = 16
+REQUEST_SIZE = 16
+CLOCK_SKEW = 300.0  # seconds a ClientHello's time may differ from the server's
+APPLICATION_DATA = 0x17
+RECORD_HEADER = 5
+MAX_RECORD_PAYLOAD = 16384  # TLS's own limit on a record's plaintext
+MAX_HELLO = 4096  # the padded ClientHello is ~1600 bytes; anything far bigger is not ours
+MIN_SECRET = 16
+
+
+class Direction(enum.StrEnum):
+    DOWNLOAD = "download"
+    UPLOAD = "upload"
+
+
+_DIRECTION_CODES = {Direction.DOWNLOAD: b"D", Direction.UPLOAD: b"U"}
+
+
+class SecretError(ValueError):
+    """The shared secret is missing or too weak; ``str()`` is one sentence."""
+
+
+def load_secret(path: Path) -> bytes:
+    """The secret in ``path`` (surrounding white space ignored); SecretError if unusable."""
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise SecretError(f"cannot read the replay secret file {path}: {reason}") from None
+    return check_secret(secret, f"the replay secret in {path}")
+
+
+def check_secret(secret: bytes, what: str) -> bytes:
+    if len(secret) < MIN_SECRET:
+        raise SecretError(f"{what} must be at least {MIN_SECRET} bytes long")
+    return secret
+
+
+@dataclass(frozen=True)
+class Request:
+    direction: Direction
+    bytes: int
+
+
+def seal(secret: bytes, request: Request, now: float | None = None) -> tuple[bytes, bytes]:
+    """The (random, session_id) fields that carry ``request`` and prove the secret."""
+    nonce = os.urandom(NONCE_SIZE)
+    stamp = int(time.time() if now is None else now) & 0xFFFFFFFF
+    plain = (
+        b"TP"
+        + bytes([VERSION])
+        + _DIRECTION_CODES[request.direction]
+        + request.bytes.to_bytes(8, "big")
+        + stamp.to_bytes(4, "big")
+    )
+    random = nonce + _xor(plain, _mask(secret, nonce))
+    return random, _mac(secret, random)
+
+
+class NonceCache:
+    """Nonces seen within the clock-skew window, so each ClientHello works once."""
+
+    def __init__(self, window: float = 2 * CLOCK_SKEW, limit: int = 100_000) -> None:
+        self._window = window
+        self._limit = limit
+        self._seen: dict[bytes, float] = {}
+
+    def first_use(self, nonce: bytes, now: float) -> bool:
+        if len(self._seen) >= self._limit:
+            self._seen = {n: t for n, t in self._seen.items() if now - t < self._window}
+        if nonce in self._seen or len(self._seen) >= self._limit:
+            return False  # a full cache refuses rather than forgets: no replay slips through
+        self._seen[nonce] = now
+        return True
+
+
+def authenticate(
+    secret: bytes, record: bytes, nonces: NonceCache, now: float | None = None
+) -> Request | None:
+    """The request a plain ClientHello record carries, or None if it does not prove the secret."""
+    random, session_id = fields_of(record)
+    if len(random) < NONCE_SIZE + REQUEST_SIZE or not hmac.compare_digest(
+        session_id, _mac(secret, random)
+    ):
+        return None
+    nonce = random[:NONCE_SIZE]
+    plain = _xor(random[NONCE_SIZE:], _mask(secret, nonce))
+    if plain[:3] != b"TP" + bytes([VERSION]):
+        return None
+    codes = {code: direction for direction, code in _DIRECTION_CODES.items()}
+    direction = codes.get(plain[3:4])
+    stamp = int.from_bytes(plain[12:16], "big")
+    current = time.time() if now is None else now
+    if direction is None or abs(current - stamp) > CLOCK_SKEW:
+        return None
+    if not nonces.first_use(nonce, current):
+        return None
+    return Request(direction, int.from_bytes(plain[4:12], "big"))
+
+
+def hello_header(header: bytes) -> tuple[bool, int] | None:
+    """(scrambled, record length) from the first five bytes, or None if not a ClientHello."""
+    if len(header) != RECORD_HEADER:
+        return None
+    scrambled = header[0] != HANDSHAKE_RECORD
+    plain = invert(header) if scrambled else header
+    if plain[0] != HANDSHAKE_RECORD or plain[1] != 0x03:
+        return None
+    length = int.from_bytes(plain[3:5], "big")
+    return (scrambled, length) if 0 < length <= MAX_HELLO else None
+
+
+def record_header(length: int) -> bytes:
+    """The header of an application-data record carrying ``length`` bytes."""
+    return bytes([APPLICATION_DATA, 0x03, 0x03]) + length.to_bytes(2, "big")
+
+
+def framed_size(payload: int) -> int:
+    """Bytes on the wire for ``payload`` bytes cut into full-size records."""
+    records = -(-payload // MAX_RECORD_PAYLOAD)
+    return payload + records * RECORD_HEADER
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    """What the server received in an upload: byte counts at its own times (seconds)."""
+
+    bytes: int
+    samples: list[tuple[float, int]]
+
+
+def encode_report(report: UploadReport) -> bytes:
+    body = {"bytes": report.bytes, "samples": report.samples}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_report(payload: bytes) -> UploadReport:
+    """The server's report; ValueError if it is not one."""
+    body = json.loads(payload)
+    samples = [(float(t), int(n)) for t, n in body["samples"]]
+    return UploadReport(int(body["bytes"]), samples)
+
+
+def _mask(secret: bytes, nonce: bytes) -> bytes:
+    return hmac.new(secret, b"mask" + nonce, hashlib.sha256).digest()[:REQUEST_SIZE]
+
+
+def _mac(secret: bytes, random: bytes) -> bytes:
+    return hmac.new(secret, LABEL + random, hashlib.sha256).digest()
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
