@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from probe.lab.control import Lab
     from probe.measure.round import ProgressListener
     from probe.records import RoundResult
+    from probe.server import ServerLimits
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 T = TypeVar("T")
@@ -60,6 +61,9 @@ def main() -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds a whole download may take.",
 )
+@click.option(
+    "--no-replay", is_flag=True, help="Skip the replay test even if targets.yaml names a server."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option(
     "--plot",
@@ -74,6 +78,7 @@ def check(
     ca_bundle: Path | None,
     max_bytes: int | None,
     timeout: float | None,
+    no_replay: bool,
     as_json: bool,
     plot_file: Path | None,
 ) -> None:
@@ -93,17 +98,32 @@ def check(
         _fail(str(error), EXIT_USAGE)
     if plot_file is not None and importlib.util.find_spec("matplotlib") is None:
         _fail("--plot needs matplotlib: pip install 'throttle-probe[plot]'.", EXIT_USAGE)
+    secret = None if no_replay else _replay_secret(config)
     source = str(targets_file) if targets_file else "built-in"
-    sys.exit(_run_check(config, source, as_json, plot_file))
+    sys.exit(_run_check(config, source, as_json, plot_file, secret))
 
 
-def _run_check(config: "Config", source: str, as_json: bool, plot_file: Path | None) -> int:
+def _replay_secret(config: "Config") -> bytes | None:
+    from probe.measure.replaywire import SecretError, load_secret
+
+    if config.replay is None:
+        return None
+    try:
+        return load_secret(config.replay.secret_file)
+    except SecretError as error:
+        _fail(f"{str(error).capitalize()}.", EXIT_USAGE)
+
+
+def _run_check(
+    config: "Config", source: str, as_json: bool, plot_file: Path | None, secret: bytes | None
+) -> int:
     import asyncio
     import json
 
     from rich.console import Console
 
     from probe.analysis.reachability import network_unavailable
+    from probe.analysis.replay import judge_replays
     from probe.analysis.sniswap import judge_swap
     from probe.analysis.verdict import judge_round
     from probe.report import round_document
@@ -111,11 +131,13 @@ def _run_check(config: "Config", source: str, as_json: bool, plot_file: Path | N
 
     stderr = Console(stderr=True)
     with LiveProgress(stderr, config.settings.max_bytes) as progress:
-        result = asyncio.run(_measure_until_interrupted(config, progress))
+        result = asyncio.run(_measure_until_interrupted(config, progress, secret))
     swap = judge_swap(result)
-    verdicts = judge_round(result, swap)
+    control_name = config.replay.control_name if config.replay is not None else ""
+    replays = judge_replays(result.replays, control_name)
+    verdicts = judge_round(result, swap, replays)
     if as_json:
-        document = round_document(result, config, source, verdicts, swap)
+        document = round_document(result, config, source, verdicts, swap, replays)
         click.echo(json.dumps(document, indent=2))
     if network_unavailable(result):
         click.echo(
@@ -125,7 +147,7 @@ def _run_check(config: "Config", source: str, as_json: bool, plot_file: Path | N
         )
         return EXIT_FAILED
     if not as_json:
-        render_round(stdout_console(), result, verdicts, swap)
+        render_round(stdout_console(), result, verdicts, swap, replays)
     if plot_file is not None:
         from probe.plot import plot_round
 
@@ -135,7 +157,7 @@ def _run_check(config: "Config", source: str, as_json: bool, plot_file: Path | N
 
 
 async def _measure_until_interrupted(
-    config: "Config", progress: "ProgressListener"
+    config: "Config", progress: "ProgressListener", replay_secret: bytes | None
 ) -> "RoundResult":
     """Run one round; the first Ctrl-C ends it early with what was measured."""
     import asyncio
@@ -153,7 +175,7 @@ async def _measure_until_interrupted(
 
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
-        return await measure_round(config, progress, interrupt)
+        return await measure_round(config, progress, interrupt, replay_secret)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
 
@@ -161,6 +183,111 @@ async def _measure_until_interrupted(
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+@main.command()
+@click.option("--listen", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=443,
+    show_default=True,
+    help="TCP port; 443 looks like any HTTPS server to the network.",
+)
+@click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    envvar="THROTTLE_PROBE_SECRET_FILE",
+    help="File holding the secret shared with the probes (16 bytes or more).",
+)
+@click.option(
+    "--max-session-bytes",
+    type=click.IntRange(min=1024),
+    default=16 * 1024 * 1024,
+    show_default=True,
+    help="Largest session, either direction; bigger requests are refused.",
+)
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Sessions at once; more are closed at once.",
+)
+@click.option(
+    "--sessions-per-minute",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Connections per source address and minute (as many in a burst).",
+)
+@click.option(
+    "--read-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds any read or write may wait.",
+)
+def serve(
+    listen: str,
+    port: int,
+    secret_file: Path,
+    max_session_bytes: int,
+    max_sessions: int,
+    sessions_per_minute: float,
+    read_timeout: float,
+) -> None:
+    """Run the replay server, on a host outside the censored network.
+
+    Probes whose targets.yaml names this server (replay: server, secret_file)
+    send it crafted ClientHellos and download or upload through it. Nothing is
+    sent to a client that does not prove the shared secret. One log line per
+    session goes to standard error; Ctrl-C or SIGTERM stops the server.
+    """
+    from probe.measure.replaywire import SecretError, load_secret
+    from probe.server import ServerLimits
+
+    try:
+        secret = load_secret(secret_file)
+    except SecretError as error:
+        _fail(f"{str(error).capitalize()}.", EXIT_USAGE)
+    limits = ServerLimits(
+        max_session_bytes=max_session_bytes,
+        max_sessions=max_sessions,
+        sessions_per_minute=sessions_per_minute,
+        read_timeout=read_timeout,
+    )
+    sys.exit(_run_server(secret, limits, listen, port))
+
+
+def _run_server(secret: bytes, limits: "ServerLimits", host: str, port: int) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from probe.server import ReplayServer, listen_error
+
+    logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO, stream=sys.stderr)
+
+    async def run() -> int:
+        try:
+            server = await ReplayServer(secret, limits).start(host, port)
+        except OSError as error:
+            click.echo(listen_error(error, host, port), err=True)
+            return EXIT_FAILED
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        address = ", ".join(_host_port(s.getsockname()) for s in server.sockets)
+        click.echo(f"Replay server listening on {address}.", err=True)
+        async with server:
+            await stop.wait()
+        click.echo("Replay server stopped.", err=True)
+        return EXIT_OK
+
+    return asyncio.run(run())
 
 
 @main.group()
@@ -300,3 +427,8 @@ def _lab_call(action: Callable[[], T]) -> T:
         return action()
     except LabError as error:
         _fail(str(error), EXIT_FAILED)
+
+
+def _host_port(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

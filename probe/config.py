@@ -144,9 +144,53 @@ class SniSwap(_Strict):
         return urlsplit(self.url).hostname or ""
 
 
+def _server_address(text: str) -> str:
+    if parse_server_address(text) is None:
+        raise ValueError(f"{text!r} is not HOST:PORT (a name or IP address, and a port 1-65535)")
+    return text
+
+
+def parse_server_address(text: str) -> tuple[str, int] | None:
+    """(host, port) of 'name:port', 'IPv4:port' or '[IPv6]:port'; None if malformed."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([A-Za-z0-9.-]+):(\d+)", text)
+    if match is None:
+        return None
+    host, port = match.group(1) or match.group(3), int(match.group(2) or match.group(4))
+    return (host, port) if 0 < port < 65536 else None
+
+
+ServerAddress = Annotated[str, AfterValidator(_server_address)]
+REPLAY_MAX_BYTES = 16 * 1024 * 1024  # the replay server's default cap per session
+
+
+class Replay(_Strict):
+    """The replay test against your own `throttle-probe serve` outside the censored network."""
+
+    server: ServerAddress  # host:port
+    secret_file: Path  # the shared secret (relative paths: from this file's folder)
+    # Names to send as SNI; default: the host of every target of role `target`.
+    names: list[HostName] = []
+    control_name: HostName = "example.org"  # an innocuous name, the second baseline
+    bytes: Annotated[int, Field(ge=64 * 1024, le=REPLAY_MAX_BYTES)] = 1024 * 1024
+    directions: Annotated[list[Literal["download", "upload"]], Field(min_length=1)] = [
+        "download",
+        "upload",
+    ]
+    evasion: bool = True  # also the first name split over two segments, and padded
+
+    @property
+    def host(self) -> str:
+        return (parse_server_address(self.server) or ("", 0))[0]
+
+    @property
+    def port(self) -> int:
+        return (parse_server_address(self.server) or ("", 0))[1]
+
+
 class Config(_Strict):
     settings: Settings = Settings()
     sni_swap: SniSwap | None = None
+    replay: Replay | None = None
     resolvers: Annotated[dict[Name, ResolverAddress], Field(min_length=1)] = {"system": "system"}
     groups: Annotated[dict[Name, Group], Field(min_length=1)]
 
@@ -168,8 +212,15 @@ class Config(_Strict):
         """The SNI names the swap tries, besides the innocuous one (canaries not included)."""
         if self.sni_swap is None:
             return []
-        if self.sni_swap.names:
-            return list(dict.fromkeys(self.sni_swap.names))
+        return list(dict.fromkeys(self.sni_swap.names)) or self.target_hosts()
+
+    def replay_names(self) -> list[str]:
+        """The platform names the replay test sends (the control name not included)."""
+        if self.replay is None:
+            return []
+        return list(dict.fromkeys(self.replay.names)) or self.target_hosts()
+
+    def target_hosts(self) -> list[str]:
         hosts = [t.hostname for _, g, t in self.targets() if g.role == "target"]
         return list(dict.fromkeys(hosts))
 
@@ -259,6 +310,7 @@ def parse_config(text: str, label: str, base: Path | None = None) -> Config:
     if bundle is not None and base is not None and not bundle.is_absolute():
         settings = config.settings.model_copy(update={"ca_bundle": base / bundle})
         config = config.model_copy(update={"settings": settings})
+    config = _with_replay_secret_path(config, root, label, base)
     duplicate = config.duplicate_target()
     if duplicate is not None:
         path, message = duplicate
@@ -268,6 +320,23 @@ def parse_config(text: str, label: str, base: Path | None = None) -> Config:
         raise ConfigError(
             f"{label}{line}: settings.ca_bundle: no such file: {config.settings.ca_bundle}."
         )
+    return config
+
+
+def _with_replay_secret_path(
+    config: Config, root: yaml.Node | None, label: str, base: Path | None
+) -> Config:
+    """The secret file taken from the config's folder, and checked to exist (not read)."""
+    if config.replay is None:
+        return config
+    path = config.replay.secret_file
+    if base is not None and not path.is_absolute():
+        path = base / path
+        replay = config.replay.model_copy(update={"secret_file": path})
+        config = config.model_copy(update={"replay": replay})
+    if not path.is_file():
+        line = _line_of(root, ("replay", "secret_file"))
+        raise ConfigError(f"{label}{line}: replay.secret_file: no such file: {path}.")
     return config
 
 

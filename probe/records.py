@@ -111,6 +111,7 @@ class TcpInfoSample:
     cwnd: int
     bytes_received: int | None
     segments_in: int | None
+    bytes_acked: int | None = None  # acknowledged by the peer: what an upload got through
 
 
 @dataclass
@@ -215,6 +216,7 @@ class RoundResult:
     finished_at: str
     interrupted: bool
     targets: list[TargetResult]
+    replays: list[ReplayRecord] = field(default_factory=list)  # the replay test, if configured
 
 
 def to_jsonable(value: Any) -> Any:
@@ -242,6 +244,7 @@ def round_from_jsonable(document: dict[str, Any]) -> RoundResult:
         finished_at=document["finished_at"],
         interrupted=document["interrupted"],
         targets=[_target_from(entry) for entry in document["targets"]],
+        replays=[_replay_from(entry) for entry in document.get("replays", [])],
     )
 
 
@@ -266,6 +269,15 @@ def _transfer_from(data: dict[str, Any]) -> TransferRecord:
     record.samples = [_build(ByteSample, sample) for sample in data["samples"]]
     record.tcp_info = [_build(TcpInfoSample, sample) for sample in data["tcp_info"]]
     record.rtt_probes = [_build(RttSample, sample) for sample in data.get("rtt_probes", [])]
+    record.stop_reason = StopReason(data["stop_reason"])
+    return record
+
+
+def _replay_from(data: dict[str, Any]) -> ReplayRecord:
+    record: ReplayRecord = _build(ReplayRecord, data)
+    record.phases = [_build(Phase, phase) for phase in data["phases"]]
+    record.samples = [_build(ByteSample, sample) for sample in data["samples"]]
+    record.tcp_info = [_build(TcpInfoSample, sample) for sample in data["tcp_info"]]
     record.stop_reason = StopReason(data["stop_reason"])
     return record
 

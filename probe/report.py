@@ -1,9 +1,11 @@
 """The JSON document of a round (``check --json``): stable, versioned, self-describing."""
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from probe import __version__
+from probe.analysis.replay import ReplayOutcome, findings
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.verdict import Verdict
 from probe.config import Config
@@ -18,6 +20,7 @@ def round_document(
     source: str,
     verdicts: dict[str, Verdict],
     swap: dict[str, SwapOutcome],
+    replays: Sequence[ReplayOutcome] = (),
 ) -> dict[str, Any]:
     """Everything needed to re-analyse the round later: settings, resolvers, records.
 
@@ -39,6 +42,11 @@ def round_document(
         "resolvers": dict(config.resolvers),
         "targets": entries,
         "sni_swap": {sni: dataclasses.asdict(outcome) for sni, outcome in swap.items()},
+        "replays": to_jsonable(result.replays),
+        "replay": {
+            "outcomes": [dataclasses.asdict(outcome) for outcome in replays],
+            "findings": findings(replays),
+        },
     }
 
 

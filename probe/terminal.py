@@ -18,9 +18,17 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from probe.analysis.replay import ReplayOutcome, findings
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.verdict import Verdict
-from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
+from probe.records import (
+    DnsRecord,
+    Failure,
+    ReplayRecord,
+    RoundResult,
+    TargetResult,
+    TransferRecord,
+)
 from probe.units import format_bytes, format_ms, format_rate
 
 
@@ -99,7 +107,13 @@ class LiveProgress:
         self._progress.stop()
 
     def target_started(self, name: str, url: str) -> None:
-        task = self._progress.add_task(name, total=self._max_bytes)
+        self._add_task(name, self._max_bytes)
+
+    def replay_started(self, label: str, total: int) -> None:
+        self._add_task(label, total)
+
+    def _add_task(self, name: str, total: int) -> None:
+        task = self._progress.add_task(name, total=total)
         self._tasks[name] = task
         self._meters[task] = RateMeter()
 
@@ -109,11 +123,18 @@ class LiveProgress:
         self._progress.update(task, completed=total)
 
     def target_finished(self, result: TargetResult) -> None:
-        task = self._tasks.get(result.name)
+        self._finished(result.name, _outcome(result))
+
+    def replay_finished(self, label: str, record: ReplayRecord) -> None:
+        failure = f"[red]{record.failure}[/red]" if record.failure else ""
+        self._finished(label, failure or f"[green]{record.stop_reason}[/green]")
+
+    def _finished(self, name: str, outcome: str) -> None:
+        task = self._tasks.get(name)
         if task is not None:
             self._progress.update(task, visible=False)
         if not self._console.is_terminal:
-            self._console.print(f"done {result.name}: {_outcome(result)}", highlight=False)
+            self._console.print(f"done {name}: {outcome}", highlight=False)
 
 
 def stdout_console() -> Console:
@@ -127,11 +148,16 @@ def render_round(
     result: RoundResult,
     verdicts: dict[str, Verdict],
     swap: dict[str, SwapOutcome],
+    replays: Sequence[ReplayOutcome] = (),
 ) -> None:
     console.print(dns_table(result.targets))
     console.print(transfer_table(result.targets))
     if swap:
         console.print(swap_table(swap))
+    if replays:
+        console.print(replay_table(replays))
+        for line in findings(replays):
+            console.print(f"Replay {line}", highlight=False)
     if verdicts:
         console.print(verdict_table(verdicts))
     if result.interrupted:
@@ -209,17 +235,40 @@ def swap_table(swap: dict[str, SwapOutcome]) -> Table:
     table.add_column("innocuous name", justify="right", no_wrap=True)
     table.add_column("result")
     for sni, outcome in swap.items():
-        style = {"slowed": "bold red", "blocked": "bold red", "same": "green"}.get(outcome.state)
-        state = f"[{style}]{outcome.state}[/{style}]" if style else outcome.state
-        if outcome.failure:
-            state += f" ({outcome.failure})"
         table.add_row(
             sni,
             format_rate(outcome.goodput_bytes_per_second),
             format_rate(outcome.baseline_bytes_per_second),
-            state,
+            _state_cell(outcome.state, outcome.failure),
         )
     return table
+
+
+def replay_table(outcomes: Sequence[ReplayOutcome]) -> Table:
+    """The replay test: your server, each ClientHello, against the scrambled one."""
+    table = Table(title="Replay (your server, only the ClientHello differs)", title_justify="left")
+    for column in ("direction", "ClientHello", "SNI"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("goodput", justify="right", no_wrap=True)
+    table.add_column("scrambled", justify="right", no_wrap=True)
+    table.add_column("result")
+    for outcome in outcomes:
+        sni = f"{outcome.sni} [dim](control)[/dim]" if outcome.control else outcome.sni
+        table.add_row(
+            outcome.direction,
+            outcome.variant,
+            sni,
+            format_rate(outcome.goodput_bytes_per_second),
+            format_rate(outcome.baseline_bytes_per_second),
+            _state_cell(outcome.state, outcome.failure),
+        )
+    return table
+
+
+def _state_cell(state: str, failure: str | None) -> str:
+    style = {"slowed": "bold red", "blocked": "bold red", "same": "green"}.get(state)
+    text = f"[{style}]{state}[/{style}]" if style else state
+    return text + (f" ({failure})" if failure else "")
 
 
 def verdict_table(verdicts: dict[str, Verdict]) -> Table:

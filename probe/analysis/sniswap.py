@@ -2,13 +2,12 @@
 
 If a download from a neutral server slows down (or fails) when it carries a
 platform's name as SNI, and not with the server's own name, the network is
-reacting to the name: nothing else differs. The same 10x + Wehe rule as for
-targets and controls decides "slowed".
+reacting to the name: nothing else differs (``compare`` decides "slowed").
 """
 
 from dataclasses import dataclass
 
-from probe.analysis import stats
+from probe.analysis.compare import Measured, compare
 from probe.records import SWAP_BASELINE, SWAP_ROLE, RoundResult, TargetResult
 
 
@@ -32,29 +31,21 @@ def judge_swap(result: RoundResult) -> dict[str, SwapOutcome]:
 
 
 def _judge(entry: TargetResult, baseline: TargetResult | None) -> SwapOutcome:
-    rate = entry.goodput_bytes_per_second
-    base = None if baseline is None else baseline.goodput_bytes_per_second
-    failure = None if entry.failure is None else str(entry.failure)
-
-    def outcome(state: str, ratio: float | None = None) -> SwapOutcome:
-        return SwapOutcome(_sni(entry), state, rate, base, ratio, failure)
-
-    if baseline is None or baseline.failure is not None or base is None:
-        return outcome("no_baseline")
-    if failure is not None:
-        return outcome("blocked")
-    if rate is None or rate <= 0:
-        return outcome("inconclusive")
-    ratio = base / rate
-    if ratio < stats.EXTREME_RATIO:
-        return outcome("same", ratio)
-    assert entry.transfer is not None and baseline.transfer is not None
-    wehe = stats.wehe_test(
-        stats.throughput_bins(entry.transfer.samples),
-        stats.throughput_bins(baseline.transfer.samples),
+    state, ratio = compare(_measured(entry), None if baseline is None else _measured(baseline))
+    return SwapOutcome(
+        _sni(entry),
+        state,
+        entry.goodput_bytes_per_second,
+        None if baseline is None else baseline.goodput_bytes_per_second,
+        ratio,
+        None if entry.failure is None else str(entry.failure),
     )
-    differentiated = wehe is not None and wehe.decision == "differentiated"
-    return outcome("slowed" if differentiated else "inconclusive", ratio)
+
+
+def _measured(entry: TargetResult) -> Measured:
+    samples = entry.transfer.samples if entry.transfer is not None else []
+    failure = None if entry.failure is None else str(entry.failure)
+    return Measured(entry.goodput_bytes_per_second, samples, failure)
 
 
 def _sni(entry: TargetResult) -> str:

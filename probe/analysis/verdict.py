@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from probe.analysis import stats
+from probe.analysis.replay import ReplayOutcome, replay_text
 from probe.analysis.sniswap import SwapOutcome, judge_swap
 from probe.records import DnsRecord, Failure, RoundResult, TargetResult, TransferRecord
 from probe.units import format_rate
@@ -115,23 +116,31 @@ class Controls:
 
 
 def judge_round(
-    result: RoundResult, swap: dict[str, SwapOutcome] | None = None
+    result: RoundResult,
+    swap: dict[str, SwapOutcome] | None = None,
+    replays: Sequence[ReplayOutcome] = (),
 ) -> dict[str, Verdict]:
     """A verdict for every target (role ``target``) of the round, by name.
 
-    Where the round ran the SNI swap for a target's host name, its outcome
-    (``swap``, judged here unless the caller already did) joins the evidence
-    and the reason.
+    Where the round ran the SNI swap or the replay test for a target's host
+    name, their outcomes (``swap`` is judged here unless the caller already
+    did; ``replays`` come from ``judge_replays``) join the evidence and the
+    reason.
     """
     controls = summarise_controls([t for t in result.targets if t.role == "control"])
     swap = judge_swap(result) if swap is None else swap
     verdicts = {}
     for target in (t for t in result.targets if t.role == "target"):
         verdict = judge(target, controls)
-        outcome = swap.get(urlsplit(target.url).hostname or "")
+        host = urlsplit(target.url).hostname or ""
+        outcome = swap.get(host)
         if outcome is not None:
             verdict.evidence["sni_swap"] = dataclasses.asdict(outcome)
             verdict.reason += f"; {swap_text(outcome)}"
+        replayed = [r for r in replays if r.sni == host and r.variant == "plain"]
+        if replayed:
+            verdict.evidence["replay"] = [dataclasses.asdict(r) for r in replayed]
+            verdict.reason += f"; {replay_text(replayed)}"
         verdicts[target.name] = verdict
     return verdicts
 

@@ -10,6 +10,7 @@ rules and shapers along.
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,7 @@ class Lab:
         self.names = names or Names()
         self.state_dir = state_dir or STATE_ROOT / self.names.prefix
         self.targets_file = self.state_dir / "targets.yaml"
+        self.replay_secret_file = self.state_dir / "replay.secret"
         self._scenario_file = self.state_dir / "scenario.json"
         self._isp_zone = self.state_dir / "isp-zone.json"
         self._pid_file = self.state_dir / "pids.json"
@@ -190,7 +192,7 @@ class Lab:
         self._address(n.router, n.router_client_if, f"{net.ROUTER_CLIENT_SIDE}/24")
         self._address(n.router, n.router_server_if, f"{net.ROUTER_SERVER_SIDE}/24")
         self._address(n.router, n.router_client_if, f"{net.SINKHOLE}/24")
-        for address in [*(s.address for s in net.SERVERS), net.PUBLIC_RESOLVER]:
+        for address in [*(s.address for s in net.SERVERS), net.PUBLIC_RESOLVER, net.REPLAY_SERVER]:
             self._address(n.server, n.server_if, f"{address}/24")
         run(["ip", "route", "add", "default", "via", net.ROUTER_CLIENT_SIDE], n.client)
         run(["ip", "route", "add", "default", "via", net.ROUTER_SERVER_SIDE], n.server)
@@ -215,7 +217,9 @@ class Lab:
         (self._netns_etc / "resolv.conf").write_text(f"nameserver {topology.ROUTER_CLIENT_SIDE}\n")
         (self.state_dir / "true-zone.json").write_text(json.dumps(topology.true_zone()))
         self._write_isp_zone({})
-        self.targets_file.write_text(lab_targets_yaml(pki.ca_file))
+        self.replay_secret_file.write_text(secrets.token_urlsafe(32) + "\n")
+        self.replay_secret_file.chmod(0o600)
+        self.targets_file.write_text(lab_targets_yaml(pki.ca_file, self.replay_secret_file))
 
     def _write_isp_zone(self, lies: dict[str, list[str]]) -> None:
         zone = {**topology.true_zone(), **lies}
@@ -228,11 +232,13 @@ class Lab:
             "origin": self.names.server,
             "public-resolver": self.names.server,
             "isp-resolver": self.names.router,
+            "replay-server": self.names.server,
         }
 
     def _start_services(self, pki: LabPKI) -> None:
         python = [sys.executable, "-m"]
-        origin = [*python, "probe.lab.origin", "--host", "0.0.0.0", "--port", "443"]
+        origin = [*python, "probe.lab.origin", "--port", "443"]
+        origin += [arg for s in topology.SERVERS for arg in ("--host", s.address)]
         origin += ["--cert", str(pki.cert_chain_file), "--key", str(pki.key_file)]
         zone = str(self.state_dir / "true-zone.json")
         public = [*python, "probe.lab.dnsserver", "--host", topology.PUBLIC_RESOLVER]
@@ -242,6 +248,16 @@ class Lab:
         self._spawn("origin", self.names.server, origin)
         self._spawn("public-resolver", self.names.server, public)
         self._spawn("isp-resolver", self.names.router, isp)
+        replay = [*python, "probe", "serve", "--listen", topology.REPLAY_SERVER]
+        replay += [
+            "--port",
+            str(topology.REPLAY_PORT),
+            "--secret-file",
+            str(self.replay_secret_file),
+        ]
+        # The lab's tests and benchmarks run many rounds a minute from one client.
+        replay += ["--sessions-per-minute", "6000"]
+        self._spawn("replay-server", self.names.server, replay)
 
     def _spawn(self, name: str, namespace: str, argv: list[str]) -> None:
         """Start a server in ``namespace``; wait until it prints its port (it is ready)."""
@@ -301,7 +317,7 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def lab_targets_yaml(ca_file: Path) -> str:
+def lab_targets_yaml(ca_file: Path, replay_secret_file: Path) -> str:
     """The lab's targets file: the default file's shape, pointed at the lab's hosts."""
     lines = [
         "# Written by `throttle-probe lab up`: the lab's hosts, CA and resolvers.",
@@ -328,5 +344,9 @@ def lab_targets_yaml(ca_file: Path) -> str:
         "sni_swap:",
         f"  url: https://{topology.server('speedtest').hosts[0]}/bytes/{OBJECT_BYTES}",
         "  names: [pbs.twimg.com, twitter.com, x.com, www.tiktok.com]",
+        "replay:",
+        f"  server: {topology.REPLAY_SERVER}:{topology.REPLAY_PORT}",
+        f"  secret_file: {replay_secret_file}",
+        "  names: [pbs.twimg.com]",
     ]
     return "\n".join(lines) + "\n"

@@ -169,21 +169,27 @@ def _reset(stream: socket.socket) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run a server in the foreground: ``python -m probe.lab.origin --cert C --key K``.
 
-    Prints the port it listens on as the first line of standard output, so that
-    a parent process that asked for port 0 learns which one it got.
+    ``--host`` may be given several times: one listener per address, all on
+    the same port (the lab binds its servers' addresses, not 0.0.0.0, so that
+    the replay server can have port 443 of its own address). Prints the port
+    as the first line of standard output, so that a parent process that asked
+    for port 0 learns which one it got.
     """
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(description="the lab's HTTPS origin server")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", action="append", help="address to listen on (repeatable)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert", required=True, help="PEM certificate chain")
     parser.add_argument("--key", required=True, help="PEM private key")
     args = parser.parse_args(argv)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
-    server = OriginServer(context, args.host, args.port)
+    first, *others = args.host or ["127.0.0.1"]
+    server = OriginServer(context, first, args.port)
+    for host in others:
+        OriginServer(context, host, server.port).start()
     print(server.port, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -81,13 +81,22 @@ def _server_address(params: Mapping[str, str]) -> str:
         raise ScenarioError(str(error.args[0])) from None
 
 
+# A packet whose TCP payload starts a TLS handshake record (0x16) holding a
+# ClientHello (type 1) of at most 1400 bytes: the whole ClientHello in one
+# segment. The 2021 equipment parsed ClientHellos properly but did not
+# reassemble them, so a split or padded one, or a scrambled one, went unmatched.
+# (u32: skip the IP header, then the TCP header; read at the payload.)
+_PAYLOAD = "0>>22&0x3C@12>>26&0x3C@"
+_WHOLE_CLIENT_HELLO = f"{_PAYLOAD}0>>24=0x16&&{_PAYLOAD}1&0xFFFF=0:1400&&{_PAYLOAD}2&0xFF=0x01"
+
+
 def _sni_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
     """Mark connections whose ClientHello holds a pattern, then drop what exceeds the rate."""
     rate = parse_rate(params["rate"])
     for pattern in _patterns(params):
         plan.iptables.append(
-            f"-t mangle -A PREROUTING -p tcp --dport 443 -m string --algo bm --string {pattern} "
-            "-j CONNMARK --set-mark 0x1/0x1".split()
+            f"-t mangle -A PREROUTING -p tcp --dport 443 -m u32 --u32 {_WHOLE_CLIENT_HELLO} "
+            f"-m string --algo bm --string {pattern} -j CONNMARK --set-mark 0x1/0x1".split()
         )
     # One token bucket per flow and direction (srcip,srcport,dstip,dstport), as the
     # 2021 equipment policed upload and download separately. hashlimit wants a

@@ -23,6 +23,9 @@ PUBLIC_RESOLVER = f"{SERVER_NET}.53"
 # Where the lying resolver sends platform names: an ISP address with nothing on
 # port 443, so connections there are refused, as at a stub that serves no HTTPS.
 SINKHOLE = f"{CLIENT_NET}.250"
+# `throttle-probe serve`, as a user would run it on a host outside the censored network.
+REPLAY_SERVER = f"{SERVER_NET}.40"
+REPLAY_PORT = 443
 
 
 @dataclass(frozen=True)

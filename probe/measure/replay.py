@@ -10,7 +10,7 @@ reacting to it. Like every step, it always returns its record.
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -29,9 +29,10 @@ from probe.measure.replaywire import (
 )
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt
-from probe.records import ByteSample, Failure, Phase, ReplayRecord, StopReason
+from probe.records import ByteSample, Failure, Phase, ReplayRecord, StopReason, TcpInfoSample
 
 READ_SIZE = 256 * 1024
+ACK_POLL = 0.25  # seconds between looks at the acknowledged bytes while a write waits
 _UPLOAD_BLOCK = bytes(range(256)) * (MAX_RECORD_PAYLOAD // 256)
 
 
@@ -188,9 +189,16 @@ async def _download(reader: asyncio.StreamReader, run: _Run) -> StopReason:
 
 
 async def _upload(writer: asyncio.StreamWriter, run: _Run, scrambled: bool) -> None:
+    """Send the bytes, watching what the server acknowledges (progress, stall, plateau).
+
+    What the socket accepted says little (it buffers megabytes, and at 150 kbit/s
+    it frees room only every few seconds); what the server acknowledged is what
+    crossed the network, so the stall clock and the plateau follow that.
+    """
     run.phases.open("body")
     run.sampler.start()
     full = _frame(_UPLOAD_BLOCK, scrambled)
+    watch = _AckWatch(run)
     while run.counter.bytes < run.record.requested_bytes:
         remaining = run.record.requested_bytes - run.counter.bytes
         if remaining >= len(full):
@@ -198,9 +206,56 @@ async def _upload(writer: asyncio.StreamWriter, run: _Run, scrambled: bool) -> N
         else:  # the last record: shorter, with its own header
             chunk = _frame(_UPLOAD_BLOCK[: remaining - RECORD_HEADER], scrambled)
         writer.write(chunk)
-        await writer.drain()
-        run.count(len(chunk))
+        run.counter.bytes += len(chunk)
+        while not await _drained(writer):
+            if watch.plateau():
+                run.record.stop_reason = StopReason.PLATEAU
+                return
+        if watch.plateau():
+            run.record.stop_reason = StopReason.PLATEAU
+            return
     run.record.stop_reason = StopReason.COMPLETE
+
+
+async def _drained(writer: asyncio.StreamWriter, wait: float = ACK_POLL) -> bool:
+    """Whether the write buffer drained within ``wait`` seconds."""
+    try:
+        async with asyncio.timeout(wait):
+            await writer.drain()
+    except TimeoutError:
+        return False
+    return True
+
+
+class _AckWatch:
+    """Follows the acknowledged bytes in the sampler's TCP_INFO."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._acked = 0
+        self._judged = 0
+
+    def plateau(self) -> bool:
+        """Note progress (restarting the stall clock); True once the rate has settled."""
+        series = acknowledged(self._run.sampler.tcp_info)
+        if series and series[-1].bytes > self._acked:
+            self._acked = series[-1].bytes
+            self._run.deadline.phase(self._run.settings.stall_timeout)
+            if self._run.on_bytes is not None:
+                self._run.on_bytes(self._acked)
+        if not self._run.settings.stop_at_plateau or len(series) <= self._judged:
+            return False
+        self._judged = len(series)
+        return plateau_reached(series)
+
+
+def acknowledged(tcp_info: Sequence[TcpInfoSample]) -> list[ByteSample]:
+    """Bytes the peer acknowledged, from the first sample on: an upload's progress."""
+    known = [info for info in tcp_info if info.bytes_acked is not None]
+    if not known:
+        return []
+    start = known[0].bytes_acked or 0
+    return [ByteSample(info.t, (info.bytes_acked or 0) - start) for info in known]
 
 
 async def _read_report(
@@ -219,7 +274,8 @@ async def _read_report(
         raise _BadReport from error
     record.bytes = report.bytes
     record.samples = [ByteSample(t, n) for t, n in report.samples]
-    if report.bytes < record.requested_bytes and record.stop_reason != StopReason.DEADLINE:
+    stopped_early = record.stop_reason in (StopReason.DEADLINE, StopReason.PLATEAU)
+    if report.bytes < record.requested_bytes and not stopped_early:
         raise _Truncated
 
 

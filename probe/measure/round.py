@@ -16,7 +16,10 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from probe.config import Config, ResolverSpec
+from probe.measure.clienthello import Variant
 from probe.measure.dns import ResolverSet, resolve
+from probe.measure.replay import ReplaySession, ReplaySettings, replay
+from probe.measure.replaywire import Direction, framed_size
 from probe.measure.timing import Clock, Interrupt
 from probe.measure.transfer import (
     TransferSettings,
@@ -30,6 +33,7 @@ from probe.records import (
     SWAP_ROLE,
     DnsRecord,
     Failure,
+    ReplayRecord,
     RoundResult,
     TargetResult,
 )
@@ -44,6 +48,10 @@ class ProgressListener(Protocol):
 
     def target_finished(self, result: TargetResult) -> None: ...
 
+    def replay_started(self, label: str, total: int) -> None: ...
+
+    def replay_finished(self, label: str, record: ReplayRecord) -> None: ...
+
 
 class _Silent:
     def target_started(self, name: str, url: str) -> None:
@@ -55,15 +63,24 @@ class _Silent:
     def target_finished(self, result: TargetResult) -> None:
         pass
 
+    def replay_started(self, label: str, total: int) -> None:
+        pass
+
+    def replay_finished(self, label: str, record: ReplayRecord) -> None:
+        pass
+
 
 async def measure_round(
     config: Config,
     listener: ProgressListener | None = None,
     interrupt: Interrupt | None = None,
+    replay_secret: bytes | None = None,
 ) -> RoundResult:
     """Measure every target of ``config`` (and the SNI swap, if configured) concurrently.
 
-    ``interrupt`` stops the round early, keeping what was measured.
+    The replay test follows when ``config.replay`` is set and
+    ``replay_secret`` is given. ``interrupt`` stops the round early, keeping
+    what was measured.
     """
     started_at = _now_iso()
     slots = asyncio.Semaphore(config.settings.concurrency)
@@ -84,11 +101,20 @@ async def measure_round(
 
         jobs = [*target_jobs(config), *swap_jobs(config)]
         results = await asyncio.gather(*(one(job) for job in jobs))
+        # One after the other, as Wehe replays: the sessions compare with each other
+        # only, so each gets the path to itself rather than sharing it.
+        replays = []
+        if replay_secret is not None:
+            for label, session in replay_sessions(config):
+                if shared.interrupt.requested:
+                    break
+                replays.append(await measure_replay(label, session, replay_secret, shared))
     return RoundResult(
         started_at=started_at,
         finished_at=_now_iso(),
         interrupted=shared.interrupt.requested,
         targets=list(results),
+        replays=list(replays),
     )
 
 
@@ -133,6 +159,53 @@ def swap_jobs(config: Config) -> list[Job]:
         label = "swap-" + re.sub(r"[^a-z0-9-]", "-", sni.lower())[:56]
         jobs.append(Job(label, SWAP_GROUP, SWAP_ROLE, swap.url, sni=sni, verify=False))
     return jobs
+
+
+def replay_sessions(config: Config) -> list[tuple[str, ReplaySession]]:
+    """(label, session) for each direction: every platform name, the control name,
+    the scrambled baseline, and the split and padded shapes of the first name."""
+    replay = config.replay
+    if replay is None:
+        return []
+    names = config.replay_names()
+    first = names[0] if names else replay.control_name
+    plan = [(name, Variant.PLAIN) for name in names]
+    plan += [(replay.control_name, Variant.PLAIN), (first, Variant.SCRAMBLED)]
+    if replay.evasion:
+        plan += [(first, Variant.SPLIT), (first, Variant.PADDED)]
+    sessions = []
+    for direction in map(Direction, replay.directions):
+        for sni, variant in dict.fromkeys(plan):
+            session = ReplaySession(replay.host, replay.port, sni, variant, direction, replay.bytes)
+            sessions.append((f"{direction.value} {variant.value} {sni}", session))
+    return sessions
+
+
+async def measure_replay(
+    label: str, session: ReplaySession, secret: bytes, shared: "_RoundContext"
+) -> ReplayRecord:
+    clock = Clock()
+    shared.listener.replay_started(label, framed_size(session.payload_bytes))
+    record = await replay(
+        session,
+        secret,
+        replay_settings(shared.config),
+        clock,
+        shared.interrupt,
+        on_bytes=lambda total: shared.listener.bytes_received(label, total),
+    )
+    shared.listener.replay_finished(label, record)
+    return record
+
+
+def replay_settings(config: Config) -> ReplaySettings:
+    timeouts = config.settings.timeouts
+    return ReplaySettings(
+        connect_timeout=timeouts.connect,
+        stall_timeout=timeouts.stall,
+        transfer_timeout=timeouts.transfer,
+        stop_at_plateau=config.settings.stop_at_plateau,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ _FIELDS = (
     ("cwnd", 80, "I"),
     ("receiver_rtt", 92, "I"),
     ("retransmits", 100, "I"),
+    ("bytes_acked", 120, "Q"),
     ("bytes_received", 128, "Q"),
     ("segments_in", 140, "I"),
     ("min_rtt", 148, "I"),
@@ -61,6 +62,7 @@ def read_tcp_info(sock: socket.socket, t: float) -> TcpInfoSample | None:
         cwnd=int(values["cwnd"] or 0),
         bytes_received=_optional_int(values["bytes_received"]),
         segments_in=_optional_int(values["segments_in"]),
+        bytes_acked=_optional_int(values["bytes_acked"]),
     )
 
 

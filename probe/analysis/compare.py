@@ -1,0 +1,40 @@
+"""One download against its baseline: the rule the SNI swap and the replay test share.
+
+Only one thing differs between the two (the name in the ClientHello, or the
+ClientHello scrambled), so a difference is the network reacting to it. The
+rule is the same as for targets and controls: 10x slower (OONI's "extreme")
+makes it suspect, and Wehe's test on the throughput distributions decides.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from probe.analysis import stats
+from probe.records import ByteSample
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the comparison needs of a download: its rate, samples and failure."""
+
+    rate: float | None
+    samples: Sequence[ByteSample]
+    failure: str | None
+
+
+def compare(this: Measured, baseline: Measured | None) -> tuple[str, float | None]:
+    """(state, baseline/this ratio); state is slowed, blocked, same, inconclusive or no_baseline."""
+    if baseline is None or baseline.failure is not None or baseline.rate is None:
+        return "no_baseline", None
+    if this.failure is not None:
+        return "blocked", None
+    if this.rate is None or this.rate <= 0:
+        return "inconclusive", None
+    ratio = baseline.rate / this.rate
+    if ratio < stats.EXTREME_RATIO:
+        return "same", ratio
+    wehe = stats.wehe_test(
+        stats.throughput_bins(this.samples), stats.throughput_bins(baseline.samples)
+    )
+    differentiated = wehe is not None and wehe.decision == "differentiated"
+    return ("slowed" if differentiated else "inconclusive"), ratio

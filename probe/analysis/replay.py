@@ -1,0 +1,126 @@
+"""The replay test: the same bytes to your own server, only the ClientHello differs.
+
+Per direction, the scrambled session (every byte of the ClientHello inverted,
+Censored Planet's and Wehe's control) is the baseline; each other session
+(a platform name, the control name, the split and padded shapes) is compared
+with it by ``compare``. The findings read them together:
+
+* a platform name slowed while the control name is not: the network reacts
+  to the name in the ClientHello;
+* the control name slowed too: it reacts to any ClientHello to this server;
+* the platform name slowed but the split or padded shape not: the equipment
+  does not reassemble a ClientHello spread over segments (as in 2021).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from probe.analysis.compare import Measured, compare
+from probe.measure.clienthello import Variant
+from probe.records import ReplayRecord
+from probe.units import format_rate
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    direction: str
+    sni: str
+    variant: str
+    control: bool  # the innocuous name
+    state: str  # slowed, blocked, same, inconclusive, no_baseline; "baseline" for scrambled
+    goodput_bytes_per_second: float | None
+    baseline_bytes_per_second: float | None
+    ratio: float | None  # baseline / this
+    failure: str | None
+
+
+def judge_replays(records: Sequence[ReplayRecord], control_name: str) -> list[ReplayOutcome]:
+    """Every session of the round against the scrambled one of its direction."""
+    baselines = {r.direction: r for r in records if r.variant == Variant.SCRAMBLED}
+    outcomes = []
+    for record in records:
+        baseline = baselines.get(record.direction)
+        if record is baseline:
+            state, ratio = "baseline", None
+        else:
+            base = None if baseline is None else _measured(baseline)
+            state, ratio = compare(_measured(record), base)
+        outcomes.append(
+            ReplayOutcome(
+                direction=record.direction,
+                sni=record.sni,
+                variant=record.variant,
+                control=record.sni == control_name and record.variant == Variant.PLAIN,
+                state=state,
+                goodput_bytes_per_second=record.goodput_bytes_per_second,
+                baseline_bytes_per_second=(
+                    None if baseline is None else baseline.goodput_bytes_per_second
+                ),
+                ratio=ratio,
+                failure=None if record.failure is None else str(record.failure),
+            )
+        )
+    return outcomes
+
+
+def findings(outcomes: Sequence[ReplayOutcome]) -> list[str]:
+    """The sentences a person needs, one per direction."""
+    lines = []
+    for direction in dict.fromkeys(o.direction for o in outcomes):
+        mine = [o for o in outcomes if o.direction == direction]
+        lines.append(f"{direction}: {_finding(mine)}")
+    return lines
+
+
+def _finding(outcomes: Sequence[ReplayOutcome]) -> str:
+    baseline = next((o for o in outcomes if o.state == "baseline"), None)
+    if baseline is None or baseline.failure is not None:
+        return "no verdict: the scrambled baseline failed or is missing"
+    named = [o for o in outcomes if o.variant == Variant.PLAIN and not o.control]
+    control = next((o for o in outcomes if o.control), None)
+    hit = [o for o in named if o.state in ("slowed", "blocked")]
+    if not hit:
+        return f"no difference from the scrambled baseline ({_rate(baseline)})"
+    names = ", ".join(f"{o.sni} {_state(o)}" for o in hit)
+    if control is not None and control.state in ("slowed", "blocked"):
+        return f"{names}, and the control name too: any ClientHello to this server"
+    text = f"{names}; control name and scrambled {_rate(baseline)}: the name triggers it"
+    evaded = [o.variant for o in outcomes if o.variant in _EVASIONS and o.state == "same"]
+    if evaded:
+        text += f"; {' and '.join(evaded)} ClientHellos evade it (no reassembly)"
+    return text
+
+
+_EVASIONS = (Variant.SPLIT, Variant.PADDED)
+
+
+def replay_text(outcomes: Sequence[ReplayOutcome]) -> str:
+    """One clause on a name's replay sessions, for a target's verdict reason."""
+    parts = []
+    for outcome in outcomes:
+        if outcome.state == "no_baseline":
+            parts.append(f"{outcome.direction} no baseline")
+        elif outcome.state == "blocked":
+            parts.append(f"{outcome.direction} {outcome.failure}")
+        else:
+            base = outcome.baseline_bytes_per_second
+            parts.append(
+                f"{outcome.direction} {_rate(outcome)} vs {format_rate(base)} ({outcome.state})"
+            )
+    return "replay against scrambled: " + ", ".join(parts)
+
+
+def _state(outcome: ReplayOutcome) -> str:
+    if outcome.state == "blocked":
+        return f"blocked ({outcome.failure})"
+    return f"slowed to {_rate(outcome)}"
+
+
+def _rate(outcome: ReplayOutcome) -> str:
+    rate = outcome.goodput_bytes_per_second
+    return "n/a" if rate is None else format_rate(rate)
+
+
+def _measured(record: ReplayRecord) -> Measured:
+    failure = None if record.failure is None else str(record.failure)
+    return Measured(record.goodput_bytes_per_second, record.samples, failure)
