@@ -20,6 +20,7 @@ It must never become an amplifier for strangers, so:
 """
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from probe.measure.clienthello import invert
+from probe.measure.plateau import plateau_reached
 from probe.measure.replaywire import (
     MAX_RECORD_PAYLOAD,
     RECORD_HEADER,
@@ -110,8 +112,10 @@ class ReplayServer:
         try:
             if not self._rate.allow(str(peer[0]), time.monotonic()):
                 session.outcome = "rate_limited"
+                await self._refuse(reader)
             elif self._active >= self.limits.max_sessions:
                 session.outcome = "busy"
+                await self._refuse(reader)
             else:
                 self._active += 1
                 try:
@@ -121,11 +125,21 @@ class ReplayServer:
                     self._active -= 1
         except TimeoutError:
             session.outcome = "timeout"
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
             session.outcome = "connection_lost"
+        except asyncio.CancelledError:
+            session.outcome = "server_stopped"  # the task ends here: nothing awaits it
         finally:
             writer.close()
             self._log(session)
+
+    async def _refuse(self, reader: asyncio.StreamReader) -> None:
+        """Read the ClientHello, then close: a plain close, not a reset that would
+        look like an on-path device blocking the name."""
+        header = await self._read(reader, RECORD_HEADER)
+        parsed = hello_header(header)
+        if parsed is not None:
+            await self._read(reader, parsed[1])
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: _Session
@@ -140,7 +154,7 @@ class ReplayServer:
         if request.direction == Direction.DOWNLOAD:
             await self._send(writer, framed_size(request.bytes), session)
         else:
-            await self._receive(reader, writer, framed_size(request.bytes), session)
+            await self._receive(reader, writer, request, session)
 
     async def _read_request(
         self, reader: asyncio.StreamReader, session: _Session
@@ -180,30 +194,64 @@ class ReplayServer:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        wire_bytes: int,
+        request: Request,
         session: _Session,
     ) -> None:
+        """Read the upload until done, settled or out of time; report; then drain the rest."""
         counter = ByteCounter()
         sampler = Sampler(counter, writer.get_extra_info("socket"), Clock())
         sampler.start()
         try:
-            while counter.bytes < wire_bytes:
-                try:
-                    data = await self._read_some(reader, wire_bytes - counter.bytes)
-                except TimeoutError:
-                    break  # report what arrived: a stalled upload is a finding too
-                if not data:
-                    break
-                counter.bytes += len(data)
+            stop = await self._read_upload(reader, request, counter, sampler)
         finally:
             sampler.stop()
         session.bytes = counter.bytes
         samples = [(s.t, s.bytes) for s in _thin(sampler.samples)]
-        report = encode_report(UploadReport(counter.bytes, samples))
+        report = encode_report(UploadReport(counter.bytes, samples, stop))
         writer.write(self._maybe_invert(record_header(len(report)) + report, session))
         async with asyncio.timeout(self.limits.read_timeout):
             await writer.drain()
         session.outcome = "ok"
+        # The probe stops sending when the report arrives; what it had in flight
+        # is read and dropped, so that closing does not reset the report away.
+        if stop in ("plateau", "deadline"):
+            await self._discard(reader, framed_size(request.bytes) - counter.bytes)
+
+    async def _read_upload(
+        self,
+        reader: asyncio.StreamReader,
+        request: Request,
+        counter: ByteCounter,
+        sampler: Sampler,
+    ) -> str:
+        """Why the upload ended: complete, plateau, deadline, stall or closed."""
+        wire_bytes = framed_size(request.bytes)
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + request.seconds
+        judged = 0
+        while counter.bytes < wire_bytes:
+            wait = min(self.limits.read_timeout, ends - loop.time())
+            try:
+                async with asyncio.timeout(max(0.0, wait)):
+                    data = await reader.read(min(UPLOAD_READ_SIZE, wire_bytes - counter.bytes))
+            except TimeoutError:
+                return "deadline" if loop.time() >= ends else "stall"
+            if not data:
+                return "closed"
+            counter.bytes += len(data)
+            if request.stop_at_plateau and len(sampler.samples) > judged:
+                judged = len(sampler.samples)
+                if plateau_reached(sampler.samples):
+                    return "plateau"
+        return "complete"
+
+    async def _discard(self, reader: asyncio.StreamReader, most: int) -> None:
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while most > 0:
+                data = await self._read_some(reader, most)
+                if not data:
+                    return
+                most -= len(data)
 
     async def _read_some(self, reader: asyncio.StreamReader, remaining: int) -> bytes:
         async with asyncio.timeout(self.limits.read_timeout):

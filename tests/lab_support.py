@@ -43,19 +43,27 @@ def run_probe(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[s
 
 
 def lab_check(lab: Lab, *args: str, targets: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Run ``check --json`` in the lab's client; the entries by target name."""
+    """Run ``check --json --no-replay`` in the lab's client; the entries by target name."""
+    document = lab_document(lab, "--no-replay", *args, targets=targets)
+    return {entry["name"]: entry for entry in document["targets"]}
+
+
+def lab_document(lab: Lab, *args: str, targets: Path | None = None) -> dict[str, Any]:
+    """Run ``check --json`` in the lab's client; the whole document."""
     argv = lab.check_command(["--json", *args])
     if targets is not None:
         argv[argv.index(str(lab.targets_file))] = str(targets)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    return {entry["name"]: entry for entry in json.loads(done.stdout)["targets"]}
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
 
 
 def only_targets(lab: Lab, names: list[str], directory: Path) -> Path:
-    """A copy of the lab's targets file that keeps only ``names`` (and no SNI swap)."""
+    """A copy of the lab's targets file that keeps only ``names`` (no SNI swap, no replay)."""
     config = yaml.safe_load(lab.targets_file.read_text())
     config.pop("sni_swap", None)
+    config.pop("replay", None)
     for group in list(config["groups"]):
         kept = [t for t in config["groups"][group]["targets"] if t["name"] in names]
         if kept:

@@ -58,7 +58,7 @@ MALFORMED = {
     "duplicate key": (VALID + "groups: {}\n", "f.yaml:7: not valid YAML: duplicate key 'groups'"),
     "unknown top-level key": (
         VALID + "extra: 1\n",
-        "f.yaml:7: extra: unknown key 'extra' (allowed here: settings, sni_swap, resolvers,",
+        "f.yaml:7: extra: unknown key 'extra' (allowed here: settings, sni_swap, replay,",
     ),
     "misspelt setting": (
         VALID + "settings:\n  max_byte: 10\n",
@@ -144,6 +144,26 @@ MALFORMED = {
         VALID + "settings:\n  concurrency: 0\n",
         "f.yaml:8: settings.concurrency: should be greater than or equal to 1 (got 0).",
     ),
+    "replay server without a port": (
+        VALID + "replay:\n  server: replay.test\n  secret_file: /dev/null\n",
+        "f.yaml:8: replay.server: 'replay.test' is not HOST:PORT",
+    ),
+    "replay without a secret": (
+        VALID + "replay:\n  server: replay.test:443\n",
+        "f.yaml:7: replay.secret_file: is required but missing.",
+    ),
+    "replay secret file missing": (
+        VALID + "replay:\n  server: replay.test:443\n  secret_file: /nonexistent/secret\n",
+        "f.yaml:9: replay.secret_file: no such file: /nonexistent/secret.",
+    ),
+    "replay bytes beyond the server's cap": (
+        VALID + "replay:\n  server: r.test:443\n  secret_file: s\n  bytes: 99999999\n",
+        "f.yaml:10: replay.bytes: should be less than or equal to 16777216 (got 99999999).",
+    ),
+    "replay direction unknown": (
+        VALID + "replay:\n  server: r.test:443\n  secret_file: s\n  directions: [sideways]\n",
+        "f.yaml:10: replay.directions[0]: should be 'download' or 'upload'",
+    ),
 }
 
 
@@ -208,3 +228,19 @@ def test_sni_swap_names_default_to_the_target_hosts() -> None:
 
     assert config.sni_swap is not None and config.sni_swap.canaries
     assert config.swap_names() == ["a.test"]  # targets only, not controls
+
+
+def test_replay_section_defaults_and_its_secret_file_next_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "replay.secret").write_text("0123456789abcdef0123\n")
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        VALID + "replay:\n  server: '[2001:db8::1]:8443'\n  secret_file: replay.secret\n"
+    )
+
+    config = load_config(path)
+
+    assert config.replay is not None
+    assert (config.replay.host, config.replay.port) == ("2001:db8::1", 8443)
+    assert config.replay.secret_file == tmp_path / "replay.secret"
+    assert config.replay.directions == ["download", "upload"] and config.replay.evasion
+    assert config.replay_names() == ["a.test"]  # the targets' hosts, as for the SNI swap

@@ -5,8 +5,6 @@ iptables and tc, so they need root; they skip elsewhere with the reason, and
 fail in CI, which must run them.
 """
 
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,15 @@ from probe.lab import topology
 from probe.lab.control import Lab
 from probe.lab.topology import Names
 from probe.lab.truth import EXPECTED, TARGETS, verdict_label
-from tests.lab_support import TEST_LAB, apply, kbit, lab_check, only_targets, require_lab
+from tests.lab_support import (
+    TEST_LAB,
+    apply,
+    kbit,
+    lab_check,
+    lab_document,
+    only_targets,
+    require_lab,
+)
 
 TWITTER_POLICED = ["pbs-twimg-com", "abs-twimg-com", "twitter-com"]  # x.com holds no pattern
 CONTROLS = ["mirror-yandex-ru", "deb-debian-org", "speed-cloudflare-com"]
@@ -163,10 +169,7 @@ def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str
 
 def test_sni_swap_shows_the_name_is_the_trigger_and_the_matching_is_loose(clean: Lab) -> None:
     apply(clean, "sni-police")
-    done = subprocess.run(
-        clean.check_command(["--json", "--group", "control"]), capture_output=True, text=True
-    )
-    document = json.loads(done.stdout)
+    document = lab_document(clean, "--no-replay", "--group", "control")
 
     swap = {sni: outcome["state"] for sni, outcome in document["sni_swap"].items()}
     canary = next(sni for sni in swap if sni.endswith(".twimg.com") and sni != "pbs.twimg.com")
@@ -182,3 +185,40 @@ def test_sni_swap_shows_the_name_is_the_trigger_and_the_matching_is_loose(clean:
     swap_entries = [e for e in document["targets"] if e["role"] == "sni_swap"]
     assert len({e["transfer"]["address"] for e in swap_entries}) == 1
     assert {e["transfer"]["sni"] for e in swap_entries} == {*swap, "speed.cloudflare.com"}
+
+
+def replay_states(document: dict[str, Any]) -> dict[tuple[str, str, str], str]:
+    return {
+        (o["direction"], o["variant"], o["sni"]): o["state"] for o in document["replay"]["outcomes"]
+    }
+
+
+def test_replay_shows_the_name_triggers_policing_both_ways_and_split_or_padded_evade(
+    clean: Lab,
+) -> None:
+    """The 2021 findings, against the lab's own `throttle-probe serve`."""
+    apply(clean, "sni-police")
+    document = lab_document(clean, "--group", "control")
+
+    states = replay_states(document)
+    for direction in ("download", "upload"):
+        assert states[(direction, "plain", "pbs.twimg.com")] == "slowed"
+        assert states[(direction, "plain", "example.org")] == "same"  # the control name
+        assert states[(direction, "scrambled", "pbs.twimg.com")] == "baseline"
+        assert states[(direction, "split", "pbs.twimg.com")] == "same"  # no reassembly
+        assert states[(direction, "padded", "pbs.twimg.com")] == "same"
+    slowed = [o for o in document["replay"]["outcomes"] if o["state"] == "slowed"]
+    for outcome in slowed:
+        assert 100 < outcome["goodput_bytes_per_second"] * 8 / 1000 < 180  # kbit/s
+    assert all("the name triggers it" in line for line in document["replay"]["findings"])
+    # Policed sessions stop at the plateau instead of spending the whole megabyte.
+    policed = [r for r in document["replays"] if r["sni"] == "pbs.twimg.com"]
+    assert {r["stop_reason"] for r in policed if r["variant"] == "plain"} == {"plateau"}
+
+
+def test_replay_on_a_clean_network_finds_no_difference(clean: Lab) -> None:
+    document = lab_document(clean, "--group", "control")
+
+    states = set(replay_states(document).values())
+    assert "slowed" not in states and "blocked" not in states
+    assert all("no difference" in line for line in document["replay"]["findings"])

@@ -12,7 +12,7 @@ import asyncio
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from probe.measure.clienthello import ClientHello, Variant, build_client_hello, invert
 from probe.measure.goodput import goodput_bytes_per_second
@@ -22,6 +22,7 @@ from probe.measure.replaywire import (
     RECORD_HEADER,
     Direction,
     Request,
+    UploadReport,
     decode_report,
     framed_size,
     record_header,
@@ -73,8 +74,13 @@ async def replay(
     on_bytes: Callable[[int], None] | None = None,
 ) -> ReplayRecord:
     """Run one replay session; failures are recorded, never raised."""
-    random, session_id = seal(secret, Request(session.direction, session.payload_bytes))
-    hello = build_client_hello(session.sni, session.variant, random, session_id)  # before t0
+    request = Request(
+        session.direction,
+        session.payload_bytes,
+        seconds=upload_seconds(settings),
+        stop_at_plateau=settings.stop_at_plateau,
+    )
+    hello = build_client_hello(session.sni, session.variant, *seal(secret, request))  # before t0
     record = ReplayRecord(
         server=f"{session.host}:{session.port}",
         sni=session.sni,
@@ -91,32 +97,23 @@ async def replay(
     deadline = Deadline(settings.transfer_timeout, interrupt)
     upload = session.direction == Direction.UPLOAD
     try:
-        try:
-            async with deadline:
-                deadline.phase(settings.connect_timeout)
-                phases.open("connect")
-                reader, writer = await asyncio.open_connection(session.host, session.port)
-                sock = cast(socket.socket, writer.get_extra_info("socket"))
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a split stays split
-                phases.open("hello")
-                deadline.phase(settings.stall_timeout)
-                await _send_hello(writer, hello)
-                sampler = Sampler(counter, sock, clock)
-                run = _Run(record, counter, sampler, deadline, settings, phases, on_bytes)
-                if upload:
-                    await _upload(writer, run, scrambled=session.variant == Variant.SCRAMBLED)
-                else:
-                    record.stop_reason = await _download(reader, run)
-        except TimeoutError:
-            if not (upload and _still_flowing(phases, deadline)):
-                raise
-            record.stop_reason = StopReason.DEADLINE  # stop sending: the report says what arrived
-        if upload:
-            assert writer is not None
-            writer.write_eof()
-            async with Deadline(settings.stall_timeout, interrupt):
-                await _read_report(reader, record, hello, phases)
-    except Exception as error:  # OS errors, our deadlines, a refusing or truncating server
+        async with deadline:
+            deadline.phase(settings.connect_timeout)
+            phases.open("connect")
+            reader, writer = await asyncio.open_connection(session.host, session.port)
+            sock = cast(socket.socket, writer.get_extra_info("socket"))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a split stays split
+            phases.open("hello")
+            deadline.phase(settings.stall_timeout)
+            await _send_hello(writer, hello)
+            sampler = Sampler(counter, sock, clock)
+            run = _Run(record, counter, sampler, deadline, settings, phases, on_bytes)
+            if upload:
+                scrambled = session.variant == Variant.SCRAMBLED
+                record.stop_reason = await _upload(reader, writer, run, scrambled)
+            else:
+                record.stop_reason = await _download(reader, run)
+    except Exception as error:  # OS errors, our deadline, a refusing or truncating server
         _record_failure(record, phases, deadline, error)
     finally:
         if sampler is not None:
@@ -125,7 +122,7 @@ async def replay(
             if not upload:
                 record.samples = sampler.samples
         if writer is not None:
-            writer.close()
+            writer.transport.abort()  # what is still queued need not be sent
         if not upload:
             record.bytes = counter.bytes
         record.t = clock.now()
@@ -136,9 +133,9 @@ async def replay(
     return record
 
 
-def _still_flowing(phases: "_Phases", deadline: Deadline) -> bool:
-    """The transfer time-out ended a body that was still moving: a result, not a failure."""
-    return phases.current == "body" and deadline.overall_expired and not deadline.interrupted
+def upload_seconds(settings: ReplaySettings) -> int:
+    """The server's time budget for an upload: its report must arrive within ours."""
+    return max(1, min(255, int(settings.transfer_timeout * 0.75)))
 
 
 async def _send_hello(writer: asyncio.StreamWriter, hello: ClientHello) -> None:
@@ -188,43 +185,52 @@ async def _download(reader: asyncio.StreamReader, run: _Run) -> StopReason:
     return StopReason.COMPLETE
 
 
-async def _upload(writer: asyncio.StreamWriter, run: _Run, scrambled: bool) -> None:
-    """Send the bytes, watching what the server acknowledges (progress, stall, plateau).
+async def _upload(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, run: _Run, scrambled: bool
+) -> StopReason:
+    """Send until the bytes are all out or the server's report arrives, then read it.
 
-    What the socket accepted says little (it buffers megabytes, and at 150 kbit/s
-    it frees room only every few seconds); what the server acknowledged is what
-    crossed the network, so the stall clock and the plateau follow that.
+    The server, which alone sees what arrives when, ends an upload at the
+    plateau or at its time budget. Meanwhile the stall clock and the progress
+    follow what it acknowledged: the socket itself accepts megabytes at once.
     """
     run.phases.open("body")
     run.sampler.start()
     full = _frame(_UPLOAD_BLOCK, scrambled)
     watch = _AckWatch(run)
-    while run.counter.bytes < run.record.requested_bytes:
-        remaining = run.record.requested_bytes - run.counter.bytes
-        if remaining >= len(full):
-            chunk = full
-        else:  # the last record: shorter, with its own header
-            chunk = _frame(_UPLOAD_BLOCK[: remaining - RECORD_HEADER], scrambled)
-        writer.write(chunk)
-        run.counter.bytes += len(chunk)
-        while not await _drained(writer):
-            if watch.plateau():
-                run.record.stop_reason = StopReason.PLATEAU
-                return
-        if watch.plateau():
-            run.record.stop_reason = StopReason.PLATEAU
-            return
-    run.record.stop_reason = StopReason.COMPLETE
-
-
-async def _drained(writer: asyncio.StreamWriter, wait: float = ACK_POLL) -> bool:
-    """Whether the write buffer drained within ``wait`` seconds."""
+    report = asyncio.ensure_future(_receive_report(reader, scrambled))
     try:
-        async with asyncio.timeout(wait):
-            await writer.drain()
-    except TimeoutError:
-        return False
-    return True
+        while run.counter.bytes < run.record.requested_bytes and not report.done():
+            remaining = run.record.requested_bytes - run.counter.bytes
+            if remaining >= len(full):
+                chunk = full
+            else:  # the last record: shorter, with its own header
+                chunk = _frame(_UPLOAD_BLOCK[: remaining - RECORD_HEADER], scrambled)
+            writer.write(chunk)
+            run.counter.bytes += len(chunk)
+            while not await _drained_or_done(writer, report):
+                watch.progress()
+            watch.progress()
+        if not report.done():
+            writer.write_eof()
+        run.phases.open("report")
+        return _account(run.record, await report)
+    finally:
+        report.cancel()
+
+
+async def _drained_or_done(writer: asyncio.StreamWriter, report: "asyncio.Future[Any]") -> bool:
+    """Whether the write buffer drained, or the report came, within ``ACK_POLL`` seconds."""
+    transport = writer.transport
+    if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+        return True  # below the high-water mark: nothing to wait for (the fast path)
+    drain = asyncio.ensure_future(writer.drain())
+    done, _ = await asyncio.wait(
+        {drain, report}, timeout=ACK_POLL, return_when=asyncio.FIRST_COMPLETED
+    )
+    if drain not in done:
+        drain.cancel()
+    return bool(done)
 
 
 class _AckWatch:
@@ -233,20 +239,15 @@ class _AckWatch:
     def __init__(self, run: _Run) -> None:
         self._run = run
         self._acked = 0
-        self._judged = 0
 
-    def plateau(self) -> bool:
-        """Note progress (restarting the stall clock); True once the rate has settled."""
+    def progress(self) -> None:
+        """On new acknowledged bytes: restart the stall clock and tell the listener."""
         series = acknowledged(self._run.sampler.tcp_info)
         if series and series[-1].bytes > self._acked:
             self._acked = series[-1].bytes
             self._run.deadline.phase(self._run.settings.stall_timeout)
             if self._run.on_bytes is not None:
                 self._run.on_bytes(self._acked)
-        if not self._run.settings.stop_at_plateau or len(series) <= self._judged:
-            return False
-        self._judged = len(series)
-        return plateau_reached(series)
 
 
 def acknowledged(tcp_info: Sequence[TcpInfoSample]) -> list[ByteSample]:
@@ -258,25 +259,41 @@ def acknowledged(tcp_info: Sequence[TcpInfoSample]) -> list[ByteSample]:
     return [ByteSample(info.t, (info.bytes_acked or 0) - start) for info in known]
 
 
-async def _read_report(
-    reader: asyncio.StreamReader, record: ReplayRecord, hello: ClientHello, phases: "_Phases"
-) -> None:
-    """The server's account of the upload: what arrived, and when."""
-    phases.open("report")
-    scrambled = hello.variant == Variant.SCRAMBLED
+async def _receive_report(reader: asyncio.StreamReader, scrambled: bool) -> UploadReport:
+    """The server's account of the upload: what arrived, when, and why it ended."""
     header = await reader.readexactly(RECORD_HEADER)
     if scrambled:
         header = invert(header)
     payload = await reader.readexactly(int.from_bytes(header[3:5], "big"))
     try:
-        report = decode_report(invert(payload) if scrambled else payload)
+        return decode_report(invert(payload) if scrambled else payload)
     except (ValueError, KeyError, TypeError) as error:
         raise _BadReport from error
+
+
+def _account(record: ReplayRecord, report: UploadReport) -> StopReason:
     record.bytes = report.bytes
     record.samples = [ByteSample(t, n) for t, n in report.samples]
-    stopped_early = record.stop_reason in (StopReason.DEADLINE, StopReason.PLATEAU)
-    if report.bytes < record.requested_bytes and not stopped_early:
+    if report.stop == "stall":  # nothing arrived for the server's read time-out
+        raise _Stalled
+    ended = _REPORTED_STOPS.get(report.stop)
+    if ended is None:
+        raise _BadReport
+    if ended == StopReason.COMPLETE and report.bytes < record.requested_bytes:
         raise _Truncated
+    return ended
+
+
+_REPORTED_STOPS = {
+    "complete": StopReason.COMPLETE,
+    "plateau": StopReason.PLATEAU,
+    "deadline": StopReason.DEADLINE,
+    "closed": StopReason.COMPLETE,  # checked against the byte count
+}
+
+
+class _Stalled(Exception):
+    """The server reported that the upload stopped arriving."""
 
 
 class _BadReport(Exception):
@@ -310,6 +327,8 @@ def classify(error: BaseException, phase: str | None) -> Failure:
         return Failure.REPLAY_TRUNCATED
     if isinstance(error, _BadReport):
         return Failure.REPLAY_ERROR
+    if isinstance(error, _Stalled):
+        return Failure.STALL
     if isinstance(error, TimeoutError):
         return _TIMEOUTS.get(phase or "connect", Failure.READ_TIMEOUT)
     if isinstance(error, ConnectionRefusedError):

@@ -10,7 +10,13 @@ shared secret, in fields that on-path equipment sees as random bytes::
 
     random     = nonce (16) || request XOR HMAC(secret, "mask" || nonce)[:16]
     session_id = HMAC-SHA256(secret, LABEL || random)
-    request    = "TP" || version (1) || direction "D"/"U" (1) || bytes (8) || unix time (4)
+    request    = "TP" || version (1) || direction "D"/"U" (1) || flags (1) || seconds (1)
+                 || bytes (6) || unix time (4)
+
+For an upload the server, which alone sees what arrives when, ends the
+session: at the plateau (flag bit 0) or after ``seconds``, it sends its report
+and the probe stops sending. (A probe that stopped on its own would leave
+megabytes queued in its socket at 150 kbit/s, and the report behind them.)
 
 The MAC covers the nonce and the request; the time and a cache of recent
 nonces stop a recorded ClientHello from being replayed by a third party.
@@ -72,6 +78,8 @@ def check_secret(secret: bytes, what: str) -> bytes:
 class Request:
     direction: Direction
     bytes: int
+    seconds: int = 30  # an upload's time budget, 1-255
+    stop_at_plateau: bool = True  # an upload may end once the rate has settled
 
 
 def seal(secret: bytes, request: Request, now: float | None = None) -> tuple[bytes, bytes]:
@@ -82,7 +90,8 @@ def seal(secret: bytes, request: Request, now: float | None = None) -> tuple[byt
         b"TP"
         + bytes([VERSION])
         + _DIRECTION_CODES[request.direction]
-        + request.bytes.to_bytes(8, "big")
+        + bytes([int(request.stop_at_plateau), max(1, min(255, request.seconds))])
+        + request.bytes.to_bytes(6, "big")
         + stamp.to_bytes(4, "big")
     )
     random = nonce + _xor(plain, _mask(secret, nonce))
@@ -127,7 +136,8 @@ def authenticate(
         return None
     if not nonces.first_use(nonce, current):
         return None
-    return Request(direction, int.from_bytes(plain[4:12], "big"))
+    count = int.from_bytes(plain[6:12], "big")
+    return Request(direction, count, seconds=plain[5], stop_at_plateau=bool(plain[4] & 1))
 
 
 def hello_header(header: bytes) -> tuple[bool, int] | None:
@@ -159,10 +169,11 @@ class UploadReport:
 
     bytes: int
     samples: list[tuple[float, int]]
+    stop: str  # complete, plateau, deadline, stall or closed (the probe closed first)
 
 
 def encode_report(report: UploadReport) -> bytes:
-    body = {"bytes": report.bytes, "samples": report.samples}
+    body = {"bytes": report.bytes, "samples": report.samples, "stop": report.stop}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -170,7 +181,7 @@ def decode_report(payload: bytes) -> UploadReport:
     """The server's report; ValueError if it is not one."""
     body = json.loads(payload)
     samples = [(float(t), int(n)) for t, n in body["samples"]]
-    return UploadReport(int(body["bytes"]), samples)
+    return UploadReport(int(body["bytes"]), samples, str(body["stop"]))
 
 
 def _mask(secret: bytes, nonce: bytes) -> bytes:
