@@ -26,7 +26,9 @@ CLASSES = ["ok", "throttled", "blocked", "degraded", "inconclusive"]
 
 
 def run_round(lab: Lab) -> list[dict[str, Any]]:
-    done = subprocess.run(lab.check_command(["--json"]), capture_output=True, text=True)
+    done = subprocess.run(
+        lab.check_command(["--json", "--no-replay"]), capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise SystemExit(f"lab check failed: {done.stderr.strip()}")
     return list(json.loads(done.stdout)["targets"])
