@@ -1,6 +1,6 @@
 """The replay test in the lab: what each ClientHello gets, in each direction, per scenario.
 
-    sudo .venv/bin/python bench/lab_replay.py [--runs 3] [--scenarios clean,sni-police]
+    sudo .venv/bin/python bench/lab_replay.py [--runs 3] [--scenarios clean,sni-police,...]
 
 `lab check --group control` runs --runs times under each scenario against
 the lab's own `throttle-probe serve`. Printed per scenario, direction and
@@ -19,6 +19,7 @@ from typing import Any
 from probe.lab.control import Lab
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
+from probe.units import format_rate
 
 
 def run_round(lab: Lab) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def run_round(lab: Lab) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--scenarios", default="clean,sni-police")
+    parser.add_argument("--scenarios", default="clean,sni-police,sni-police+congested:rate=20mbit")
     args = parser.parse_args()
     lab = Lab(Names("tpr"))
     lab.down()
@@ -52,15 +53,14 @@ def main() -> None:
                     key = (outcome["direction"], f"{outcome['variant']} {outcome['sni']}")
                     states[key][outcome["state"]] += 1
                     if outcome["goodput_bytes_per_second"] is not None:
-                        rates[key].append(outcome["goodput_bytes_per_second"] * 8 / 1000)
+                        rates[key].append(outcome["goodput_bytes_per_second"])
                     moved[key].append(record["bytes"])
             print(f"\n{composition} ({args.runs} runs)")
-            print(
-                f"  {'direction':<9} {'ClientHello':<26} {'outcomes':<24} {'kbit/s':>12} {'KiB':>7}"
-            )
+            columns = ("direction", "ClientHello", "outcomes", "goodput", "KiB")
+            print("  {:<9} {:<26} {:<24} {:>12} {:>7}".format(*columns))
             for key, counter in states.items():
                 outcome_text = ", ".join(f"{state} {n}" for state, n in counter.most_common())
-                rate = f"{statistics.median(rates[key]):,.0f}" if rates[key] else "-"
+                rate = format_rate(statistics.median(rates[key])) if rates[key] else "-"
                 kib = statistics.median(moved[key]) / 1024
                 print(f"  {key[0]:<9} {key[1]:<26} {outcome_text:<24} {rate:>12} {kib:>7.0f}")
     finally:

@@ -64,6 +64,20 @@ def main() -> None:
 @click.option(
     "--no-replay", is_flag=True, help="Skip the replay test even if targets.yaml names a server."
 )
+@click.option(
+    "--rounds",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Measure this many rounds and judge them together as well (Wehe over the window).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds from the start of one round to the start of the next.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option(
     "--plot",
@@ -79,10 +93,16 @@ def check(
     max_bytes: int | None,
     timeout: float | None,
     no_replay: bool,
+    rounds: int,
+    interval: float,
     as_json: bool,
     plot_file: Path | None,
 ) -> None:
-    """Measure every target once, now, and report what happened."""
+    """Measure every target once, now, and report what happened.
+
+    With --rounds N the round is repeated N times, --interval seconds apart,
+    and each target also gets a verdict over the whole window.
+    """
     from probe.config import ConfigError, load_config, with_overrides
 
     try:
@@ -100,7 +120,8 @@ def check(
         _fail("--plot needs matplotlib: pip install 'throttle-probe[plot]'.", EXIT_USAGE)
     secret = None if no_replay else _replay_secret(config)
     source = str(targets_file) if targets_file else "built-in"
-    sys.exit(_run_check(config, source, as_json, plot_file, secret))
+    measured = _measure_rounds(config, secret, rounds, interval)
+    sys.exit(_report(measured, config, source, as_json, plot_file))
 
 
 def _replay_secret(config: "Config") -> bytes | None:
@@ -114,32 +135,64 @@ def _replay_secret(config: "Config") -> bytes | None:
         _fail(f"{str(error).capitalize()}.", EXIT_USAGE)
 
 
-def _run_check(
-    config: "Config", source: str, as_json: bool, plot_file: Path | None, secret: bytes | None
-) -> int:
+def _measure_rounds(
+    config: "Config", secret: bytes | None, rounds: int, interval: float
+) -> list["RoundResult"]:
+    """Run the rounds, ``interval`` seconds from start to start; Ctrl-C ends the window early."""
     import asyncio
-    import json
+    import time
 
     from rich.console import Console
 
-    from probe.analysis.reachability import network_unavailable
-    from probe.analysis.replay import judge_replays
-    from probe.analysis.sniswap import judge_swap
-    from probe.analysis.verdict import judge_round
-    from probe.report import round_document
-    from probe.terminal import LiveProgress, render_round, stdout_console
+    from probe.terminal import LiveProgress
 
     stderr = Console(stderr=True)
-    with LiveProgress(stderr, config.settings.max_bytes) as progress:
-        result = asyncio.run(_measure_until_interrupted(config, progress, secret))
-    swap = judge_swap(result)
+    results: list[RoundResult] = []
+    first_start = time.monotonic()
+    for index in range(rounds):
+        if index > 0:
+            try:
+                time.sleep(max(0.0, first_start + index * interval - time.monotonic()))
+            except KeyboardInterrupt:
+                results[-1].interrupted = True
+                break
+        with LiveProgress(stderr, config.settings.max_bytes) as progress:
+            result = asyncio.run(_measure_until_interrupted(config, progress, secret))
+        results.append(result)
+        if rounds > 1:
+            stderr.print(f"Round {index + 1} of {rounds} done.", highlight=False)
+        if result.interrupted:
+            break
+    return results
+
+
+def _report(
+    results: list["RoundResult"],
+    config: "Config",
+    source: str,
+    as_json: bool,
+    plot_file: Path | None,
+) -> int:
+    import json
+
+    from probe.analysis.judgement import judge_all
+    from probe.analysis.reachability import network_unavailable
+    from probe.analysis.window import judge_window
+    from probe.report import round_document, window_document
+    from probe.terminal import render_round, render_window, stdout_console
+
     control_name = config.replay.control_name if config.replay is not None else ""
-    replays = judge_replays(result.replays, control_name)
-    verdicts = judge_round(result, swap, replays)
+    judgements = [judge_all(result, control_name) for result in results]
+    window = None
+    if len(results) > 1:
+        window = judge_window(results, [j.verdicts for j in judgements])
     if as_json:
-        document = round_document(result, config, source, verdicts, swap, replays)
+        if window is None:
+            document = round_document(results[0], config, source, judgements[0])
+        else:
+            document = window_document(results, config, source, judgements, window)
         click.echo(json.dumps(document, indent=2))
-    if network_unavailable(result):
+    if all(network_unavailable(result) for result in results):
         click.echo(
             "No network: no resolver answered and no connection could be opened, "
             "so nothing was measured.",
@@ -147,13 +200,16 @@ def _run_check(
         )
         return EXIT_FAILED
     if not as_json:
-        render_round(stdout_console(), result, verdicts, swap, replays)
+        if window is None:
+            render_round(stdout_console(), results[0], judgements[0])
+        else:
+            render_window(stdout_console(), results, judgements, window)
     if plot_file is not None:
         from probe.plot import plot_round
 
-        plot_round(result, plot_file)
+        plot_round(results[-1], plot_file)
         click.echo(f"Plot written to {plot_file}", err=True)
-    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+    return EXIT_INTERRUPTED if results[-1].interrupted else EXIT_OK
 
 
 async def _measure_until_interrupted(

@@ -5,22 +5,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from probe import __version__
-from probe.analysis.replay import ReplayOutcome, findings
-from probe.analysis.sniswap import SwapOutcome
+from probe.analysis.judgement import RoundJudgement
+from probe.analysis.replay import findings
 from probe.analysis.verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
 
 FORMAT = "throttle-probe.check/1"
+WINDOW_FORMAT = "throttle-probe.window/1"
 
 
 def round_document(
-    result: RoundResult,
-    config: Config,
-    source: str,
-    verdicts: dict[str, Verdict],
-    swap: dict[str, SwapOutcome],
-    replays: Sequence[ReplayOutcome] = (),
+    result: RoundResult, config: Config, source: str, judgement: RoundJudgement
 ) -> dict[str, Any]:
     """Everything needed to re-analyse the round later: settings, resolvers, records.
 
@@ -28,9 +24,10 @@ def round_document(
     """
     entries = to_jsonable(result.targets)
     for entry in entries:
-        verdict = verdicts.get(entry["name"])
+        verdict = judgement.verdicts.get(entry["name"])
         entry["verdict"] = None if verdict is None else _verdict_json(verdict)
         entry["evidence"] = None if verdict is None else to_jsonable(verdict.evidence)
+    swap = judgement.swap
     return {
         "format": FORMAT,
         "probe_version": __version__,
@@ -44,8 +41,30 @@ def round_document(
         "sni_swap": {sni: dataclasses.asdict(outcome) for sni, outcome in swap.items()},
         "replays": to_jsonable(result.replays),
         "replay": {
-            "outcomes": [dataclasses.asdict(outcome) for outcome in replays],
-            "findings": findings(replays),
+            "outcomes": [dataclasses.asdict(outcome) for outcome in judgement.replays],
+            "findings": findings(judgement.replays),
+        },
+    }
+
+
+def window_document(
+    results: Sequence[RoundResult],
+    config: Config,
+    source: str,
+    judgements: Sequence[RoundJudgement],
+    window: dict[str, Verdict],
+) -> dict[str, Any]:
+    """``check --rounds N``: each round as its own document, and the window's verdicts."""
+    return {
+        "format": WINDOW_FORMAT,
+        "probe_version": __version__,
+        "rounds": [
+            round_document(result, config, source, judgement)
+            for result, judgement in zip(results, judgements, strict=True)
+        ],
+        "window": {
+            name: {**_verdict_json(verdict), "evidence": to_jsonable(verdict.evidence)}
+            for name, verdict in window.items()
         },
     }
 

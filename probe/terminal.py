@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from probe.analysis.judgement import RoundJudgement
 from probe.analysis.replay import ReplayOutcome, findings
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.verdict import Verdict
@@ -143,25 +144,38 @@ def stdout_console() -> Console:
     return console if console.is_terminal else Console(width=120)
 
 
-def render_round(
-    console: Console,
-    result: RoundResult,
-    verdicts: dict[str, Verdict],
-    swap: dict[str, SwapOutcome],
-    replays: Sequence[ReplayOutcome] = (),
-) -> None:
+def render_round(console: Console, result: RoundResult, judgement: RoundJudgement) -> None:
     console.print(dns_table(result.targets))
     console.print(transfer_table(result.targets))
-    if swap:
-        console.print(swap_table(swap))
-    if replays:
-        console.print(replay_table(replays))
-        for line in findings(replays):
+    if judgement.swap:
+        console.print(swap_table(judgement.swap))
+    if judgement.replays:
+        console.print(replay_table(judgement.replays))
+        for line in findings(judgement.replays):
             console.print(f"Replay {line}", highlight=False)
-    if verdicts:
-        console.print(verdict_table(verdicts))
+    if judgement.verdicts:
+        console.print(verdict_table(judgement.verdicts))
     if result.interrupted:
         console.print("[yellow]Interrupted: the figures above are what was measured so far.")
+
+
+def render_window(
+    console: Console,
+    results: Sequence[RoundResult],
+    judgements: Sequence[RoundJudgement],
+    window: dict[str, Verdict],
+) -> None:
+    """The last round in full, each round's verdicts, then the verdicts over the window."""
+    render_round(console, results[-1], judgements[-1])
+    table = Table(title="Verdicts per round", title_justify="left")
+    table.add_column("target", no_wrap=True)
+    for index, result in enumerate(results, start=1):
+        table.add_column(f"{index}: {result.started_at[11:19]}", no_wrap=True)
+    for name in window:
+        cells = [_verdict_cell(j.verdicts.get(name)) for j in judgements]
+        table.add_row(name, *cells)
+    console.print(table)
+    console.print(verdict_table(window, title=f"Verdicts over the window of {len(results)} rounds"))
 
 
 def dns_table(targets: Sequence[TargetResult]) -> Table:
@@ -271,9 +285,9 @@ def _state_cell(state: str, failure: str | None) -> str:
     return text + (f" ({failure})" if failure else "")
 
 
-def verdict_table(verdicts: dict[str, Verdict]) -> Table:
+def verdict_table(verdicts: dict[str, Verdict], title: str = "Verdicts") -> Table:
     """One line per target: the verdict and the reason a person can check."""
-    table = Table(title="Verdicts", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("target", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("why")
@@ -281,6 +295,15 @@ def verdict_table(verdicts: dict[str, Verdict]) -> Table:
         style = _VERDICT_STYLE.get(verdict.verdict, "")
         table.add_row(name, f"[{style}]{verdict.verdict}[/{style}]", verdict.reason)
     return table
+
+
+def _verdict_cell(verdict: Verdict | None) -> str:
+    if verdict is None:
+        return "-"
+    style = _VERDICT_STYLE.get(verdict.verdict, "")
+    detail = verdict.mechanism or verdict.stage
+    text = verdict.verdict + (f"/{detail}" if detail else "")
+    return f"[{style}]{text}[/{style}]"
 
 
 def _duration(transfer: TransferRecord | None, phase_name: str) -> float | None:

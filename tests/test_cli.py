@@ -124,6 +124,29 @@ def test_plot_draws_targets_against_controls(lab_targets: Path, tmp_path: Path) 
     assert f"Plot written to {picture}" in done.stderr
 
 
+def test_rounds_are_judged_one_by_one_and_over_the_window(lab_targets: Path) -> None:
+    args = ("check", "--targets", str(lab_targets), "--group", "twitter", "--group", "control")
+    started = time.monotonic()
+    done = run_cli(*args, "--rounds", "2", "--interval", "3", "--json")
+    elapsed = time.monotonic() - started
+    shown = run_cli(*args, "--rounds", "2", "--interval", "0")
+
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["format"] == "throttle-probe.window/1"
+    assert [r["format"] for r in document["rounds"]] == ["throttle-probe.check/1"] * 2
+    assert elapsed > 3  # the second round waited for its start
+    window = document["window"]
+    assert window.keys() == {"tw-image", "tw-missing"}
+    assert window["tw-image"]["verdict"] == "ok"
+    assert window["tw-image"]["evidence"]["rounds"] == ["ok", "ok"]
+    assert (window["tw-missing"]["verdict"], window["tw-missing"]["stage"]) == ("blocked", "http")
+    assert "Round 2 of 2 done." in done.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert "Verdicts per round" in shown.stdout
+    assert "Verdicts over the window of 2 rounds" in shown.stdout
+
+
 def test_options_override_the_file(lab: Lab, lab_targets: Path) -> None:
     done = run_cli(
         "check",

@@ -1,0 +1,106 @@
+"""Verdicts over a window of rounds: Wehe's rule on the pooled throughput samples.
+
+One round can be unlucky: a control that happened to crawl, a target caught
+in a burst of cross traffic. Over several rounds the evidence adds up: the
+throughput bins of a target from every round are pooled and compared with
+the pooled bins of the controls, by the same rule as within a round (10x
+slower than the controls' median of per-round slowest, AND Wehe's area and KS
+tests agree). Failures and degraded networks are decided by the majority of
+the rounds, so a single bad round neither raises nor hides an alarm.
+"""
+
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from probe.analysis import stats
+from probe.analysis.verdict import Verdict, summarise_controls
+from probe.records import RoundResult
+from probe.units import format_rate
+
+
+def judge_window(
+    rounds: Sequence[RoundResult], verdicts: Sequence[dict[str, Verdict]]
+) -> dict[str, Verdict]:
+    """A verdict per target over ``rounds``, given each round's own ``verdicts``."""
+    names = list(dict.fromkeys(name for round_verdicts in verdicts for name in round_verdicts))
+    return {name: _judge(name, rounds, verdicts) for name in names}
+
+
+def _judge(
+    name: str, rounds: Sequence[RoundResult], verdicts: Sequence[dict[str, Verdict]]
+) -> Verdict:
+    mine = [v[name] for v in verdicts if name in v]
+    labels = Counter(v.verdict for v in mine)
+    evidence: dict[str, Any] = {
+        "method": f"window of {len(mine)} rounds: Wehe area+KS on pooled bins; OONI 10x",
+        "rounds": [v.verdict for v in mine],
+    }
+    majority = len(mine) // 2 + 1
+    if labels["degraded"] >= majority:
+        reason = f"degraded in {labels['degraded']} of {len(mine)} rounds: controls suffer too"
+        return Verdict("degraded", reason, evidence=evidence)
+    if labels["blocked"] >= majority:
+        stage, count = Counter(v.stage for v in mine if v.verdict == "blocked").most_common(1)[0]
+        reason = f"blocked at the {stage} stage in {count} of {len(mine)} rounds"
+        return Verdict("blocked", reason, stage=stage, evidence=evidence)
+    return _judge_throughput(name, rounds, mine, evidence)
+
+
+def _judge_throughput(
+    name: str, rounds: Sequence[RoundResult], mine: Sequence[Verdict], evidence: dict[str, Any]
+) -> Verdict:
+    target_rates, target_bins, control_slowest, control_bins = _pooled(name, rounds)
+    if not target_rates or not control_slowest:
+        return Verdict(
+            "inconclusive", "no round with both the target and a control", evidence=evidence
+        )
+    rate = statistics.median(target_rates)
+    controls = statistics.median(control_slowest)
+    ratio = controls / rate if rate > 0 else float("inf")
+    wehe = stats.wehe_test(target_bins, control_bins)
+    evidence.update(
+        goodput_bytes_per_second=rate,
+        slowest_control_bytes_per_second=controls,
+        ratio_to_slowest_control=ratio,
+        wehe=None if wehe is None else asdict(wehe),
+    )
+    measured = f"median {format_rate(rate)} over {len(target_rates)} rounds"
+    if ratio < stats.EXTREME_RATIO:
+        return Verdict("ok", f"{measured}; controls {format_rate(controls)}", evidence=evidence)
+    if wehe is None or wehe.decision != "differentiated":
+        why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
+        reason = f"{measured}, {ratio:.0f}x below the controls, but {why}"
+        return Verdict("inconclusive", reason, evidence=evidence)
+    mechanisms = Counter(v.mechanism for v in mine if v.mechanism is not None)
+    mechanism = mechanisms.most_common(1)[0][0] if mechanisms else "unknown"
+    reason = (
+        f"{mechanism} at ~{format_rate(rate)} ({measured}); controls {format_rate(controls)}; "
+        f"Wehe on pooled samples: area {wehe.area:.0%}, KS p={wehe.p_value:.1g}"
+    )
+    return Verdict(
+        "throttled", reason, mechanism=mechanism, rate_bytes_per_second=rate, evidence=evidence
+    )
+
+
+def _pooled(
+    name: str, rounds: Sequence[RoundResult]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The target's rates and bins, and the controls' slowest rates and bins, over rounds."""
+    target_rates: list[float] = []
+    target_bins: list[float] = []
+    control_slowest: list[float] = []
+    control_bins: list[float] = []
+    for result in rounds:
+        target = next((t for t in result.targets if t.name == name), None)
+        controls = summarise_controls([t for t in result.targets if t.role == "control"])
+        rate = None if target is None else target.goodput_bytes_per_second
+        if target is None or target.transfer is None or rate is None or controls.slowest is None:
+            continue
+        target_rates.append(rate)
+        target_bins += stats.throughput_bins(target.transfer.samples)
+        control_slowest.append(controls.slowest)
+        control_bins += controls.bins
+    return target_rates, target_bins, control_slowest, control_bins

@@ -1,0 +1,51 @@
+"""Verdicts over a window of recorded lab rounds (no network)."""
+
+import json
+from pathlib import Path
+
+from probe.analysis.verdict import judge_round
+from probe.analysis.window import judge_window
+from probe.records import RoundResult, round_from_jsonable
+
+DATA = Path(__file__).parent / "data"
+
+
+def recorded(scenario: str) -> RoundResult:
+    return round_from_jsonable(json.loads((DATA / f"lab-{scenario}.json").read_text()))
+
+
+def window(*scenarios: str) -> dict[str, tuple[str, str | None]]:
+    rounds = [recorded(scenario) for scenario in scenarios]
+    verdicts = judge_window(rounds, [judge_round(r) for r in rounds])
+    return {name: (v.verdict, v.mechanism or v.stage) for name, v in verdicts.items()}
+
+
+def test_policing_in_every_round_is_throttled_on_the_pooled_samples() -> None:
+    rounds = [recorded("sni-police"), recorded("sni-police-congested"), recorded("sni-police")]
+
+    verdicts = judge_window(rounds, [judge_round(r) for r in rounds])
+
+    pbs = verdicts["pbs-twimg-com"]
+    assert (pbs.verdict, pbs.mechanism) == ("throttled", "policing")
+    assert pbs.rate_bytes_per_second is not None
+    assert 100 < pbs.rate_bytes_per_second * 8 / 1000 < 180  # kbit/s
+    assert pbs.evidence["wehe"]["decision"] == "differentiated"
+    assert pbs.evidence["rounds"] == ["throttled", "throttled", "throttled"]
+    assert verdicts["x-com"].verdict == "ok"
+
+
+def test_one_slow_round_among_clean_ones_raises_no_alarm() -> None:
+    got = window("sni-police", "clean", "clean")
+
+    assert got["pbs-twimg-com"] == ("ok", None)
+
+
+def test_the_majority_decides_degraded_and_blocked() -> None:
+    assert set(window("congested", "congested", "clean").values()) == {("degraded", None)}
+    assert set(window("lying-resolver", "clean", "lying-resolver").values()) == {("blocked", "dns")}
+
+
+def test_one_congested_round_does_not_make_the_window_degraded() -> None:
+    got = window("congested", "clean", "clean")
+
+    assert set(got.values()) == {("ok", None)}
