@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from probe.analysis import stats
+from probe.analysis.judgement import judge_all
+from probe.analysis.replay import ReplayOutcome, findings
 from probe.analysis.sniswap import judge_swap
 from probe.analysis.verdict import Controls, judge, judge_round
 from probe.records import (
@@ -238,3 +240,41 @@ def test_failure_without_any_control_is_inconclusive() -> None:
     verdict = judge_round(RoundResult("", "", False, [target]))["t"]
 
     assert verdict.verdict == "inconclusive" and "no control" in verdict.reason
+
+
+def test_recorded_replay_round_shows_the_name_triggers_it_both_ways() -> None:
+    document = json.loads((DATA / "lab-sni-police-replay.json").read_text())
+    result = round_from_jsonable(document)
+
+    judgement = judge_all(result, "example.org")
+
+    states = {(o.direction, o.variant, o.sni): o.state for o in judgement.replays}
+    for direction in ("download", "upload"):
+        assert states[(direction, "plain", "pbs.twimg.com")] == "slowed"
+        assert states[(direction, "plain", "example.org")] == "same"
+        assert states[(direction, "scrambled", "pbs.twimg.com")] == "baseline"
+        assert states[(direction, "split", "pbs.twimg.com")] == "same"
+        assert states[(direction, "padded", "pbs.twimg.com")] == "same"
+    lines = findings(judgement.replays)
+    assert [line.split(":")[0] for line in lines] == ["download", "upload"]
+    assert all("the name triggers it" in line and "evade it" in line for line in lines)
+    pbs = judgement.verdicts["pbs-twimg-com"]
+    assert {r["direction"] for r in pbs.evidence["replay"]} == {"download", "upload"}
+    assert "replay against scrambled: download" in pbs.reason
+    assert "replay" not in judgement.verdicts["x-com"].evidence  # x.com was not replayed
+
+
+def test_replay_findings_tell_a_reaction_to_any_client_hello_and_a_missing_baseline() -> None:
+    def outcome(variant: str, sni: str, state: str, control: bool = False) -> ReplayOutcome:
+        rate = 17_000.0 if state == "slowed" else 1e8
+        return ReplayOutcome("download", sni, variant, control, state, rate, 1e8, None, None)
+
+    any_hello = [
+        outcome("scrambled", "x.com", "baseline"),
+        outcome("plain", "x.com", "slowed"),
+        outcome("plain", "example.org", "slowed", control=True),
+    ]
+    no_baseline = [outcome("plain", "x.com", "no_baseline")]
+
+    assert "and the control name too: any ClientHello" in findings(any_hello)[0]
+    assert "no verdict: the scrambled baseline failed" in findings(no_baseline)[0]
