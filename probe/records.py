@@ -166,11 +166,11 @@ class TransferRecord(PhaseTimes):
 class ReplayRecord(PhaseTimes):
     """One session with a replay server: a crafted ClientHello, then bytes one way.
 
-    Phases: connect, hello (the ClientHello written), wait (download: the first
-    byte), body, report (upload: the server's report). ``bytes`` counts the
-    stream after the ClientHello, record headers included. For an upload the
-    ``samples`` are the server's (its clock, from its first received byte):
-    only the receiver knows what got through.
+    Phases: connect, hello (the ClientHello written), wait (the server's first
+    byte; for an upload its go-ahead), body, report (upload: the server's
+    report). ``bytes`` counts the stream after the ClientHello, record headers
+    included. For an upload the ``samples`` are the server's (its clock, from
+    its first received byte): only the receiver knows what got through.
     """
 
     server: str  # host:port

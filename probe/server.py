@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from probe.measure.clienthello import invert
 from probe.measure.plateau import plateau_reached
 from probe.measure.replaywire import (
+    ACCEPT_SIZE,
     MAX_RECORD_PAYLOAD,
     RECORD_HEADER,
     Direction,
@@ -197,7 +198,9 @@ class ReplayServer:
         request: Request,
         session: _Session,
     ) -> None:
-        """Read the upload until done, settled or out of time; report; then drain the rest."""
+        """Accept; read the upload until done, settled or out of time; report; drain the rest."""
+        accept = record_header(ACCEPT_SIZE) + os.urandom(ACCEPT_SIZE)
+        writer.write(self._maybe_invert(accept, session))
         counter = ByteCounter()
         sampler = Sampler(counter, writer.get_extra_info("socket"), Clock())
         sampler.start()

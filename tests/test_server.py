@@ -73,7 +73,7 @@ def test_every_shape_moves_the_requested_bytes_in_both_directions(
     assert record.goodput_bytes_per_second is not None
     expected = ["connect", "hello", "wait", "body"]
     if direction == Direction.UPLOAD:
-        expected = ["connect", "hello", "body", "report"]
+        expected = ["connect", "hello", "wait", "body", "report"]
     assert [p.name for p in record.phases] == expected
 
 
@@ -102,14 +102,20 @@ def test_a_stranger_gets_nothing_at_all() -> None:
     assert len(first) == framed_size(100_000)
 
 
-def test_a_wrong_secret_reads_as_refused_in_the_record() -> None:
+@pytest.mark.parametrize("direction", list(Direction))
+def test_a_wrong_secret_reads_as_refused_in_the_record(direction: Direction) -> None:
+    """A plain close before the first byte (or an upload's go-ahead), never a reset."""
+
     async def work(port: int) -> ReplayRecord:
-        return await session(port, secret=b"a different secret, also long")
+        return await session(
+            port, direction=direction, secret=b"a different secret, also long", payload=4_000_000
+        )
 
     record = with_server(work)
 
     assert record.failure == Failure.REPLAY_REFUSED
     assert record.bytes == 0 and record.goodput_bytes_per_second is None
+    assert [p.name for p in record.phases] == ["connect", "hello", "wait"]
 
 
 def test_requests_above_the_byte_cap_are_refused_whole() -> None:

@@ -9,6 +9,7 @@ reacting to it. Like every step, it always returns its record.
 """
 
 import asyncio
+import errno
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from probe.measure.clienthello import ClientHello, Variant, build_client_hello, 
 from probe.measure.goodput import goodput_bytes_per_second
 from probe.measure.plateau import plateau_reached
 from probe.measure.replaywire import (
+    ACCEPT_SIZE,
+    APPLICATION_DATA,
     MAX_RECORD_PAYLOAD,
     RECORD_HEADER,
     Direction,
@@ -29,7 +32,7 @@ from probe.measure.replaywire import (
     seal,
 )
 from probe.measure.sampler import ByteCounter, Sampler
-from probe.measure.timing import Clock, Deadline, Interrupt
+from probe.measure.timing import Clock, Deadline, Interrupt, how_it_ended
 from probe.records import ByteSample, Failure, Phase, ReplayRecord, StopReason, TcpInfoSample
 
 READ_SIZE = 256 * 1024
@@ -194,6 +197,8 @@ async def _upload(
     plateau or at its time budget. Meanwhile the stall clock and the progress
     follow what it acknowledged: the socket itself accepts megabytes at once.
     """
+    run.phases.open("wait")
+    await _receive_accept(reader, scrambled)
     run.phases.open("body")
     run.sampler.start()
     full = _frame(_UPLOAD_BLOCK, scrambled)
@@ -219,18 +224,38 @@ async def _upload(
         report.cancel()
 
 
+async def _receive_accept(reader: asyncio.StreamReader, scrambled: bool) -> None:
+    """The server's go-ahead: a refusal is a close before it, an on-path reset a reset."""
+    header = await reader.read(RECORD_HEADER)
+    if not header:
+        raise _Refused
+    header += await reader.readexactly(RECORD_HEADER - len(header))
+    if scrambled:
+        header = invert(header)
+    if header[0] != APPLICATION_DATA or int.from_bytes(header[3:5], "big") != ACCEPT_SIZE:
+        raise _BadReport
+    await reader.readexactly(ACCEPT_SIZE)
+
+
 async def _drained_or_done(writer: asyncio.StreamWriter, report: "asyncio.Future[Any]") -> bool:
     """Whether the write buffer drained, or the report came, within ``ACK_POLL`` seconds."""
     transport = writer.transport
     if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
         return True  # below the high-water mark: nothing to wait for (the fast path)
     drain = asyncio.ensure_future(writer.drain())
+    drain.add_done_callback(_retrieve)
     done, _ = await asyncio.wait(
         {drain, report}, timeout=ACK_POLL, return_when=asyncio.FIRST_COMPLETED
     )
     if drain not in done:
         drain.cancel()
     return bool(done)
+
+
+def _retrieve(task: "asyncio.Future[None]") -> None:
+    """Consume a drain's outcome: a reset it saw is reported by the session, not the loop."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _AckWatch:
@@ -297,7 +322,7 @@ class _Stalled(Exception):
 
 
 class _BadReport(Exception):
-    """The upload report could not be read."""
+    """The server's answer to an upload (its go-ahead or its report) could not be read."""
 
 
 def _frame(payload: bytes, scrambled: bool) -> bytes:
@@ -308,13 +333,7 @@ def _frame(payload: bytes, scrambled: bool) -> bytes:
 def _record_failure(
     record: ReplayRecord, phases: "_Phases", deadline: Deadline, error: Exception
 ) -> None:
-    phase = phases.current
-    if deadline.interrupted:
-        record.stop_reason, record.failure = StopReason.INTERRUPTED, Failure.INTERRUPTED
-    elif isinstance(error, TimeoutError) and phase == "body" and deadline.overall_expired:
-        record.stop_reason = StopReason.DEADLINE  # still flowing: the samples hold
-    else:
-        record.stop_reason, record.failure = StopReason.FAILURE, classify(error, phase)
+    record.stop_reason, record.failure = how_it_ended(deadline, error, phases.current, classify)
     if record.failure is not None:
         phases.fail(record.failure)
 
@@ -334,7 +353,7 @@ def classify(error: BaseException, phase: str | None) -> Failure:
     if isinstance(error, ConnectionRefusedError):
         return Failure.TCP_REFUSED
     if isinstance(error, OSError) and phase == "connect":
-        unreachable = error.errno in (101, 113)  # ENETUNREACH, EHOSTUNREACH
+        unreachable = error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
         return Failure.NETWORK_UNREACHABLE if unreachable else Failure.TCP_ERROR
     if isinstance(error, ConnectionError):
         # Reset right after the ClientHello is how SNI blocking looks.

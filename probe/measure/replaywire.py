@@ -13,7 +13,10 @@ shared secret, in fields that on-path equipment sees as random bytes::
     request    = "TP" || version (1) || direction "D"/"U" (1) || flags (1) || seconds (1)
                  || bytes (6) || unix time (4)
 
-For an upload the server, which alone sees what arrives when, ends the
+For an upload the server first answers with one short record (``ACCEPT_SIZE``
+bytes of payload), as a TLS server answers a ClientHello, so that a refusal
+(a plain close) is told apart from an on-path reset; then the server, which
+alone sees what arrives when, ends the
 session: at the plateau (flag bit 0) or after ``seconds``, it sends its report
 and the probe stops sending. (A probe that stopped on its own would leave
 megabytes queued in its socket at 150 kbit/s, and the report behind them.)
@@ -44,6 +47,7 @@ RECORD_HEADER = 5
 MAX_RECORD_PAYLOAD = 16384  # TLS's own limit on a record's plaintext
 MAX_HELLO = 4096  # the padded ClientHello is ~1600 bytes; anything far bigger is not ours
 MIN_SECRET = 16
+ACCEPT_SIZE = 32  # payload of the record that lets an upload begin
 
 
 class Direction(enum.StrEnum):

@@ -8,7 +8,10 @@ and still returns the record of what it measured (no swallowed cancellation).
 """
 
 import asyncio
+from collections.abc import Callable
 from types import TracebackType
+
+from probe.records import Failure, StopReason
 
 
 class Clock:
@@ -86,3 +89,21 @@ class Deadline:
     @property
     def overall_expired(self) -> bool:
         return self._loop.time() >= self._overall
+
+
+def how_it_ended(
+    deadline: Deadline,
+    error: BaseException,
+    phase: str | None,
+    classify: Callable[[BaseException, str | None], Failure],
+) -> tuple[StopReason, Failure | None]:
+    """The stop reason and failure of a step that ``error`` ended during ``phase``.
+
+    A body still flowing when the overall budget ran out is a result (its
+    samples hold), not a failure; a user's interrupt is neither.
+    """
+    if deadline.interrupted:
+        return StopReason.INTERRUPTED, Failure.INTERRUPTED
+    if isinstance(error, TimeoutError) and phase == "body" and deadline.overall_expired:
+        return StopReason.DEADLINE, None
+    return StopReason.FAILURE, classify(error, phase)

@@ -23,7 +23,7 @@ from probe.measure.goodput import goodput_bytes_per_second
 from probe.measure.plateau import plateau_reached
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
-from probe.measure.timing import Clock, Deadline, Interrupt
+from probe.measure.timing import Clock, Deadline, Interrupt, how_it_ended
 from probe.records import Failure, Phase, StopReason, TransferRecord
 
 USER_AGENT = f"throttle-probe/{__version__} (+https://pypi.org/project/throttle-probe/)"
@@ -204,12 +204,7 @@ def _record_failure(
     record: TransferRecord, tracer: "_Tracer", deadline: Deadline, error: Exception
 ) -> None:
     phase = tracer.current_phase
-    if deadline.interrupted:
-        record.stop_reason, record.failure = StopReason.INTERRUPTED, Failure.INTERRUPTED
-    elif isinstance(error, TimeoutError) and phase == "body" and deadline.overall_expired:
-        record.stop_reason = StopReason.DEADLINE  # still flowing: the sample series holds
-    else:
-        record.stop_reason, record.failure = StopReason.FAILURE, classify(error, phase)
+    record.stop_reason, record.failure = how_it_ended(deadline, error, phase, classify)
     if record.failure is not None:
         tracer.fail_open_phase(record.failure, tracer.now())
 
