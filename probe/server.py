@@ -126,7 +126,7 @@ class ReplayServer:
                     self._active -= 1
         except TimeoutError:
             session.outcome = "timeout"
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+        except (OSError, asyncio.IncompleteReadError):  # resets, and closes mid-read
             session.outcome = "connection_lost"
         except asyncio.CancelledError:
             session.outcome = "server_stopped"  # the task ends here: nothing awaits it
@@ -183,7 +183,7 @@ class ReplayServer:
         while session.bytes < wire_bytes:
             chunk = full[: wire_bytes - session.bytes]
             if len(chunk) < len(full):  # the last, shorter record gets its own header
-                payload = full[RECORD_HEADER : RECORD_HEADER + len(chunk) - RECORD_HEADER]
+                payload = full[RECORD_HEADER : len(chunk)]
                 chunk = self._maybe_invert(record_header(len(payload)), session) + payload
             writer.write(chunk)
             session.bytes += len(chunk)
