@@ -244,3 +244,18 @@ def test_replay_section_defaults_and_its_secret_file_next_to_the_config(tmp_path
     assert config.replay.secret_file == tmp_path / "replay.secret"
     assert config.replay.directions == ["download", "upload"] and config.replay.evasion
     assert config.replay_names() == ["a.test"]  # the targets' hosts, as for the SNI swap
+
+
+def test_the_commented_replay_example_in_the_default_file_is_valid(tmp_path: Path) -> None:
+    text = (REPO / "targets.yaml").read_text()
+    start = text.index("# replay:")
+    block = text[start:].split("\n\n")[0]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    (tmp_path / "replay.secret").write_text("0123456789abcdef0123\n")
+    path = tmp_path / "targets.yaml"
+    path.write_text(text + "\n" + uncommented + "\n")
+
+    config = load_config(path)
+
+    assert config.replay is not None and config.replay.server == "replay.example.net:443"
+    assert config.replay.secret_file == tmp_path / "replay.secret"
