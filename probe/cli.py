@@ -125,12 +125,15 @@ def check(
 
 
 def _replay_secret(config: "Config") -> bytes | None:
+    return None if config.replay is None else _load_secret(config.replay.secret_file)
+
+
+def _load_secret(path: Path) -> bytes:
+    """The replay secret in ``path``, or one sentence and exit code 2."""
     from probe.measure.replaywire import SecretError, load_secret
 
-    if config.replay is None:
-        return None
     try:
-        return load_secret(config.replay.secret_file)
+        return load_secret(path)
     except SecretError as error:
         _fail(f"{str(error).capitalize()}.", EXIT_USAGE)
 
@@ -301,13 +304,9 @@ def serve(
     sent to a client that does not prove the shared secret. One log line per
     session goes to standard error; Ctrl-C or SIGTERM stops the server.
     """
-    from probe.measure.replaywire import SecretError, load_secret
     from probe.server import ServerLimits
 
-    try:
-        secret = load_secret(secret_file)
-    except SecretError as error:
-        _fail(f"{str(error).capitalize()}.", EXIT_USAGE)
+    secret = _load_secret(secret_file)
     limits = ServerLimits(
         max_session_bytes=max_session_bytes,
         max_sessions=max_sessions,

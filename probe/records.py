@@ -264,17 +264,18 @@ def _target_from(entry: dict[str, Any]) -> TargetResult:
 
 
 def _transfer_from(data: dict[str, Any]) -> TransferRecord:
-    record: TransferRecord = _build(TransferRecord, data)
-    record.phases = [_build(Phase, phase) for phase in data["phases"]]
-    record.samples = [_build(ByteSample, sample) for sample in data["samples"]]
-    record.tcp_info = [_build(TcpInfoSample, sample) for sample in data["tcp_info"]]
+    record: TransferRecord = _with_series(_build(TransferRecord, data), data)
     record.rtt_probes = [_build(RttSample, sample) for sample in data.get("rtt_probes", [])]
-    record.stop_reason = StopReason(data["stop_reason"])
     return record
 
 
 def _replay_from(data: dict[str, Any]) -> ReplayRecord:
-    record: ReplayRecord = _build(ReplayRecord, data)
+    record: ReplayRecord = _with_series(_build(ReplayRecord, data), data)
+    return record
+
+
+def _with_series(record: Any, data: dict[str, Any]) -> Any:
+    """A transfer's or replay's nested records and stop reason, rebuilt from ``data``."""
     record.phases = [_build(Phase, phase) for phase in data["phases"]]
     record.samples = [_build(ByteSample, sample) for sample in data["samples"]]
     record.tcp_info = [_build(TcpInfoSample, sample) for sample in data["tcp_info"]]

@@ -6,7 +6,6 @@ from typing import Any
 
 from probe import __version__
 from probe.analysis.judgement import RoundJudgement
-from probe.analysis.replay import findings
 from probe.analysis.verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
@@ -42,7 +41,7 @@ def round_document(
         "replays": to_jsonable(result.replays),
         "replay": {
             "outcomes": [dataclasses.asdict(outcome) for outcome in judgement.replays],
-            "findings": findings(judgement.replays),
+            "findings": judgement.replay_findings,
         },
     }
 

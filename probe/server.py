@@ -137,10 +137,17 @@ class ReplayServer:
     async def _refuse(self, reader: asyncio.StreamReader) -> None:
         """Read the ClientHello, then close: a plain close, not a reset that would
         look like an on-path device blocking the name."""
+        await self._read_hello(reader)
+
+    async def _read_hello(self, reader: asyncio.StreamReader) -> tuple[bool, bytes] | None:
+        """(scrambled, the ClientHello record un-inverted), or None if it is not one."""
         header = await self._read(reader, RECORD_HEADER)
         parsed = hello_header(header)
-        if parsed is not None:
-            await self._read(reader, parsed[1])
+        if parsed is None:
+            return None
+        scrambled, length = parsed
+        record = header + await self._read(reader, length)  # a split ClientHello joins here
+        return scrambled, invert(record) if scrambled else record
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: _Session
@@ -160,15 +167,11 @@ class ReplayServer:
     async def _read_request(
         self, reader: asyncio.StreamReader, session: _Session
     ) -> Request | None:
-        header = await self._read(reader, RECORD_HEADER)
-        parsed = hello_header(header)
-        if parsed is None:
+        hello = await self._read_hello(reader)
+        if hello is None:
             session.outcome = "not_a_client_hello"
             return None
-        session.scrambled, length = parsed
-        record = header + await self._read(reader, length)  # a split ClientHello joins here
-        if session.scrambled:
-            record = invert(record)
+        session.scrambled, record = hello
         request = authenticate(self._secret, record, self._nonces)
         if request is None:
             session.outcome = "unauthenticated"

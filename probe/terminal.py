@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from probe.analysis.judgement import RoundJudgement
-from probe.analysis.replay import ReplayOutcome, findings
+from probe.analysis.replay import ReplayOutcome
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.verdict import Verdict
 from probe.records import (
@@ -151,7 +151,7 @@ def render_round(console: Console, result: RoundResult, judgement: RoundJudgemen
         console.print(swap_table(judgement.swap))
     if judgement.replays:
         console.print(replay_table(judgement.replays))
-        for line in findings(judgement.replays):
+        for line in judgement.replay_findings:
             console.print(f"Replay {line}", highlight=False)
     if judgement.verdicts:
         console.print(verdict_table(judgement.verdicts))

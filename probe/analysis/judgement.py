@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from probe.analysis.replay import ReplayOutcome, judge_replays
+from probe.analysis.replay import ReplayOutcome, findings, judge_replays
 from probe.analysis.sniswap import SwapOutcome, judge_swap
 from probe.analysis.verdict import Verdict, judge_round
 from probe.records import RoundResult
@@ -13,10 +13,12 @@ class RoundJudgement:
     verdicts: dict[str, Verdict]
     swap: dict[str, SwapOutcome]
     replays: list[ReplayOutcome]
+    replay_findings: list[str]  # one sentence per direction
 
 
 def judge_all(result: RoundResult, replay_control_name: str = "") -> RoundJudgement:
     """Judge the swap and the replay once each, and hand both to the targets' verdicts."""
     swap = judge_swap(result)
     replays = judge_replays(result.replays, replay_control_name)
-    return RoundJudgement(judge_round(result, swap, replays), swap, replays)
+    verdicts = judge_round(result, swap, replays)
+    return RoundJudgement(verdicts, swap, replays, findings(replays))

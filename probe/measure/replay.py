@@ -32,8 +32,8 @@ from probe.measure.replaywire import (
     seal,
 )
 from probe.measure.sampler import ByteCounter, Sampler
-from probe.measure.timing import Clock, Deadline, Interrupt, how_it_ended
-from probe.records import ByteSample, Failure, Phase, ReplayRecord, StopReason, TcpInfoSample
+from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
+from probe.records import ByteSample, Failure, ReplayRecord, StopReason, TcpInfoSample
 
 READ_SIZE = 256 * 1024
 ACK_POLL = 0.25  # seconds between looks at the acknowledged bytes while a write waits
@@ -93,7 +93,7 @@ async def replay(
         t0=clock.now(),
         t=0.0,
     )
-    phases = _Phases(record, clock)
+    phases = PhaseLog(record.phases, clock)
     counter = ByteCounter()
     sampler: Sampler | None = None
     writer: asyncio.StreamWriter | None = None
@@ -157,7 +157,7 @@ class _Run:
     sampler: Sampler
     deadline: Deadline
     settings: ReplaySettings
-    phases: "_Phases"
+    phases: PhaseLog
     on_bytes: Callable[[int], None] | None
 
     def count(self, size: int) -> None:
@@ -331,7 +331,7 @@ def _frame(payload: bytes, scrambled: bool) -> bytes:
 
 
 def _record_failure(
-    record: ReplayRecord, phases: "_Phases", deadline: Deadline, error: Exception
+    record: ReplayRecord, phases: PhaseLog, deadline: Deadline, error: Exception
 ) -> None:
     record.stop_reason, record.failure = how_it_ended(deadline, error, phases.current, classify)
     if record.failure is not None:
@@ -368,32 +368,3 @@ _TIMEOUTS = {
     "body": Failure.STALL,
     "report": Failure.READ_TIMEOUT,
 }
-
-
-class _Phases:
-    """The record's phases, opened one after the other."""
-
-    def __init__(self, record: ReplayRecord, clock: Clock) -> None:
-        self._record = record
-        self._clock = clock
-        self._open: Phase | None = None
-
-    @property
-    def current(self) -> str | None:
-        return None if self._open is None else self._open.name
-
-    def open(self, name: str) -> None:
-        now = self._clock.now()
-        self.close(now)
-        self._open = Phase(name, t0=now)
-        self._record.phases.append(self._open)
-
-    def close(self, now: float) -> None:
-        if self._open is not None:
-            self._open.t = now
-        self._open = None
-
-    def fail(self, failure: Failure) -> None:
-        if self._open is not None:
-            self._open.t, self._open.failure = self._clock.now(), failure
-            self._open = None

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
-from probe.records import Failure, StopReason
+from probe.records import Failure, Phase, StopReason
 
 
 class Clock:
@@ -89,6 +89,36 @@ class Deadline:
     @property
     def overall_expired(self) -> bool:
         return self._loop.time() >= self._overall
+
+
+class PhaseLog:
+    """Appends a step's phases to ``phases`` as they open one after the other."""
+
+    def __init__(self, phases: list[Phase], clock: Clock) -> None:
+        self._phases = phases
+        self._clock = clock
+        self._open: Phase | None = None
+
+    @property
+    def current(self) -> str | None:
+        return None if self._open is None else self._open.name
+
+    def open(self, name: str) -> None:
+        """End the open phase (if any) and start ``name``."""
+        now = self._clock.now()
+        self.close(now)
+        self._open = Phase(name, t0=now)
+        self._phases.append(self._open)
+
+    def close(self, now: float) -> None:
+        if self._open is not None:
+            self._open.t = now
+        self._open = None
+
+    def fail(self, failure: Failure) -> None:
+        if self._open is not None:
+            self._open.t, self._open.failure = self._clock.now(), failure
+            self._open = None
 
 
 def how_it_ended(

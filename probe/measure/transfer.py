@@ -23,8 +23,8 @@ from probe.measure.goodput import goodput_bytes_per_second
 from probe.measure.plateau import plateau_reached
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
-from probe.measure.timing import Clock, Deadline, Interrupt, how_it_ended
-from probe.records import Failure, Phase, StopReason, TransferRecord
+from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
+from probe.records import Failure, StopReason, TransferRecord
 
 USER_AGENT = f"throttle-probe/{__version__} (+https://pypi.org/project/throttle-probe/)"
 
@@ -123,7 +123,7 @@ async def download(
             record.samples, record.tcp_info = sampler.samples, sampler.tcp_info
         record.bytes = counter.bytes
         record.t = clock.now()
-        tracer.close_open_phase(record.t)
+        tracer.close(record.t)
     _judge_response(record, settings)
     rtt = record.duration("connect")
     record.goodput_bytes_per_second = goodput_bytes_per_second(record.samples, rtt)
@@ -159,7 +159,7 @@ def _start_body(
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     record.tls_version = ssl_object.version() if ssl_object is not None else None
     sock = stream.get_extra_info("socket") if stream is not None else None
-    tracer.open_phase("body")
+    tracer.open("body")
     sampler = Sampler(counter, sock, clock)
     sampler.start()
     return sampler
@@ -203,10 +203,9 @@ def _judge_response(record: TransferRecord, settings: TransferSettings) -> None:
 def _record_failure(
     record: TransferRecord, tracer: "_Tracer", deadline: Deadline, error: Exception
 ) -> None:
-    phase = tracer.current_phase
-    record.stop_reason, record.failure = how_it_ended(deadline, error, phase, classify)
+    record.stop_reason, record.failure = how_it_ended(deadline, error, tracer.current, classify)
     if record.failure is not None:
-        tracer.fail_open_phase(record.failure, tracer.now())
+        tracer.fail(record.failure)
 
 
 def classify(error: BaseException, phase: str | None) -> Failure:
@@ -259,24 +258,19 @@ def _is_eof(causes: list[BaseException]) -> bool:
     return any(type(c).__name__ in ("EndOfStream", "BrokenResourceError") for c in causes)
 
 
-class _Tracer:
+class _Tracer(PhaseLog):
     """httpx trace callback: turns httpcore's events into phases and moves the deadline."""
 
     def __init__(
         self, record: TransferRecord, clock: Clock, deadline: Deadline, settings: TransferSettings
     ) -> None:
-        self._record = record
+        super().__init__(record.phases, clock)
         self._clock = clock
         self._deadline = deadline
         self._limits = {
             "connect": settings.connect_timeout,
             "tls": settings.tls_timeout,
         }
-        self._open: Phase | None = None
-
-    @property
-    def current_phase(self) -> str | None:
-        return None if self._open is None else self._open.name
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
         _, step, state = event.rsplit(".", 2) if event.count(".") >= 2 else ("", "", "")
@@ -284,28 +278,12 @@ class _Tracer:
         if name is None:
             return
         if state == "started" and name != "wait":
-            self.open_phase(name)
+            self.open(name)
         elif state == "complete" and name == "request":
-            self.open_phase("wait")  # request sent: now waiting for the first byte
+            self.open("wait")  # request sent: now waiting for the first byte
         elif state == "complete":
-            self.close_open_phase(self._clock.now())
+            self.close(self._clock.now())
 
-    def open_phase(self, name: str) -> None:
-        now = self._clock.now()
-        self.close_open_phase(now)
-        self._open = Phase(name, t0=now)
-        self._record.phases.append(self._open)
+    def open(self, name: str) -> None:
+        super().open(name)
         self._deadline.phase(self._limits.get(name))
-
-    def close_open_phase(self, now: float) -> None:
-        if self._open is not None:
-            self._open.t = now
-        self._open = None
-
-    def fail_open_phase(self, failure: Failure, now: float) -> None:
-        if self._open is not None:
-            self._open.t, self._open.failure = now, failure
-            self._open = None
-
-    def now(self) -> float:
-        return self._clock.now()
