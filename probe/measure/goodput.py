@@ -38,12 +38,13 @@ def goodput_bytes_per_second(samples: Sequence[ByteSample], rtt: float | None) -
     if len(window) < 2 or window[-1].t <= window[0].t:
         window = list(samples)
     if len(window) >= 3:
-        return _least_squares_slope(window)
+        return least_squares_slope(window)
     elapsed = window[-1].t - window[0].t
     return (window[-1].bytes - window[0].bytes) / elapsed if elapsed > 0 else None
 
 
-def _least_squares_slope(samples: Sequence[ByteSample]) -> float | None:
+def least_squares_slope(samples: Sequence[ByteSample]) -> float | None:
+    """Bytes per second of the line fitted to all of ``samples``; None without a spread in time."""
     count = len(samples)
     mean_t = sum(s.t for s in samples) / count
     mean_bytes = sum(s.bytes for s in samples) / count
