@@ -5,8 +5,9 @@
 `lab check --group control` runs --runs times under each scenario against
 the lab's own `throttle-probe serve`. Printed per scenario, direction and
 ClientHello: how often each outcome came (against the scrambled baseline),
-the median goodput and the median bytes the session moved. Needs root (it
-builds a lab named "tpr" and removes it at the end).
+the median goodput, the median bytes the session moved, and how the sessions
+ended (stop reason, or the failure). Needs root (it builds a lab named "tpr"
+and removes it at the end).
 """
 
 import argparse
@@ -14,6 +15,7 @@ import json
 import statistics
 import subprocess
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from probe.lab.control import Lab
@@ -31,6 +33,48 @@ def run_round(lab: Lab) -> dict[str, Any]:
     return document
 
 
+@dataclass
+class Tally:
+    """What the sessions of one direction and ClientHello got over the runs."""
+
+    states: Counter[str] = field(default_factory=Counter)
+    stops: Counter[str] = field(default_factory=Counter)
+    rates: list[float] = field(default_factory=list)
+    moved: list[int] = field(default_factory=list)
+
+
+def tally_rounds(lab: Lab, runs: int) -> dict[tuple[str, str], Tally]:
+    tallies: defaultdict[tuple[str, str], Tally] = defaultdict(Tally)
+    for _ in range(runs):
+        document = run_round(lab)
+        for outcome, record in zip(
+            document["replay"]["outcomes"], document["replays"], strict=True
+        ):
+            tally = tallies[(outcome["direction"], f"{outcome['variant']} {outcome['sni']}")]
+            tally.states[outcome["state"]] += 1
+            tally.stops[record["stop_reason"] or record["failure"]] += 1
+            if outcome["goodput_bytes_per_second"] is not None:
+                tally.rates.append(outcome["goodput_bytes_per_second"])
+            tally.moved.append(record["bytes"])
+    return tallies
+
+
+def print_tallies(tallies: dict[tuple[str, str], Tally]) -> None:
+    columns = ("direction", "ClientHello", "outcomes", "goodput", "KiB", "stops")
+    print("  {:<9} {:<26} {:<12} {:>12} {:>6}  {}".format(*columns))
+    for (direction, hello), tally in tallies.items():
+        rate = format_rate(statistics.median(tally.rates)) if tally.rates else "-"
+        kib = statistics.median(tally.moved) / 1024
+        print(
+            f"  {direction:<9} {hello:<26} {counted(tally.states):<12} {rate:>12} {kib:>6.0f}"
+            f"  {counted(tally.stops)}"
+        )
+
+
+def counted(counter: Counter[str]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in counter.most_common())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -42,27 +86,9 @@ def main() -> None:
     try:
         for composition in args.scenarios.split(","):
             lab.apply(parse_composition(composition))
-            states: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-            rates: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
-            moved: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
-            for _ in range(args.runs):
-                document = run_round(lab)
-                for outcome, record in zip(
-                    document["replay"]["outcomes"], document["replays"], strict=True
-                ):
-                    key = (outcome["direction"], f"{outcome['variant']} {outcome['sni']}")
-                    states[key][outcome["state"]] += 1
-                    if outcome["goodput_bytes_per_second"] is not None:
-                        rates[key].append(outcome["goodput_bytes_per_second"])
-                    moved[key].append(record["bytes"])
+            tallies = tally_rounds(lab, args.runs)
             print(f"\n{composition} ({args.runs} runs)")
-            columns = ("direction", "ClientHello", "outcomes", "goodput", "KiB")
-            print("  {:<9} {:<26} {:<24} {:>12} {:>7}".format(*columns))
-            for key, counter in states.items():
-                outcome_text = ", ".join(f"{state} {n}" for state, n in counter.most_common())
-                rate = format_rate(statistics.median(rates[key])) if rates[key] else "-"
-                kib = statistics.median(moved[key]) / 1024
-                print(f"  {key[0]:<9} {key[1]:<26} {outcome_text:<24} {rate:>12} {kib:>7.0f}")
+            print_tallies(tallies)
     finally:
         lab.down()
 
