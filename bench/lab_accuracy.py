@@ -17,7 +17,7 @@ import subprocess
 from collections import Counter, defaultdict
 from typing import Any
 
-from probe.lab.control import Lab
+from probe.lab.control import Lab, fresh_lab
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
 from probe.lab.truth import EXPECTED, TARGETS, verdict_label
@@ -42,10 +42,7 @@ def main() -> None:
     matrix: Counter[tuple[str, str]] = Counter()
     exact_mistakes: Counter[str] = Counter()
     bytes_by_verdict: defaultdict[str, list[int]] = defaultdict(list)
-    lab = Lab(Names("tpa"))
-    lab.down()
-    lab.up()
-    try:
+    with fresh_lab(Names("tpa")) as lab:
         for composition in args.scenarios.split(","):
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
@@ -61,8 +58,6 @@ def main() -> None:
                     spent = transfer["bytes"] if transfer else 0
                     bytes_by_verdict[got].append(spent)
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
-    finally:
-        lab.down()
     print_report(matrix, exact_mistakes, bytes_by_verdict, args.runs)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from probe.lab.control import Lab
+from probe.lab.control import Lab, fresh_lab
 from probe.lab.scenarios import parse_composition, parse_rate
 from probe.lab.topology import Names
 
@@ -67,24 +67,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", default="150kbit,1mbit,10mbit,100mbit")
     args = parser.parse_args()
-    lab = Lab(Names("tpb"))
-    lab.down()
-    lab.up()
-    try:
-        with tempfile.TemporaryDirectory() as directory:
-            targets = engine_only_targets(lab, Path(directory))
-            print(f"{'configured':>16} {'engine':>16} {'ratio':>6} {'curl':>16} {'ratio':>6}")
-            for rate_text in args.rates.split(","):
-                rate = parse_rate(rate_text)
-                lab.apply(parse_composition(f"shape:rate={rate_text},server=debian|speedtest"))
-                engine, curl = measure(lab, targets, args.seconds)
-                print(
-                    f"{human(rate)} {human(engine)} {engine / rate:6.3f} "
-                    f"{human(curl)} {curl / rate:6.3f}",
-                    flush=True,
-                )
-    finally:
-        lab.down()
+    with fresh_lab(Names("tpb")) as lab, tempfile.TemporaryDirectory() as directory:
+        targets = engine_only_targets(lab, Path(directory))
+        print(f"{'configured':>16} {'engine':>16} {'ratio':>6} {'curl':>16} {'ratio':>6}")
+        for rate_text in args.rates.split(","):
+            rate = parse_rate(rate_text)
+            lab.apply(parse_composition(f"shape:rate={rate_text},server=debian|speedtest"))
+            engine, curl = measure(lab, targets, args.seconds)
+            print(
+                f"{human(rate)} {human(engine)} {engine / rate:6.3f} "
+                f"{human(curl)} {curl / rate:6.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from probe.lab.control import Lab
+from probe.lab.control import Lab, fresh_lab
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
 from probe.units import format_rate
@@ -80,17 +80,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scenarios", default="clean,sni-police,sni-police+congested:rate=20mbit")
     args = parser.parse_args()
-    lab = Lab(Names("tpr"))
-    lab.down()
-    lab.up()
-    try:
+    with fresh_lab(Names("tpr")) as lab:
         for composition in args.scenarios.split(","):
             lab.apply(parse_composition(composition))
             tallies = tally_rounds(lab, args.runs)
             print(f"\n{composition} ({args.runs} runs)")
             print_tallies(tallies)
-    finally:
-        lab.down()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from probe.lab import topology
-from probe.lab.control import Lab
+from probe.lab.control import Lab, fresh_lab
 from probe.lab.topology import Names
 from probe.lab.truth import EXPECTED, TARGETS, verdict_label
 from tests.lab_support import (
@@ -37,13 +37,8 @@ def without_swap(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     require_lab()
-    the_lab = Lab(Names(TEST_LAB))
-    the_lab.down()
-    the_lab.up()
-    try:
+    with fresh_lab(Names(TEST_LAB)) as the_lab:
         yield the_lab
-    finally:
-        the_lab.down()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,6 +291,23 @@ class Lab:
         if not self._pid_file.exists():
             return {}
         return {name: int(pid) for name, pid in json.loads(self._pid_file.read_text()).items()}
+
+
+@contextlib.contextmanager
+def fresh_lab(names: Names) -> Iterator[Lab]:
+    """A lab built anew for a test run or a benchmark, removed on the way out.
+
+    A lab of the same name left up by an interrupted run is removed first,
+    rather than refused as ``up`` alone would: these names are never a
+    developer's own lab.
+    """
+    lab = Lab(names)
+    lab.down()
+    lab.up()
+    try:
+        yield lab
+    finally:
+        lab.down()
 
 
 def _htb_class(namespace: str, interface: str, parent: str, classid: str, rate: int) -> None:
