@@ -6,7 +6,9 @@ Every scenario of probe.lab.truth is applied in turn and `lab check` runs
 --runs times under it, with the lab's default settings. Each target's verdict
 is compared with the ground truth. Printed: the confusion matrix (rows: what
 the lab did, columns: what the probe said), the scenarios with any mistake,
-and the body bytes downloaded per target and round, by verdict. Needs root
+the verdicts that were right by probe.lab.truth.ALSO_RIGHT, the controls'
+out-of-order share per scenario (what tells random loss), and the body bytes
+downloaded per target and round, by verdict. Needs root
 (it builds a lab named "tpa" and removes it at the end).
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
-from probe.lab.truth import EXPECTED, TARGETS, verdict_label
+from probe.lab.truth import EXPECTED, TARGETS, is_right, verdict_label
 
 CLASSES = ["ok", "throttled", "blocked", "degraded", "inconclusive"]
 
@@ -41,16 +43,24 @@ def main() -> None:
     args = parser.parse_args()
     matrix: Counter[tuple[str, str]] = Counter()
     exact_mistakes: Counter[str] = Counter()
+    also_right: Counter[str] = Counter()
+    out_of_order: defaultdict[str, list[float]] = defaultdict(list)
     bytes_by_verdict: defaultdict[str, list[int]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
         for composition in args.scenarios.split(","):
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
                 entries = {e["name"]: e for e in run_round(lab)}
+                share = entries[TARGETS[0]]["evidence"]["controls"]["out_of_order_share"]
+                if share is not None:
+                    out_of_order[composition].append(share)
                 for name in TARGETS:
                     entry = entries[name]
                     got = verdict_label(entry["verdict"])
                     truth = EXPECTED[composition][name]
+                    if got != truth and is_right(composition, name, got):
+                        also_right[f"{composition}: {name} said {got}"] += 1
+                        truth = got
                     matrix[(truth.split("/")[0], got.split("/")[0])] += 1
                     if got != truth:
                         exact_mistakes[f"{composition}: {name} was {truth}, said {got}"] += 1
@@ -59,6 +69,7 @@ def main() -> None:
                     bytes_by_verdict[got].append(spent)
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
     print_report(matrix, exact_mistakes, bytes_by_verdict, args.runs)
+    print_network_evidence(also_right, out_of_order)
 
 
 def print_report(
@@ -83,6 +94,18 @@ def print_report(
     for verdict, amounts in sorted(spent.items()):
         median = statistics.median(amounts) / 1024
         print(f"  {verdict:>20} {median:8.0f} / {max(amounts) / 1024:.0f}")
+
+
+def print_network_evidence(also_right: Counter[str], out_of_order: dict[str, list[float]]) -> None:
+    print("\nright by ALSO_RIGHT (the other answer the scenario allows)")
+    for verdict, count in sorted(also_right.items()):
+        print(f"  {count}x {verdict}")
+    print("\ncontrols' out-of-order share, pooled, per round (%): median / min / max")
+    for composition, shares in out_of_order.items():
+        low, high = min(shares) * 100, max(shares) * 100
+        print(
+            f"  {composition:>34} {statistics.median(shares) * 100:6.2f} / {low:.2f} / {high:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 from probe.lab import topology
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.topology import Names
-from probe.lab.truth import EXPECTED, TARGETS, verdict_label
+from probe.lab.truth import EXPECTED, TARGETS, is_right, verdict_label
 from tests.lab_support import (
     TEST_LAB,
     apply,
@@ -159,7 +159,8 @@ def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str
     entries = lab_check(clean, "--timeout", "10")
 
     got = {name: verdict_label(entries[name]["verdict"]) for name in TARGETS}
-    assert got == EXPECTED[composition]
+    wrong = {name: label for name, label in got.items() if not is_right(composition, name, label)}
+    assert not wrong, f"said {got}, expected {EXPECTED[composition]}"
 
 
 def test_sni_swap_shows_the_name_is_the_trigger_and_the_matching_is_loose(clean: Lab) -> None:

@@ -4,13 +4,16 @@ Only one thing differs between the two (the name in the ClientHello, or the
 ClientHello scrambled), so a difference is the network reacting to it. The
 rule is the same as for targets and controls: 10x slower (OONI's "extreme")
 makes it suspect, and Wehe's test on the throughput distributions decides.
+On a network that loses packets at random, one short download can come out
+10x slower by chance (a retransmission time-out or two); there only a
+download whose rate held flat to its plateau counts as slowed.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.analysis import stats
-from probe.records import ByteSample
+from probe.records import ByteSample, Failure, StopReason
 
 
 @dataclass(frozen=True)
@@ -20,10 +23,27 @@ class Measured:
     rate: float | None
     samples: Sequence[ByteSample]
     failure: str | None
+    plateau: bool = False  # it stopped because its rate had held flat
 
 
-def compare(this: Measured, baseline: Measured | None) -> tuple[str, float | None]:
-    """(state, baseline/this ratio); state is slowed, blocked, same, inconclusive or no_baseline."""
+def measured(
+    rate: float | None,
+    samples: Sequence[ByteSample],
+    failure: Failure | None,
+    stop_reason: StopReason,
+) -> Measured:
+    """A record's side of the comparison."""
+    text = None if failure is None else str(failure)
+    return Measured(rate, samples, text, stop_reason == StopReason.PLATEAU)
+
+
+def compare(
+    this: Measured, baseline: Measured | None, network_lossy: bool = False
+) -> tuple[str, float | None]:
+    """(state, baseline/this ratio); state is slowed, blocked, same, inconclusive or no_baseline.
+
+    ``network_lossy``: the round's controls lose packets at random (see above).
+    """
     if baseline is None or baseline.failure is not None or baseline.rate is None:
         return "no_baseline", None
     if this.failure is not None:
@@ -33,6 +53,8 @@ def compare(this: Measured, baseline: Measured | None) -> tuple[str, float | Non
     ratio = baseline.rate / this.rate
     if ratio < stats.EXTREME_RATIO:
         return "same", ratio
+    if network_lossy and not this.plateau:
+        return "inconclusive", ratio
     wehe = stats.wehe_test(
         stats.throughput_bins(this.samples), stats.throughput_bins(baseline.samples)
     )

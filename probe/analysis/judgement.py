@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from probe.analysis.replay import ReplayOutcome, findings, judge_replays
 from probe.analysis.sniswap import SwapOutcome, judge_swap
-from probe.analysis.verdict import Verdict, judge_round
+from probe.analysis.verdict import Verdict, judge_round, summarise_controls
 from probe.records import RoundResult
 
 
@@ -18,7 +18,8 @@ class RoundJudgement:
 
 def judge_all(result: RoundResult, replay_control_name: str = "") -> RoundJudgement:
     """Judge the swap and the replay once each, and hand both to the targets' verdicts."""
-    swap = judge_swap(result)
-    replays = judge_replays(result.replays, replay_control_name)
+    lossy = summarise_controls([t for t in result.targets if t.role == "control"]).lossy
+    swap = judge_swap(result, lossy)
+    replays = judge_replays(result.replays, replay_control_name, lossy)
     verdicts = judge_round(result, swap, replays)
     return RoundJudgement(verdicts, swap, replays, findings(replays))

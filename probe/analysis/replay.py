@@ -15,7 +15,7 @@ with it by ``compare``. The findings read them together:
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from probe.analysis.compare import Measured, compare
+from probe.analysis.compare import Measured, compare, measured
 from probe.measure.clienthello import Variant
 from probe.records import ReplayRecord
 from probe.units import format_rate
@@ -34,8 +34,13 @@ class ReplayOutcome:
     failure: str | None
 
 
-def judge_replays(records: Sequence[ReplayRecord], control_name: str) -> list[ReplayOutcome]:
-    """Every session of the round against the scrambled one of its direction."""
+def judge_replays(
+    records: Sequence[ReplayRecord], control_name: str, network_lossy: bool = False
+) -> list[ReplayOutcome]:
+    """Every session of the round against the scrambled one of its direction.
+
+    ``network_lossy``: the round's controls lose packets at random.
+    """
     baselines = {r.direction: r for r in records if r.variant == Variant.SCRAMBLED}
     outcomes = []
     for record in records:
@@ -44,7 +49,7 @@ def judge_replays(records: Sequence[ReplayRecord], control_name: str) -> list[Re
             state, ratio = "baseline", None
         else:
             base = None if baseline is None else _measured(baseline)
-            state, ratio = compare(_measured(record), base)
+            state, ratio = compare(_measured(record), base, network_lossy)
         outcomes.append(
             ReplayOutcome(
                 direction=record.direction,
@@ -122,5 +127,6 @@ def _rate(outcome: ReplayOutcome) -> str:
 
 
 def _measured(record: ReplayRecord) -> Measured:
-    failure = None if record.failure is None else str(record.failure)
-    return Measured(record.goodput_bytes_per_second, record.samples, failure)
+    return measured(
+        record.goodput_bytes_per_second, record.samples, record.failure, record.stop_reason
+    )

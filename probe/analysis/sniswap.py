@@ -7,8 +7,8 @@ reacting to the name: nothing else differs (``compare`` decides "slowed").
 
 from dataclasses import dataclass
 
-from probe.analysis.compare import Measured, compare
-from probe.records import SWAP_BASELINE, SWAP_ROLE, RoundResult, TargetResult
+from probe.analysis.compare import Measured, compare, measured
+from probe.records import SWAP_BASELINE, SWAP_ROLE, RoundResult, StopReason, TargetResult
 
 
 @dataclass(frozen=True)
@@ -21,17 +21,23 @@ class SwapOutcome:
     failure: str | None
 
 
-def judge_swap(result: RoundResult) -> dict[str, SwapOutcome]:
-    """The swap's outcome per SNI name (empty when the round had no swap)."""
+def judge_swap(result: RoundResult, network_lossy: bool = False) -> dict[str, SwapOutcome]:
+    """The swap's outcome per SNI name (empty when the round had no swap).
+
+    ``network_lossy``: the round's controls lose packets at random.
+    """
     entries = [t for t in result.targets if t.role == SWAP_ROLE]
     baseline = next((t for t in entries if t.name == SWAP_BASELINE), None)
     return {
-        _sni(entry): _judge(entry, baseline) for entry in entries if entry.name != SWAP_BASELINE
+        _sni(entry): _judge(entry, baseline, network_lossy)
+        for entry in entries
+        if entry.name != SWAP_BASELINE
     }
 
 
-def _judge(entry: TargetResult, baseline: TargetResult | None) -> SwapOutcome:
-    state, ratio = compare(_measured(entry), None if baseline is None else _measured(baseline))
+def _judge(entry: TargetResult, baseline: TargetResult | None, lossy: bool) -> SwapOutcome:
+    base = None if baseline is None else _measured(baseline)
+    state, ratio = compare(_measured(entry), base, lossy)
     return SwapOutcome(
         _sni(entry),
         state,
@@ -43,9 +49,12 @@ def _judge(entry: TargetResult, baseline: TargetResult | None) -> SwapOutcome:
 
 
 def _measured(entry: TargetResult) -> Measured:
-    samples = entry.transfer.samples if entry.transfer is not None else []
-    failure = None if entry.failure is None else str(entry.failure)
-    return Measured(entry.goodput_bytes_per_second, samples, failure)
+    transfer = entry.transfer
+    if transfer is None:
+        return measured(entry.goodput_bytes_per_second, [], entry.failure, StopReason.FAILURE)
+    return measured(
+        entry.goodput_bytes_per_second, transfer.samples, entry.failure, transfer.stop_reason
+    )
 
 
 def _sni(entry: TargetResult) -> str:

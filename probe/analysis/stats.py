@@ -103,12 +103,19 @@ def loss_events(tcp_info: Sequence[TcpInfoSample]) -> int:
     return max(0, reordered) + max(0, last.retransmits - first.retransmits)
 
 
-def loss_density(tcp_info: Sequence[TcpInfoSample]) -> float | None:
-    """Loss events per segment received over the download (None without TCP_INFO)."""
-    if len(tcp_info) < 2:
-        return None
-    segments = (tcp_info[-1].segments_in or 0) - (tcp_info[0].segments_in or 0)
-    return loss_events(tcp_info) / segments if segments > 0 else None
+def loss_density(downloads: Sequence[Sequence[TcpInfoSample]]) -> float | None:
+    """Loss events per segment received, pooled over ``downloads`` (None without TCP_INFO).
+
+    Pooled rather than averaged per download: a short download holds few
+    segments, and its share alone swings widely.
+    """
+    events = segments = 0
+    for tcp_info in downloads:
+        if len(tcp_info) < 2:
+            continue
+        events += loss_events(tcp_info)
+        segments += max(0, (tcp_info[-1].segments_in or 0) - (tcp_info[0].segments_in or 0))
+    return events / segments if segments > 0 else None
 
 
 def rtt_inflated_share(probes: Sequence[RttSample], baseline: float | None) -> float | None:
