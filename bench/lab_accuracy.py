@@ -6,10 +6,10 @@ Every scenario of probe.lab.truth is applied in turn and `lab check` runs
 --runs times under it, with the lab's default settings. Each target's verdict
 is compared with the ground truth. Printed: the confusion matrix (rows: what
 the lab did, columns: what the probe said), the scenarios with any mistake,
-the verdicts that were right by probe.lab.truth.ALSO_RIGHT, the controls'
-out-of-order share per scenario (what tells random loss), and the body bytes
-downloaded per target and round, by verdict. Needs root
-(it builds a lab named "tpa" and removes it at the end).
+the body bytes downloaded per target and round, by verdict, the verdicts that
+were right by probe.lab.truth.ALSO_RIGHT, the controls' pooled out-of-order
+share per scenario (what tells random loss) and the SNI swap's outcomes per
+scenario. Needs root (it builds a lab named "tpa" and removes it at the end).
 """
 
 import argparse
@@ -27,13 +27,14 @@ from probe.lab.truth import EXPECTED, TARGETS, is_right, verdict_label
 CLASSES = ["ok", "throttled", "blocked", "degraded", "inconclusive"]
 
 
-def run_round(lab: Lab) -> list[dict[str, Any]]:
+def run_round(lab: Lab) -> dict[str, Any]:
     done = subprocess.run(
         lab.check_command(["--json", "--no-replay"]), capture_output=True, text=True
     )
     if done.returncode != 0:
         raise SystemExit(f"lab check failed: {done.stderr.strip()}")
-    return list(json.loads(done.stdout)["targets"])
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
 
 
 def main() -> None:
@@ -45,12 +46,15 @@ def main() -> None:
     exact_mistakes: Counter[str] = Counter()
     also_right: Counter[str] = Counter()
     out_of_order: defaultdict[str, list[float]] = defaultdict(list)
+    swap_states: defaultdict[str, Counter[str]] = defaultdict(Counter)
     bytes_by_verdict: defaultdict[str, list[int]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
         for composition in args.scenarios.split(","):
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
-                entries = {e["name"]: e for e in run_round(lab)}
+                document = run_round(lab)
+                entries = {e["name"]: e for e in document["targets"]}
+                swap_states[composition].update(o["state"] for o in document["sni_swap"].values())
                 share = entries[TARGETS[0]]["evidence"]["controls"]["out_of_order_share"]
                 if share is not None:
                     out_of_order[composition].append(share)
@@ -69,7 +73,7 @@ def main() -> None:
                     bytes_by_verdict[got].append(spent)
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
     print_report(matrix, exact_mistakes, bytes_by_verdict, args.runs)
-    print_network_evidence(also_right, out_of_order)
+    print_network_evidence(also_right, out_of_order, swap_states)
 
 
 def print_report(
@@ -96,7 +100,11 @@ def print_report(
         print(f"  {verdict:>20} {median:8.0f} / {max(amounts) / 1024:.0f}")
 
 
-def print_network_evidence(also_right: Counter[str], out_of_order: dict[str, list[float]]) -> None:
+def print_network_evidence(
+    also_right: Counter[str],
+    out_of_order: dict[str, list[float]],
+    swap_states: dict[str, Counter[str]],
+) -> None:
     print("\nright by ALSO_RIGHT (the other answer the scenario allows)")
     for verdict, count in sorted(also_right.items()):
         print(f"  {count}x {verdict}")
@@ -106,6 +114,11 @@ def print_network_evidence(also_right: Counter[str], out_of_order: dict[str, lis
         print(
             f"  {composition:>34} {statistics.median(shares) * 100:6.2f} / {low:.2f} / {high:.2f}"
         )
+
+    print("\nSNI swap outcomes per scenario (every swap name of every round)")
+    for composition, states in swap_states.items():
+        counts = ", ".join(f"{state} {n}" for state, n in sorted(states.items()))
+        print(f"  {composition:>34} {counts}")
 
 
 if __name__ == "__main__":

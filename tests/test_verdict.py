@@ -54,7 +54,7 @@ RECORDED = {
     ),
     # Random loss where one download hit retransmission time-outs (1.7 s for
     # 2 MiB, 20x slower than the slowest control) while the controls' own
-    # out-of-order shares were 4%, 13% and 5%: the old per-control majority
+    # out-of-order shares were 3.8%, 12.5% and 4.5%: the old per-control majority
     # vote missed the loss, and this round was judged throttled/policing.
     "loss-stalls": {
         "pbs-twimg-com": "ok",
