@@ -18,6 +18,7 @@ from probe.records import (
     Failure,
     Phase,
     RoundResult,
+    RttSample,
     StopReason,
     TargetResult,
     TcpInfoSample,
@@ -153,6 +154,21 @@ def test_slow_target_on_a_lossy_network_that_held_a_plateau_is_throttled() -> No
     assert (verdict.verdict, verdict.mechanism) == ("throttled", "policing")
     assert "held flat though the network loses at random" in verdict.reason
     assert verdict.evidence["controls"]["random_loss"] is True
+
+
+@pytest.mark.parametrize(("probes", "verdict"), [(8, "throttled"), (2, "degraded")])
+def test_slow_target_on_a_lossy_network_with_its_own_queue(probes: int, verdict: str) -> None:
+    """A queue seen by enough probes is a shaper; one or two slow probes may be lost SYNs."""
+    controls = [download(f"c{i}", "control", 5e6, lost=100) for i in range(3)]
+    target = download("t", "target", 125_000, lost=30)
+    assert target.transfer is not None
+    target.transfer.rtt_probes = [RttSample(float(i), 0.25) for i in range(probes)]
+
+    got = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert got.verdict == verdict
+    if verdict == "throttled":
+        assert got.mechanism == "shaping"
 
 
 def test_random_loss_is_read_from_the_controls_pooled() -> None:

@@ -17,9 +17,10 @@ same conditions, and carries the figures it was computed from:
 * the network is ``degraded`` when the controls fail, crawl (median below
   1 Mbit/s) or lose packets at random (over 2% of their segments out of
   order, with no queue to explain it): then a slow target says nothing about
-  it, unless its rate held flat for the plateau window (a throttle's
-  signature: loss makes a download stall and burst, it does not hold it at
-  one low rate);
+  it, unless it shows a throttle's signature that random loss cannot make:
+  a queue of its own (in-band RTT inflated while the controls' is not) or
+  a rate held flat for the plateau window (loss makes a download stall and
+  burst, it does not hold it at one low rate);
 * the mechanism follows Flach et al.: in-band RTT inflated (a queue) means
   ``shaping``; loss without inflation means ``policing``; neither, ``unknown``.
   When the controls' RTT is inflated too, the queue is the network's and
@@ -56,6 +57,7 @@ SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is
 # the same loss (3.8% to 12.5% within the round in
 # tests/data/lab-loss-stalls.json), so the controls are pooled.
 LOSSY_NETWORK = 0.02
+MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
 
 STAGE_OF_FAILURE = {
     **{f: "dns" for f in Failure if f.value.startswith("dns_")},
@@ -242,11 +244,12 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
         return Verdict(
             "ok", f"{format_rate(rate)}; controls {_controls_text(controls)}", evidence=evidence
         )
-    if controls.lossy and transfer.stop_reason != StopReason.PLATEAU:
+    signs = _throttle_signs(transfer, controls)
+    if controls.lossy and not signs.beyond_random_loss:
         return Verdict(
             "degraded",
-            f"{ratio:.0f}x slower than the controls, but they lose packets at random too "
-            "and its rate did not hold flat",
+            f"{ratio:.0f}x slower than the controls, but they lose packets at random too, "
+            "and it shows neither a queue of its own nor a rate held flat",
             evidence=evidence,
         )
     wehe = stats.wehe_test(stats.throughput_bins(transfer.samples), controls.bins)
@@ -258,7 +261,7 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
             f"{ratio:.0f}x slower than the controls, but {why}",
             evidence=evidence,
         )
-    mechanism, how = _mechanism(transfer, controls, evidence)
+    mechanism, how = _mechanism(transfer, signs, controls, evidence)
     return Verdict(
         "throttled",
         f"{mechanism} at ~{format_rate(rate)}; controls {_controls_text(controls)} "
@@ -269,20 +272,51 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
     )
 
 
-def _mechanism(
-    transfer: TransferRecord, controls: Controls, evidence: dict[str, Any]
-) -> tuple[str, str]:
-    losses = stats.loss_events(transfer.tcp_info)
+@dataclass(frozen=True)
+class _ThrottleSigns:
+    """What a slow target's own download says about a throttle."""
+
+    losses: int  # loss events the client saw
+    rtt_inflated_share: float | None  # share of in-band RTT probes well above its connect time
+    own_queue: bool  # that share is high while the controls' is not: a queue for it alone
+    probes: int  # how many in-band RTT probes that share rests on
+    plateau: bool  # it stopped because its rate had held flat
+
+    @property
+    def beyond_random_loss(self) -> bool:
+        """A sign random loss cannot make: a rate held flat, or a queue seen by enough probes.
+
+        Enough probes, because under random loss a probe's lost SYN also
+        reads as inflated, and a download stalled by time-outs still lasts
+        only a second or two: one or two probes.
+        """
+        return self.plateau or (self.own_queue and self.probes >= MIN_QUEUE_PROBES)
+
+
+def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSigns:
     share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.duration("connect"))
+    own_queue = share is not None and share > stats.RTT_INFLATED_SHARE and not controls.queueing
+    return _ThrottleSigns(
+        losses=stats.loss_events(transfer.tcp_info),
+        rtt_inflated_share=share,
+        own_queue=own_queue,
+        probes=len(transfer.rtt_probes),
+        plateau=transfer.stop_reason == StopReason.PLATEAU,
+    )
+
+
+def _mechanism(
+    transfer: TransferRecord, signs: _ThrottleSigns, controls: Controls, evidence: dict[str, Any]
+) -> tuple[str, str]:
     flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.samples))
-    evidence.update(loss_events=losses, rtt_inflated_share=share, plateau_cv=flatness)
-    inflated = share is not None and share > stats.RTT_INFLATED_SHARE and not controls.queueing
-    if inflated:
+    share = signs.rtt_inflated_share
+    evidence.update(loss_events=signs.losses, rtt_inflated_share=share, plateau_cv=flatness)
+    if signs.own_queue:
         return "shaping", f"RTT inflated in {share:.0%} of in-band probes (a queue)"
-    if losses > 0:
+    if signs.losses > 0:
         queue = "network queueing too" if controls.queueing else "no RTT inflation"
         flat = "; the rate held flat though the network loses at random" if controls.lossy else ""
-        return "policing", f"{losses} loss events, {queue}{flat}"
+        return "policing", f"{signs.losses} loss events, {queue}{flat}"
     return "unknown", "neither loss nor queueing seen"
 
 
