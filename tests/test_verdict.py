@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from probe.analysis import stats
+from probe.analysis.compare import Network
 from probe.analysis.judgement import judge_all
 from probe.analysis.replay import ReplayOutcome, findings
 from probe.analysis.sniswap import judge_swap
@@ -289,10 +290,34 @@ def test_sni_swap_on_a_lossy_network_needs_a_plateau_to_say_slowed() -> None:
     assert entries[2].transfer is not None
     entries[2].transfer.stop_reason = StopReason.PLATEAU
 
-    outcomes = judge_swap(RoundResult("", "", False, entries), network_lossy=True)
+    outcomes = judge_swap(RoundResult("", "", False, entries), Network.LOSSY)
 
     assert outcomes["pbs.twimg.com"].state == "inconclusive"  # could be time-outs
     assert outcomes["twitter.com"].state == "slowed"  # held flat: a throttle
+
+
+def test_sni_swap_on_a_degraded_network_shows_nothing_about_the_name() -> None:
+    """Where the controls crawl, downloads time out and crawl whatever their name."""
+    controls = [download(f"c{i}", "control", 50_000) for i in range(3)]
+    target = download("t", "target", 40_000)
+    target.url = "https://pbs.twimg.com/"
+    entries = [
+        swap_entry(SWAP_BASELINE, "neutral.test", 100_000),
+        swap_entry("swap-a", "pbs.twimg.com", 0, failure=Failure.TLS_TIMEOUT),
+        swap_entry("swap-b", "twitter.com", 5_000),
+    ]
+    assert entries[2].transfer is not None
+    entries[2].transfer.stop_reason = StopReason.PLATEAU  # flat, and still no evidence
+
+    judgement = judge_all(RoundResult("", "", False, [target, *controls, *entries]))
+
+    assert {sni: o.state for sni, o in judgement.swap.items()} == {
+        "pbs.twimg.com": "inconclusive",
+        "twitter.com": "inconclusive",
+    }
+    verdict = judgement.verdicts["t"]
+    assert verdict.verdict == "degraded"
+    assert "tls_timeout with this name (inconclusive)" in verdict.reason
 
 
 def test_recorded_lossy_round_has_no_slowed_swap() -> None:

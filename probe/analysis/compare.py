@@ -4,16 +4,28 @@ Only one thing differs between the two (the name in the ClientHello, or the
 ClientHello scrambled), so a difference is the network reacting to it. The
 rule is the same as for targets and controls: 10x slower (OONI's "extreme")
 makes it suspect, and Wehe's test on the throughput distributions decides.
-On a network that loses packets at random, one short download can come out
-10x slower by chance (a retransmission time-out or two); there only a
-download whose rate held flat to its plateau counts as slowed.
+What the round's controls say about the network bounds what a comparison
+can show. On a network that loses packets at random, one short download can
+come out 10x slower by chance (a retransmission time-out or two); there only
+a download whose rate held flat to its plateau counts as slowed. On a
+degraded network (the controls fail or crawl) downloads time out and crawl
+whatever their name, so no difference there is evidence.
 """
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.analysis import stats
 from probe.records import ByteSample, Failure, StopReason
+
+
+class Network(enum.StrEnum):
+    """The network as the round's controls saw it (see above)."""
+
+    HEALTHY = "healthy"
+    LOSSY = "lossy"  # they lose packets at random, with no queue to explain it
+    DEGRADED = "degraded"  # they fail or crawl
 
 
 @dataclass(frozen=True)
@@ -38,22 +50,19 @@ def measured(
 
 
 def compare(
-    this: Measured, baseline: Measured | None, network_lossy: bool = False
+    this: Measured, baseline: Measured | None, network: Network = Network.HEALTHY
 ) -> tuple[str, float | None]:
-    """(state, baseline/this ratio); state is slowed, blocked, same, inconclusive or no_baseline.
-
-    ``network_lossy``: the round's controls lose packets at random (see above).
-    """
+    """(state, baseline/this ratio); state is slowed, blocked, same, inconclusive or no_baseline."""
     if baseline is None or baseline.failure is not None or baseline.rate is None:
         return "no_baseline", None
     if this.failure is not None:
-        return "blocked", None
+        return ("inconclusive" if network == Network.DEGRADED else "blocked"), None
     if this.rate is None or this.rate <= 0:
         return "inconclusive", None
     ratio = baseline.rate / this.rate
     if ratio < stats.EXTREME_RATIO:
         return "same", ratio
-    if network_lossy and not this.plateau:
+    if network == Network.DEGRADED or (network == Network.LOSSY and not this.plateau):
         return "inconclusive", ratio
     wehe = stats.wehe_test(
         stats.throughput_bins(this.samples), stats.throughput_bins(baseline.samples)

@@ -18,8 +18,8 @@ class RoundJudgement:
 
 def judge_all(result: RoundResult, replay_control_name: str = "") -> RoundJudgement:
     """Judge the swap and the replay once each, and hand both to the targets' verdicts."""
-    lossy = summarise_controls([t for t in result.targets if t.role == "control"]).lossy
-    swap = judge_swap(result, lossy)
-    replays = judge_replays(result.replays, replay_control_name, lossy)
+    network = summarise_controls([t for t in result.targets if t.role == "control"]).network
+    swap = judge_swap(result, network)
+    replays = judge_replays(result.replays, replay_control_name, network)
     verdicts = judge_round(result, swap, replays)
     return RoundJudgement(verdicts, swap, replays, findings(replays))

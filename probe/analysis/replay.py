@@ -15,7 +15,7 @@ with it by ``compare``. The findings read them together:
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from probe.analysis.compare import Measured, compare, measured
+from probe.analysis.compare import Measured, Network, compare, measured
 from probe.measure.clienthello import Variant
 from probe.records import ReplayRecord
 from probe.units import format_rate
@@ -35,11 +35,11 @@ class ReplayOutcome:
 
 
 def judge_replays(
-    records: Sequence[ReplayRecord], control_name: str, network_lossy: bool = False
+    records: Sequence[ReplayRecord], control_name: str, network: Network = Network.HEALTHY
 ) -> list[ReplayOutcome]:
     """Every session of the round against the scrambled one of its direction.
 
-    ``network_lossy``: the round's controls lose packets at random.
+    ``network``: as the round's controls saw it.
     """
     baselines = {r.direction: r for r in records if r.variant == Variant.SCRAMBLED}
     outcomes = []
@@ -49,7 +49,7 @@ def judge_replays(
             state, ratio = "baseline", None
         else:
             base = None if baseline is None else _measured(baseline)
-            state, ratio = compare(_measured(record), base, network_lossy)
+            state, ratio = compare(_measured(record), base, network)
         outcomes.append(
             ReplayOutcome(
                 direction=record.direction,
@@ -105,8 +105,9 @@ def replay_text(outcomes: Sequence[ReplayOutcome]) -> str:
     for outcome in outcomes:
         if outcome.state == "no_baseline":
             parts.append(f"{outcome.direction} no baseline")
-        elif outcome.state == "blocked":
-            parts.append(f"{outcome.direction} {outcome.failure}")
+        elif outcome.failure is not None:
+            judged = "" if outcome.state == "blocked" else f" ({outcome.state})"
+            parts.append(f"{outcome.direction} {outcome.failure}{judged}")
         else:
             base = outcome.baseline_bytes_per_second
             parts.append(

@@ -7,7 +7,7 @@ reacting to the name: nothing else differs (``compare`` decides "slowed").
 
 from dataclasses import dataclass
 
-from probe.analysis.compare import Measured, compare, measured
+from probe.analysis.compare import Measured, Network, compare, measured
 from probe.records import SWAP_BASELINE, SWAP_ROLE, RoundResult, StopReason, TargetResult
 
 
@@ -21,23 +21,23 @@ class SwapOutcome:
     failure: str | None
 
 
-def judge_swap(result: RoundResult, network_lossy: bool = False) -> dict[str, SwapOutcome]:
+def judge_swap(result: RoundResult, network: Network = Network.HEALTHY) -> dict[str, SwapOutcome]:
     """The swap's outcome per SNI name (empty when the round had no swap).
 
-    ``network_lossy``: the round's controls lose packets at random.
+    ``network``: as the round's controls saw it.
     """
     entries = [t for t in result.targets if t.role == SWAP_ROLE]
     baseline = next((t for t in entries if t.name == SWAP_BASELINE), None)
     return {
-        _sni(entry): _judge(entry, baseline, network_lossy)
+        _sni(entry): _judge(entry, baseline, network)
         for entry in entries
         if entry.name != SWAP_BASELINE
     }
 
 
-def _judge(entry: TargetResult, baseline: TargetResult | None, lossy: bool) -> SwapOutcome:
+def _judge(entry: TargetResult, baseline: TargetResult | None, network: Network) -> SwapOutcome:
     base = None if baseline is None else _measured(baseline)
-    state, ratio = compare(_measured(entry), base, lossy)
+    state, ratio = compare(_measured(entry), base, network)
     return SwapOutcome(
         _sni(entry),
         state,

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from probe.analysis import stats
+from probe.analysis.compare import Network
 from probe.analysis.replay import ReplayOutcome, replay_text
 from probe.analysis.sniswap import SwapOutcome, judge_swap
 from probe.records import (
@@ -118,6 +119,12 @@ class Controls:
             return f"controls are slow too (median {format_rate(median)})"
         return None
 
+    @property
+    def network(self) -> Network:
+        if self.degraded_reason() is not None:
+            return Network.DEGRADED
+        return Network.LOSSY if self.lossy else Network.HEALTHY
+
     def evidence(self) -> dict[str, Any]:
         return {
             "goodput_bytes_per_second": self.rates,
@@ -146,7 +153,7 @@ def judge_round(
     reason.
     """
     controls = summarise_controls([t for t in result.targets if t.role == "control"])
-    swap = judge_swap(result, controls.lossy) if swap is None else swap
+    swap = judge_swap(result, controls.network) if swap is None else swap
     verdicts = {}
     for target in (t for t in result.targets if t.role == "target"):
         verdict = judge(target, controls)
@@ -169,8 +176,9 @@ def swap_text(outcome: SwapOutcome) -> str:
     if outcome.state == "no_baseline" or base is None:
         return "SNI swap: the neutral server failed with its own name"
     same_server = f"SNI swap: same server {format_rate(base)} with an innocuous name"
-    if outcome.state == "blocked":
-        return f"{same_server}, {outcome.failure} with this name"
+    if outcome.failure is not None:
+        judged = "" if outcome.state == "blocked" else f" ({outcome.state})"
+        return f"{same_server}, {outcome.failure} with this name{judged}"
     rate = outcome.goodput_bytes_per_second
     return f"{same_server}, {format_rate(rate)} with this name ({outcome.state})"
 
