@@ -53,8 +53,9 @@ SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is
 # Controls with over 2% of their segments (pooled) out of order and no queue:
 # random loss. The client sees loss only as segments arriving after a hole.
 # In the lab (bench/lab_accuracy.py prints it per scenario) clean links stay
-# below 1% and 2% random loss gives about 5-13%: one hole puts every segment
-# in flight behind it out of order. One control's share swings widely under
+# below 0.1%, the router's htb drops up to ~2% at multi-Gbit rates, and 2%
+# random loss gives about 5-13%: one hole puts every segment in flight behind
+# it out of order. One control's share swings widely under
 # the same loss (3.8% to 12.5% within the round in
 # tests/data/lab-loss-stalls.json), so the controls are pooled.
 LOSSY_NETWORK = 0.02
