@@ -13,28 +13,15 @@ scenario. Needs root (it builds a lab named "tpa" and removes it at the end).
 """
 
 import argparse
-import json
 import statistics
-import subprocess
 from collections import Counter, defaultdict
-from typing import Any
 
-from probe.lab.control import Lab, fresh_lab
+from probe.lab.control import fresh_lab
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
 from probe.lab.truth import EXPECTED, TARGETS, is_right, verdict_label
 
 CLASSES = ["ok", "throttled", "blocked", "degraded", "inconclusive"]
-
-
-def run_round(lab: Lab) -> dict[str, Any]:
-    done = subprocess.run(
-        lab.check_command(["--json", "--no-replay"]), capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"lab check failed: {done.stderr.strip()}")
-    document: dict[str, Any] = json.loads(done.stdout)
-    return document
 
 
 def main() -> None:
@@ -52,7 +39,7 @@ def main() -> None:
         for composition in args.scenarios.split(","):
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
-                document = run_round(lab)
+                document = lab.check_document(["--no-replay"])
                 entries = {e["name"]: e for e in document["targets"]}
                 swap_states[composition].update(o["state"] for o in document["sni_swap"].values())
                 share = entries[TARGETS[0]]["evidence"]["controls"]["out_of_order_share"]

@@ -39,8 +39,8 @@ def engine_only_targets(lab: Lab, directory: Path) -> Path:
 
 def measure(lab: Lab, targets: Path, seconds: float) -> tuple[float, float]:
     """(engine, curl) in bit/s, measured side by side."""
-    engine_cmd = lab.check_command(f"--json --timeout {seconds} --max-bytes {10**10}".split())
-    engine_cmd[engine_cmd.index(str(lab.targets_file))] = str(targets)
+    engine_args = f"--json --timeout {seconds} --max-bytes {10**10}".split()
+    engine_cmd = lab.check_command(engine_args, targets)
     ca_file = lab.state_dir / "pki" / "ca.pem"
     curl_cmd = lab.client_command(
         f"curl --silent --output /dev/null --max-time {seconds} --cacert {ca_file} "

@@ -11,26 +11,14 @@ and removes it at the end).
 """
 
 import argparse
-import json
 import statistics
-import subprocess
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
 from probe.units import format_rate
-
-
-def run_round(lab: Lab) -> dict[str, Any]:
-    argv = lab.check_command(["--json", "--group", "control"])
-    done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"lab check failed: {done.stderr.strip()}")
-    document: dict[str, Any] = json.loads(done.stdout)
-    return document
 
 
 @dataclass
@@ -46,7 +34,7 @@ class Tally:
 def tally_rounds(lab: Lab, runs: int) -> dict[tuple[str, str], Tally]:
     tallies: defaultdict[tuple[str, str], Tally] = defaultdict(Tally)
     for _ in range(runs):
-        document = run_round(lab)
+        document = lab.check_document(["--group", "control"])
         for outcome, record in zip(
             document["replay"]["outcomes"], document["replays"], strict=True
         ):

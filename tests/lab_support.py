@@ -1,6 +1,5 @@
 """Helpers for tests that run the probe inside the network-namespace lab."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -50,13 +49,7 @@ def lab_check(lab: Lab, *args: str, targets: Path | None = None) -> dict[str, di
 
 def lab_document(lab: Lab, *args: str, targets: Path | None = None) -> dict[str, Any]:
     """Run ``check --json`` in the lab's client; the whole document."""
-    argv = lab.check_command(["--json", *args])
-    if targets is not None:
-        argv[argv.index(str(lab.targets_file))] = str(targets)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(done.stdout)
-    return document
+    return lab.check_document(args, targets)
 
 
 def only_targets(lab: Lab, names: list[str], directory: Path) -> Path:

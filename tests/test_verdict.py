@@ -208,9 +208,7 @@ def test_failure_with_healthy_controls_is_blocked_at_its_stage() -> None:
 
 
 def test_ten_times_slower_without_enough_samples_is_inconclusive() -> None:
-    controls = Controls(
-        {"c": 5e6}, {}, [5e6], queueing=False, loss_density=0.0, lossy=False, system_dns_ok=True
-    )
+    controls = Controls({"c": 5e6}, {}, [5e6], queueing=False, loss_density=0.0, system_dns_ok=True)
     target = download("t", "target", 18_750)
 
     verdict = judge(target, controls)

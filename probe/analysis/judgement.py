@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from probe.analysis.replay import ReplayOutcome, findings, judge_replays
 from probe.analysis.sniswap import SwapOutcome, judge_swap
-from probe.analysis.verdict import Verdict, judge_round, summarise_controls
+from probe.analysis.verdict import Verdict, judge_round, round_controls
 from probe.records import RoundResult
 
 
@@ -18,7 +18,7 @@ class RoundJudgement:
 
 def judge_all(result: RoundResult, replay_control_name: str = "") -> RoundJudgement:
     """Judge the swap and the replay once each, and hand both to the targets' verdicts."""
-    network = summarise_controls([t for t in result.targets if t.role == "control"]).network
+    network = round_controls(result).network
     swap = judge_swap(result, network)
     replays = judge_replays(result.replays, replay_control_name, network)
     verdicts = judge_round(result, swap, replays)

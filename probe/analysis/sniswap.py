@@ -50,11 +50,9 @@ def _judge(entry: TargetResult, baseline: TargetResult | None, network: Network)
 
 def _measured(entry: TargetResult) -> Measured:
     transfer = entry.transfer
-    if transfer is None:
-        return measured(entry.goodput_bytes_per_second, [], entry.failure, StopReason.FAILURE)
-    return measured(
-        entry.goodput_bytes_per_second, transfer.samples, entry.failure, transfer.stop_reason
-    )
+    samples = transfer.samples if transfer is not None else []
+    stop = transfer.stop_reason if transfer is not None else StopReason.FAILURE
+    return measured(entry.goodput_bytes_per_second, samples, entry.failure, stop)
 
 
 def _sni(entry: TargetResult) -> str:

@@ -102,8 +102,13 @@ class Controls:
     bins: list[float]  # their pooled throughput bins
     queueing: bool  # their in-band RTT was inflated: the network queues
     loss_density: float | None  # out-of-order segments per segment, pooled
-    lossy: bool  # they lost packets without a queue: random loss
     system_dns_ok: bool  # the system resolver answered for them
+
+    @property
+    def lossy(self) -> bool:
+        """They lost packets without a queue to explain it: random loss."""
+        density = self.loss_density
+        return not self.queueing and density is not None and density > LOSSY_NETWORK
 
     @property
     def median(self) -> float | None:
@@ -153,7 +158,7 @@ def judge_round(
     did; ``replays`` come from ``judge_replays``) join the evidence and the
     reason.
     """
-    controls = summarise_controls([t for t in result.targets if t.role == "control"])
+    controls = round_controls(result)
     swap = judge_swap(result, controls.network) if swap is None else swap
     verdicts = {}
     for target in (t for t in result.targets if t.role == "target"):
@@ -184,6 +189,11 @@ def swap_text(outcome: SwapOutcome) -> str:
     return f"{same_server}, {format_rate(rate)} with this name ({outcome.state})"
 
 
+def round_controls(result: RoundResult) -> Controls:
+    """What the controls (role ``control``) of ``result`` say about the network."""
+    return summarise_controls([t for t in result.targets if t.role == "control"])
+
+
 def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
     rates, failures, bins, inflation, tcp_info = {}, {}, [], [], []
     for entry in entries:
@@ -200,9 +210,8 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
             tcp_info.append(transfer.tcp_info)
     queueing = bool(inflation) and statistics.median(inflation) > stats.RTT_INFLATED_SHARE
     density = stats.loss_density(tcp_info)
-    random_loss = not queueing and density is not None and density > LOSSY_NETWORK
     system_ok = any(_system_answers(entry.dns) for entry in entries)
-    return Controls(rates, failures, bins, queueing, density, random_loss, system_ok)
+    return Controls(rates, failures, bins, queueing, density, system_ok)
 
 
 def judge(target: TargetResult, controls: Controls) -> Verdict:

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from probe.analysis import stats
-from probe.analysis.verdict import Verdict, summarise_controls
+from probe.analysis.verdict import Verdict, round_controls
 from probe.records import RoundResult
 from probe.units import format_rate
 
@@ -95,7 +95,7 @@ def _pooled(
     control_bins: list[float] = []
     for result in rounds:
         target = next((t for t in result.targets if t.name == name), None)
-        controls = summarise_controls([t for t in result.targets if t.role == "control"])
+        controls = round_controls(result)
         rate = None if target is None else target.goodput_bytes_per_second
         if target is None or target.transfer is None or rate is None or controls.slowest is None:
             continue

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from probe.lab import topology
 from probe.lab.pki import LabPKI
@@ -28,6 +29,7 @@ from probe.lab.topology import Names
 
 STATE_ROOT = Path("/run/throttle-probe")
 OBJECT_BYTES = 100 * 1024 * 1024  # lab objects outlast any max_bytes a check uses
+_CHECK_TIMEOUT = 180  # seconds: a guard only; a round's own time-outs end it long before
 
 
 @dataclass(frozen=True)
@@ -163,10 +165,22 @@ class Lab:
         """``argv`` as it runs in the client namespace (with the lab's resolv.conf)."""
         return ["ip", "netns", "exec", self.names.client, *argv]
 
-    def check_command(self, extra_args: Sequence[str]) -> list[str]:
-        """``throttle-probe check`` inside the lab, against the lab's targets."""
-        probe = [sys.executable, "-m", "probe", "check", "--targets", str(self.targets_file)]
+    def check_command(self, extra_args: Sequence[str], targets: Path | None = None) -> list[str]:
+        """``throttle-probe check`` inside the lab, against the lab's targets (or ``targets``)."""
+        targets_file = str(targets or self.targets_file)
+        probe = [sys.executable, "-m", "probe", "check", "--targets", targets_file]
         return self.client_command([*probe, *extra_args])
+
+    def check_document(
+        self, extra_args: Sequence[str], targets: Path | None = None
+    ) -> dict[str, Any]:
+        """Run ``check --json`` in the client; its document (LabError with stderr on failure)."""
+        argv = self.check_command(["--json", *extra_args], targets)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=_CHECK_TIMEOUT)
+        if done.returncode != 0:
+            raise LabError(f"lab check failed: {done.stderr.strip()}")
+        document: dict[str, Any] = json.loads(done.stdout)
+        return document
 
     def require_up(self) -> None:
         require_privileges()
