@@ -147,7 +147,7 @@ def _measure_rounds(
 
     from rich.console import Console
 
-    from probe.terminal import LiveProgress
+    from probe.sinks.terminal import LiveProgress
 
     stderr = Console(stderr=True)
     results: list[RoundResult] = []
@@ -178,11 +178,11 @@ def _report(
 ) -> int:
     import json
 
-    from probe.analysis.judgement import judge_all
     from probe.analysis.reachability import network_unavailable
-    from probe.analysis.window import judge_window
-    from probe.report import round_document, window_document
-    from probe.terminal import render_round, render_window, stdout_console
+    from probe.analysis.round_judgement import judge_all
+    from probe.analysis.window_verdict import judge_window
+    from probe.sinks.document import round_document, window_document
+    from probe.sinks.terminal import render_round, render_window, stdout_console
 
     control_name = config.replay.control_name if config.replay is not None else ""
     judgements = [judge_all(result, control_name) for result in results]
@@ -208,7 +208,7 @@ def _report(
         else:
             render_window(stdout_console(), results, judgements, window)
     if plot_file is not None:
-        from probe.plot import plot_round
+        from probe.sinks.plot import plot_round
 
         plot_round(results[-1], plot_file)
         click.echo(f"Plot written to {plot_file}", err=True)

@@ -12,10 +12,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-# The SNI swap's downloads are round entries of their own, in this group and role;
-# the one with this name sends the neutral server's own (innocuous) name.
+# The SNI swap's downloads are round entries of their own, in this group (role
+# ``Role.SNI_SWAP``); the one with this name sends the neutral server's own name.
 SWAP_GROUP = "sni-swap"
-SWAP_ROLE = "sni_swap"
 SWAP_BASELINE = "swap-innocuous"
 
 
@@ -61,6 +60,69 @@ class StopReason(enum.StrEnum):
     PLATEAU = "plateau"  # the rate had settled: more bytes would only confirm it
     FAILURE = "failure"  # see ``failure``
     INTERRUPTED = "interrupted"
+
+
+class Role(enum.StrEnum):
+    """What an entry of a round is for."""
+
+    TARGET = "target"  # a platform, judged
+    CONTROL = "control"  # an unrelated site: the network as a whole
+    SNI_SWAP = "sni_swap"  # a download of the SNI swap (see SWAP_GROUP)
+
+
+class Variant(enum.StrEnum):
+    """The shape of a replay session's ClientHello."""
+
+    PLAIN = "plain"
+    SCRAMBLED = "scrambled"  # every byte inverted: the replay's baseline
+    SPLIT = "split"  # over two TCP segments, cut in the middle of the name
+    PADDED = "padded"  # longer than one 1500-byte packet
+
+
+class Direction(enum.StrEnum):
+    """Which way a replay session's bytes go."""
+
+    DOWNLOAD = "download"
+    UPLOAD = "upload"
+
+
+class VerdictKind(enum.StrEnum):
+    """What a verdict says of a target (shared/design.md, "Verdicts")."""
+
+    OK = "ok"
+    THROTTLED = "throttled"
+    BLOCKED = "blocked"
+    DEGRADED = "degraded"  # the whole network is slow or lossy: controls suffer too
+    INCONCLUSIVE = "inconclusive"  # not enough evidence
+
+
+class Mechanism(enum.StrEnum):
+    """How a throttled target is slowed (Flach et al.)."""
+
+    POLICING = "policing"  # drops over the rate, no queue
+    SHAPING = "shaping"  # a queue: RTT inflates
+    UNKNOWN = "unknown"
+
+
+class Stage(enum.StrEnum):
+    """Where a blocked target fails."""
+
+    DNS = "dns"
+    TCP = "tcp"
+    TLS = "tls"
+    HTTP = "http"
+    STALL = "stall"
+
+
+class Comparison(enum.StrEnum):
+    """One download against its baseline (the SNI swap, the replay test)."""
+
+    SLOWED = "slowed"
+    BLOCKED = "blocked"
+    SAME = "same"
+    INCONCLUSIVE = "inconclusive"
+    NO_BASELINE = "no_baseline"  # the baseline itself failed: nothing to compare with
+    BASELINE = "baseline"  # this download is the baseline
 
 
 @dataclass
@@ -175,8 +237,8 @@ class ReplayRecord(PhaseTimes):
 
     server: str  # host:port
     sni: str
-    variant: str  # plain, scrambled, split, padded
-    direction: str  # download or upload
+    variant: Variant
+    direction: Direction
     requested_bytes: int  # on the wire, record headers included
     t0: float
     t: float
@@ -195,7 +257,7 @@ class TargetResult:
 
     name: str
     group: str
-    role: str  # "target", "control", or "sni_swap" (see SWAP_GROUP)
+    role: Role
     url: str
     started_at: str  # ISO 8601 wall-clock time of t=0
     dns: list[DnsRecord] = field(default_factory=list)
@@ -253,7 +315,7 @@ def _target_from(entry: dict[str, Any]) -> TargetResult:
     return TargetResult(
         name=entry["name"],
         group=entry["group"],
-        role=entry["role"],
+        role=Role(entry["role"]),
         url=entry["url"],
         started_at=entry["started_at"],
         dns=[_build(DnsRecord, record) for record in entry["dns"]],
@@ -271,6 +333,7 @@ def _transfer_from(data: dict[str, Any]) -> TransferRecord:
 
 def _replay_from(data: dict[str, Any]) -> ReplayRecord:
     record: ReplayRecord = _with_series(_build(ReplayRecord, data), data)
+    record.variant, record.direction = Variant(data["variant"]), Direction(data["direction"])
     return record
 
 

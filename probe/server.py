@@ -33,7 +33,6 @@ from probe.measure.replaywire import (
     ACCEPT_SIZE,
     MAX_RECORD_PAYLOAD,
     RECORD_HEADER,
-    Direction,
     NonceCache,
     Request,
     UploadReport,
@@ -45,7 +44,7 @@ from probe.measure.replaywire import (
 )
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock
-from probe.records import ByteSample
+from probe.records import ByteSample, Direction
 
 log = logging.getLogger("throttle-probe.serve")
 MAX_REPORT_SAMPLES = 500  # keeps the report inside one 16 KiB record

@@ -7,10 +7,9 @@ import pytest
 from scapy.layers.tls.handshake import TLSClientHello
 from scapy.layers.tls.record import TLS
 
-from probe.measure.clienthello import Variant, build_client_hello, fields_of, invert
+from probe.measure.clienthello import build_client_hello, fields_of, invert
 from probe.measure.replaywire import (
     CLOCK_SKEW,
-    Direction,
     NonceCache,
     Request,
     SecretError,
@@ -19,6 +18,7 @@ from probe.measure.replaywire import (
     load_secret,
     seal,
 )
+from probe.records import Direction, Variant
 
 SECRET = b"a shared secret of some length"
 

@@ -6,7 +6,15 @@ import datetime
 from probe.analysis.reachability import network_unavailable
 from probe.config import ResolverSpec, parse_config
 from probe.measure.round import choose_address, measure_round
-from probe.records import DnsRecord, Failure, Phase, RoundResult, TargetResult, TransferRecord
+from probe.records import (
+    DnsRecord,
+    Failure,
+    Phase,
+    Role,
+    RoundResult,
+    TargetResult,
+    TransferRecord,
+)
 from tests.conftest import Lab
 
 
@@ -54,7 +62,7 @@ def test_address_comes_from_the_first_resolver_that_answered() -> None:
 
 
 def target(dns_records: list[DnsRecord], transfer: TransferRecord | None = None) -> TargetResult:
-    return TargetResult("t", "g", "target", "https://x.test/", "", dns_records, None, transfer)
+    return TargetResult("t", "g", Role.TARGET, "https://x.test/", "", dns_records, None, transfer)
 
 
 def round_of(*targets: TargetResult) -> RoundResult:

@@ -10,11 +10,11 @@ from typing import TypeVar
 
 import pytest
 
-from probe.measure.clienthello import Variant, build_client_hello
-from probe.measure.replay import ReplaySession, ReplaySettings, replay
-from probe.measure.replaywire import Direction, Request, framed_size, seal
+from probe.measure.clienthello import build_client_hello
+from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
+from probe.measure.replaywire import Request, framed_size, seal
 from probe.measure.timing import Clock
-from probe.records import Failure, ReplayRecord, StopReason
+from probe.records import Direction, Failure, ReplayRecord, StopReason, Variant
 from probe.server import ReplayServer, ServerLimits
 
 SECRET = b"the replay secret for these tests"

@@ -1,6 +1,6 @@
 """Terminal formatting and the live rate (no network)."""
 
-from probe.terminal import RateMeter
+from probe.sinks.terminal import RateMeter
 from probe.units import format_bytes, format_rate
 
 

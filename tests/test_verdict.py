@@ -7,23 +7,27 @@ import pytest
 
 from probe.analysis import stats
 from probe.analysis.compare import Network
-from probe.analysis.judgement import judge_all
-from probe.analysis.replay import ReplayOutcome, findings
+from probe.analysis.replay_findings import ReplayOutcome, findings
+from probe.analysis.round_judgement import judge_all
 from probe.analysis.sniswap import judge_swap
-from probe.analysis.verdict import Controls, judge, judge_round, summarise_controls
+from probe.analysis.target_verdict import Controls, judge, judge_round, summarise_controls
 from probe.records import (
     SWAP_BASELINE,
     SWAP_GROUP,
     ByteSample,
+    Comparison,
+    Direction,
     DnsRecord,
     Failure,
     Phase,
+    Role,
     RoundResult,
     RttSample,
     StopReason,
     TargetResult,
     TcpInfoSample,
     TransferRecord,
+    Variant,
     round_from_jsonable,
 )
 
@@ -130,7 +134,9 @@ def download(
     transfer.goodput_bytes_per_second = None if failure else rate
     transfer.failure = failure
     dns = [DnsRecord("system", "system", name, "A", 0.0, 0.01, ["192.0.2.1"])]
-    return TargetResult(name, "g", role, f"https://{name}/", "", dns, "system", transfer, failure)
+    return TargetResult(
+        name, "g", Role(role), f"https://{name}/", "", dns, "system", transfer, failure
+    )
 
 
 def test_slow_target_on_a_randomly_lossy_network_is_degraded_not_throttled() -> None:
@@ -355,7 +361,7 @@ def test_recorded_replay_round_shows_the_name_triggers_it_both_ways() -> None:
 
     judgement = judge_all(result, "example.org")
 
-    states = {(o.direction, o.variant, o.sni): o.state for o in judgement.replays}
+    states = {(str(o.direction), str(o.variant), o.sni): o.state for o in judgement.replays}
     for direction in ("download", "upload"):
         assert states[(direction, "plain", "pbs.twimg.com")] == "slowed"
         assert states[(direction, "plain", "example.org")] == "same"
@@ -374,7 +380,17 @@ def test_recorded_replay_round_shows_the_name_triggers_it_both_ways() -> None:
 def test_replay_findings_tell_a_reaction_to_any_client_hello_and_a_missing_baseline() -> None:
     def outcome(variant: str, sni: str, state: str, control: bool = False) -> ReplayOutcome:
         rate = 17_000.0 if state == "slowed" else 1e8
-        return ReplayOutcome("download", sni, variant, control, state, rate, 1e8, None, None)
+        return ReplayOutcome(
+            Direction.DOWNLOAD,
+            sni,
+            Variant(variant),
+            control,
+            Comparison(state),
+            rate,
+            1e8,
+            None,
+            None,
+        )
 
     any_hello = [
         outcome("scrambled", "x.com", "baseline"),

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from probe.analysis.verdict import judge_round
-from probe.analysis.window import judge_window
+from probe.analysis.target_verdict import judge_round
+from probe.analysis.window_verdict import judge_window
 from probe.records import RoundResult, round_from_jsonable
 
 DATA = Path(__file__).parent / "data"

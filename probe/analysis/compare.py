@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.analysis import stats
-from probe.records import ByteSample, Failure, StopReason
+from probe.records import ByteSample, Comparison, Failure, StopReason
 
 
 class Network(enum.StrEnum):
@@ -51,21 +51,22 @@ def measured(
 
 def compare(
     this: Measured, baseline: Measured | None, network: Network = Network.HEALTHY
-) -> tuple[str, float | None]:
-    """(state, baseline/this ratio); state is slowed, blocked, same, inconclusive or no_baseline."""
+) -> tuple[Comparison, float | None]:
+    """(state, baseline/this ratio)."""
     if baseline is None or baseline.failure is not None or baseline.rate is None:
-        return "no_baseline", None
+        return Comparison.NO_BASELINE, None
     if this.failure is not None:
-        return ("inconclusive" if network == Network.DEGRADED else "blocked"), None
+        blocked = network != Network.DEGRADED
+        return (Comparison.BLOCKED if blocked else Comparison.INCONCLUSIVE), None
     if this.rate is None or this.rate <= 0:
-        return "inconclusive", None
+        return Comparison.INCONCLUSIVE, None
     ratio = baseline.rate / this.rate
     if ratio < stats.EXTREME_RATIO:
-        return "same", ratio
+        return Comparison.SAME, ratio
     if network == Network.DEGRADED or (network == Network.LOSSY and not this.plateau):
-        return "inconclusive", ratio
+        return Comparison.INCONCLUSIVE, ratio
     wehe = stats.wehe_test(
         stats.throughput_bins(this.samples), stats.throughput_bins(baseline.samples)
     )
     differentiated = wehe is not None and wehe.decision == "differentiated"
-    return ("slowed" if differentiated else "inconclusive"), ratio
+    return (Comparison.SLOWED if differentiated else Comparison.INCONCLUSIVE), ratio

@@ -8,13 +8,20 @@ reacting to the name: nothing else differs (``compare`` decides "slowed").
 from dataclasses import dataclass
 
 from probe.analysis.compare import Measured, Network, compare, measured
-from probe.records import SWAP_BASELINE, SWAP_ROLE, RoundResult, StopReason, TargetResult
+from probe.records import (
+    SWAP_BASELINE,
+    Comparison,
+    Role,
+    RoundResult,
+    StopReason,
+    TargetResult,
+)
 
 
 @dataclass(frozen=True)
 class SwapOutcome:
     sni: str
-    state: str  # "slowed", "blocked", "same", "inconclusive", or "no_baseline"
+    state: Comparison
     goodput_bytes_per_second: float | None
     baseline_bytes_per_second: float | None
     ratio: float | None  # baseline / this
@@ -26,7 +33,7 @@ def judge_swap(result: RoundResult, network: Network = Network.HEALTHY) -> dict[
 
     ``network``: as the round's controls saw it.
     """
-    entries = [t for t in result.targets if t.role == SWAP_ROLE]
+    entries = [t for t in result.targets if t.role == Role.SNI_SWAP]
     baseline = next((t for t in entries if t.name == SWAP_BASELINE), None)
     return {
         _sni(entry): _judge(entry, baseline, network)

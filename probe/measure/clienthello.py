@@ -16,9 +16,10 @@ scapy is heavy to import (most of a second), so it is imported only when a
 ClientHello is built.
 """
 
-import enum
 import os
 from dataclasses import dataclass
+
+from probe.records import Variant
 
 RANDOM_SIZE = 32
 SESSION_ID_SIZE = 32
@@ -28,13 +29,6 @@ SESSION_ID_OFFSET = RANDOM_OFFSET + RANDOM_SIZE + 1  # after the session-id leng
 PADDED_SIZE = 1600  # past a 1500-byte MTU whatever the headers
 HANDSHAKE_RECORD = 0x16
 _INVERTED = bytes(255 - value for value in range(256))  # a translate table: fast on megabytes
-
-
-class Variant(enum.StrEnum):
-    PLAIN = "plain"
-    SCRAMBLED = "scrambled"
-    SPLIT = "split"
-    PADDED = "padded"
 
 
 @dataclass(frozen=True)

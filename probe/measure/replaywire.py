@@ -26,7 +26,6 @@ nonces stop a recorded ClientHello from being replayed by a third party.
 A scrambled ClientHello is inverted as a whole, so it authenticates too.
 """
 
-import enum
 import hashlib
 import hmac
 import json
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probe.measure.clienthello import HANDSHAKE_RECORD, fields_of, invert
+from probe.records import Direction
 
 LABEL = b"throttle-probe/replay/1"
 VERSION = 1
@@ -48,11 +48,6 @@ MAX_RECORD_PAYLOAD = 16384  # TLS's own limit on a record's plaintext
 MAX_HELLO = 4096  # the padded ClientHello is ~1600 bytes; anything far bigger is not ours
 MIN_SECRET = 16
 ACCEPT_SIZE = 32  # payload of the record that lets an upload begin
-
-
-class Direction(enum.StrEnum):
-    DOWNLOAD = "download"
-    UPLOAD = "upload"
 
 
 _DIRECTION_CODES = {Direction.DOWNLOAD: b"D", Direction.UPLOAD: b"U"}

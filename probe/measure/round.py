@@ -16,10 +16,9 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from probe.config import Config, ResolverSpec
-from probe.measure.clienthello import Variant
 from probe.measure.dns import ResolverSet, resolve
-from probe.measure.replay import ReplaySession, ReplaySettings, replay
-from probe.measure.replaywire import Direction, framed_size
+from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
+from probe.measure.replaywire import framed_size
 from probe.measure.timing import Clock, Interrupt
 from probe.measure.transfer import (
     TransferSettings,
@@ -30,12 +29,14 @@ from probe.measure.transfer import (
 from probe.records import (
     SWAP_BASELINE,
     SWAP_GROUP,
-    SWAP_ROLE,
+    Direction,
     DnsRecord,
     Failure,
     ReplayRecord,
+    Role,
     RoundResult,
     TargetResult,
+    Variant,
 )
 
 
@@ -124,7 +125,7 @@ class Job:
 
     name: str
     group: str
-    role: str  # "target", "control" or "sni_swap"
+    role: Role
     url: str
     min_bytes: int | None = None
     sni: str | None = None  # None: the URL's host
@@ -137,7 +138,7 @@ class Job:
 
 def target_jobs(config: Config) -> list[Job]:
     return [
-        Job(target.name, group_name, group.role, target.url, target.min_bytes)
+        Job(target.name, group_name, Role(group.role), target.url, target.min_bytes)
         for group_name, group, target in config.targets()
     ]
 
@@ -154,10 +155,10 @@ def swap_jobs(config: Config) -> list[Job]:
     names = config.swap_names()
     if swap.canaries:
         names += [f"{secrets.token_hex(4)}.twimg.com", "microsoft.com"]
-    jobs = [Job(SWAP_BASELINE, SWAP_GROUP, SWAP_ROLE, swap.url, verify=False)]
+    jobs = [Job(SWAP_BASELINE, SWAP_GROUP, Role.SNI_SWAP, swap.url, verify=False)]
     for sni in dict.fromkeys(names):
         label = "swap-" + re.sub(r"[^a-z0-9-]", "-", sni.lower())[:56]
-        jobs.append(Job(label, SWAP_GROUP, SWAP_ROLE, swap.url, sni=sni, verify=False))
+        jobs.append(Job(label, SWAP_GROUP, Role.SNI_SWAP, swap.url, sni=sni, verify=False))
     return jobs
 
 

@@ -37,15 +37,20 @@ from urllib.parse import urlsplit
 
 from probe.analysis import stats
 from probe.analysis.compare import Network
-from probe.analysis.replay import ReplayOutcome, replay_text
+from probe.analysis.replay_findings import ReplayOutcome, replay_text
 from probe.analysis.sniswap import SwapOutcome, judge_swap
 from probe.records import (
+    Comparison,
     DnsRecord,
     Failure,
+    Mechanism,
+    Role,
     RoundResult,
+    Stage,
     StopReason,
     TargetResult,
     TransferRecord,
+    VerdictKind,
 )
 from probe.units import format_rate
 
@@ -62,34 +67,34 @@ LOSSY_NETWORK = 0.02
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
 
 STAGE_OF_FAILURE = {
-    **{f: "dns" for f in Failure if f.value.startswith("dns_")},
-    Failure.NETWORK_UNREACHABLE: "tcp",
-    Failure.TCP_REFUSED: "tcp",
-    Failure.TCP_TIMEOUT: "tcp",
-    Failure.TCP_ERROR: "tcp",
-    Failure.TCP_RESET: "tcp",
-    Failure.TLS_RESET: "tls",
-    Failure.TLS_TIMEOUT: "tls",
-    Failure.TLS_CERT_INVALID: "tls",
-    Failure.TLS_ERROR: "tls",
-    Failure.HTTP_STATUS: "http",
-    Failure.HTTP_TRUNCATED: "http",
-    Failure.HTTP_ERROR: "http",
-    Failure.HTTP_TOO_SMALL: "http",
-    Failure.READ_TIMEOUT: "http",
-    Failure.STALL: "stall",
+    **{f: Stage.DNS for f in Failure if f.value.startswith("dns_")},
+    Failure.NETWORK_UNREACHABLE: Stage.TCP,
+    Failure.TCP_REFUSED: Stage.TCP,
+    Failure.TCP_TIMEOUT: Stage.TCP,
+    Failure.TCP_ERROR: Stage.TCP,
+    Failure.TCP_RESET: Stage.TCP,
+    Failure.TLS_RESET: Stage.TLS,
+    Failure.TLS_TIMEOUT: Stage.TLS,
+    Failure.TLS_CERT_INVALID: Stage.TLS,
+    Failure.TLS_ERROR: Stage.TLS,
+    Failure.HTTP_STATUS: Stage.HTTP,
+    Failure.HTTP_TRUNCATED: Stage.HTTP,
+    Failure.HTTP_ERROR: Stage.HTTP,
+    Failure.HTTP_TOO_SMALL: Stage.HTTP,
+    Failure.READ_TIMEOUT: Stage.HTTP,
+    Failure.STALL: Stage.STALL,
 }
 
 
 @dataclass
 class Verdict:
-    """One of ok, throttled, blocked, degraded, inconclusive, with its evidence."""
+    """What a target's measurements say, with the evidence it rests on."""
 
-    verdict: str
+    verdict: VerdictKind
     reason: str
-    mechanism: str | None = None  # throttled: policing, shaping or unknown
+    mechanism: Mechanism | None = None  # throttled only
     rate_bytes_per_second: float | None = None  # throttled: the estimated rate
-    stage: str | None = None  # blocked: dns, tcp, tls, http or stall
+    stage: Stage | None = None  # blocked only
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
@@ -161,7 +166,7 @@ def judge_round(
     controls = round_controls(result)
     swap = judge_swap(result, controls.network) if swap is None else swap
     verdicts = {}
-    for target in (t for t in result.targets if t.role == "target"):
+    for target in (t for t in result.targets if t.role == Role.TARGET):
         verdict = judge(target, controls)
         host = urlsplit(target.url).hostname or ""
         outcome = swap.get(host)
@@ -179,11 +184,11 @@ def judge_round(
 def swap_text(outcome: SwapOutcome) -> str:
     """One clause on the SNI swap, for a verdict's reason."""
     base = outcome.baseline_bytes_per_second
-    if outcome.state == "no_baseline" or base is None:
+    if outcome.state == Comparison.NO_BASELINE or base is None:
         return "SNI swap: the neutral server failed with its own name"
     same_server = f"SNI swap: same server {format_rate(base)} with an innocuous name"
     if outcome.failure is not None:
-        judged = "" if outcome.state == "blocked" else f" ({outcome.state})"
+        judged = "" if outcome.state == Comparison.BLOCKED else f" ({outcome.state})"
         return f"{same_server}, {outcome.failure} with this name{judged}"
     rate = outcome.goodput_bytes_per_second
     return f"{same_server}, {format_rate(rate)} with this name ({outcome.state})"
@@ -191,7 +196,7 @@ def swap_text(outcome: SwapOutcome) -> str:
 
 def round_controls(result: RoundResult) -> Controls:
     """What the controls (role ``control``) of ``result`` say about the network."""
-    return summarise_controls([t for t in result.targets if t.role == "control"])
+    return summarise_controls([t for t in result.targets if t.role == Role.CONTROL])
 
 
 def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
@@ -221,28 +226,28 @@ def judge(target: TargetResult, controls: Controls) -> Verdict:
         return tampering
     if target.failure == Failure.INTERRUPTED:
         return Verdict(
-            "inconclusive", "the round was interrupted", evidence=_base(target, controls)
+            VerdictKind.INCONCLUSIVE, "the round was interrupted", evidence=_base(target, controls)
         )
     if target.failure is not None:
         return _judge_failure(target, target.failure, controls)
     degraded = controls.degraded_reason()
     if degraded is not None:
-        return Verdict("degraded", degraded, evidence=_base(target, controls))
+        return Verdict(VerdictKind.DEGRADED, degraded, evidence=_base(target, controls))
     return _judge_throughput(target, controls)
 
 
 def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -> Verdict:
-    stage = STAGE_OF_FAILURE.get(failure, "http")
+    stage = STAGE_OF_FAILURE.get(failure, Stage.HTTP)
     evidence = _base(target, controls)
     if not controls.rates and not controls.failures:
         # Without a control, a failure cannot be told from a network that is down.
         reason = f"{failure} at the {stage} stage, but no control was measured to compare with"
-        return Verdict("inconclusive", reason, evidence=evidence)
+        return Verdict(VerdictKind.INCONCLUSIVE, reason, evidence=evidence)
     degraded = controls.degraded_reason()
     if degraded is not None:
-        return Verdict("degraded", f"{failure}, but {degraded}", evidence=evidence)
+        return Verdict(VerdictKind.DEGRADED, f"{failure}, but {degraded}", evidence=evidence)
     return Verdict(
-        "blocked",
+        VerdictKind.BLOCKED,
         f"{failure} at the {stage} stage; controls fine ({_controls_text(controls)})",
         stage=stage,
         evidence=evidence,
@@ -255,17 +260,19 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
     evidence = _base(target, controls)
     slowest = controls.slowest
     if transfer is None or rate is None or slowest is None:
-        return Verdict("inconclusive", "no control to compare with", evidence=evidence)
+        return Verdict(VerdictKind.INCONCLUSIVE, "no control to compare with", evidence=evidence)
     ratio = slowest / rate if rate > 0 else float("inf")
     evidence["ratio_to_slowest_control"] = ratio
     if ratio < stats.EXTREME_RATIO:
         return Verdict(
-            "ok", f"{format_rate(rate)}; controls {_controls_text(controls)}", evidence=evidence
+            VerdictKind.OK,
+            f"{format_rate(rate)}; controls {_controls_text(controls)}",
+            evidence=evidence,
         )
     signs = _throttle_signs(transfer, controls)
     if controls.lossy and not signs.beyond_random_loss:
         return Verdict(
-            "degraded",
+            VerdictKind.DEGRADED,
             f"{ratio:.0f}x slower than the controls, but they lose packets at random too, "
             "and it shows neither a queue of its own nor a rate held flat",
             evidence=evidence,
@@ -275,13 +282,13 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
     if wehe is None or wehe.decision != "differentiated":
         why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
         return Verdict(
-            "inconclusive",
+            VerdictKind.INCONCLUSIVE,
             f"{ratio:.0f}x slower than the controls, but {why}",
             evidence=evidence,
         )
     mechanism, how = _mechanism(transfer, signs, controls, evidence)
     return Verdict(
-        "throttled",
+        VerdictKind.THROTTLED,
         f"{mechanism} at ~{format_rate(rate)}; controls {_controls_text(controls)} "
         f"(the slowest {ratio:.0f}x faster); {how}",
         mechanism=mechanism,
@@ -325,17 +332,17 @@ def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSi
 
 def _mechanism(
     transfer: TransferRecord, signs: _ThrottleSigns, controls: Controls, evidence: dict[str, Any]
-) -> tuple[str, str]:
+) -> tuple[Mechanism, str]:
     flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.samples))
     share = signs.rtt_inflated_share
     evidence.update(loss_events=signs.losses, rtt_inflated_share=share, plateau_cv=flatness)
     if signs.own_queue:
-        return "shaping", f"RTT inflated in {share:.0%} of in-band probes (a queue)"
+        return Mechanism.SHAPING, f"RTT inflated in {share:.0%} of in-band probes (a queue)"
     if signs.losses > 0:
         queue = "network queueing too" if controls.queueing else "no RTT inflation"
         flat = "; the rate held flat though the network loses at random" if controls.lossy else ""
-        return "policing", f"{signs.losses} loss events, {queue}{flat}"
-    return "unknown", "neither loss nor queueing seen"
+        return Mechanism.POLICING, f"{signs.losses} loss events, {queue}{flat}"
+    return Mechanism.UNKNOWN, "neither loss nor queueing seen"
 
 
 def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
@@ -347,10 +354,10 @@ def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
     if system and not system_answers and other_answers and controls.system_dns_ok:
         failure = next((r.failure for r in system if r.failure is not None), "no answer")
         return Verdict(
-            "blocked",
+            VerdictKind.BLOCKED,
             f"the system resolver gave {failure} for this host but answers for the controls; "
             f"other resolvers answer {', '.join(sorted(other_answers))}",
-            stage="dns",
+            stage=Stage.DNS,
             evidence=evidence,
         )
     if not system_answers or not other_answers or system_answers & other_answers:
@@ -360,10 +367,10 @@ def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
         return None  # different but working addresses: a CDN choosing by resolver
     failure = f"; connecting there: {target.failure}" if target.failure else ""
     return Verdict(
-        "blocked",
+        VerdictKind.BLOCKED,
         f"the system resolver answered {', '.join(sorted(system_answers))}, other resolvers "
         f"{', '.join(sorted(other_answers))}{failure}",
-        stage="dns",
+        stage=Stage.DNS,
         evidence=evidence,
     )
 

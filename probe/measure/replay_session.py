@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from probe.measure.clienthello import ClientHello, Variant, build_client_hello, invert
+from probe.measure.clienthello import ClientHello, build_client_hello, invert
 from probe.measure.goodput import goodput_bytes_per_second
 from probe.measure.plateau import plateau_reached
 from probe.measure.replaywire import (
@@ -23,7 +23,6 @@ from probe.measure.replaywire import (
     APPLICATION_DATA,
     MAX_RECORD_PAYLOAD,
     RECORD_HEADER,
-    Direction,
     Request,
     UploadReport,
     decode_report,
@@ -33,7 +32,15 @@ from probe.measure.replaywire import (
 )
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
-from probe.records import ByteSample, Failure, ReplayRecord, StopReason, TcpInfoSample
+from probe.records import (
+    ByteSample,
+    Direction,
+    Failure,
+    ReplayRecord,
+    StopReason,
+    TcpInfoSample,
+    Variant,
+)
 
 READ_SIZE = 256 * 1024
 ACK_POLL = 0.25  # seconds between looks at the acknowledged bytes while a write waits
@@ -87,8 +94,8 @@ async def replay(
     record = ReplayRecord(
         server=f"{session.host}:{session.port}",
         sni=session.sni,
-        variant=session.variant.value,
-        direction=session.direction.value,
+        variant=session.variant,
+        direction=session.direction,
         requested_bytes=framed_size(session.payload_bytes),
         t0=clock.now(),
         t=0.0,

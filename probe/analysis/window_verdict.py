@@ -16,8 +16,8 @@ from dataclasses import asdict
 from typing import Any
 
 from probe.analysis import stats
-from probe.analysis.verdict import Verdict, round_controls
-from probe.records import RoundResult
+from probe.analysis.target_verdict import Verdict, round_controls
+from probe.records import Mechanism, RoundResult, VerdictKind
 from probe.units import format_rate
 
 
@@ -39,13 +39,16 @@ def _judge(
         "rounds": [v.verdict for v in mine],
     }
     majority = len(mine) // 2 + 1
-    if labels["degraded"] >= majority:
-        reason = f"degraded in {labels['degraded']} of {len(mine)} rounds: controls suffer too"
-        return Verdict("degraded", reason, evidence=evidence)
-    if labels["blocked"] >= majority:
-        stage, count = Counter(v.stage for v in mine if v.verdict == "blocked").most_common(1)[0]
+    if labels[VerdictKind.DEGRADED] >= majority:
+        reason = (
+            f"degraded in {labels[VerdictKind.DEGRADED]} of {len(mine)} rounds: controls suffer too"
+        )
+        return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
+    if labels[VerdictKind.BLOCKED] >= majority:
+        stages = Counter(v.stage for v in mine if v.verdict == VerdictKind.BLOCKED)
+        stage, count = stages.most_common(1)[0]
         reason = f"blocked at the {stage} stage in {count} of {len(mine)} rounds"
-        return Verdict("blocked", reason, stage=stage, evidence=evidence)
+        return Verdict(VerdictKind.BLOCKED, reason, stage=stage, evidence=evidence)
     return _judge_throughput(name, rounds, mine, evidence)
 
 
@@ -55,7 +58,9 @@ def _judge_throughput(
     target_rates, target_bins, control_slowest, control_bins = _pooled(name, rounds)
     if not target_rates or not control_slowest:
         return Verdict(
-            "inconclusive", "no round with both the target and a control", evidence=evidence
+            VerdictKind.INCONCLUSIVE,
+            "no round with both the target and a control",
+            evidence=evidence,
         )
     rate = statistics.median(target_rates)
     controls = statistics.median(control_slowest)
@@ -69,19 +74,25 @@ def _judge_throughput(
     )
     measured = f"median {format_rate(rate)} over {len(target_rates)} rounds"
     if ratio < stats.EXTREME_RATIO:
-        return Verdict("ok", f"{measured}; controls {format_rate(controls)}", evidence=evidence)
+        return Verdict(
+            VerdictKind.OK, f"{measured}; controls {format_rate(controls)}", evidence=evidence
+        )
     if wehe is None or wehe.decision != "differentiated":
         why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
         reason = f"{measured}, {ratio:.0f}x below the controls, but {why}"
-        return Verdict("inconclusive", reason, evidence=evidence)
+        return Verdict(VerdictKind.INCONCLUSIVE, reason, evidence=evidence)
     mechanisms = Counter(v.mechanism for v in mine if v.mechanism is not None)
-    mechanism = mechanisms.most_common(1)[0][0] if mechanisms else "unknown"
+    mechanism = mechanisms.most_common(1)[0][0] if mechanisms else Mechanism.UNKNOWN
     reason = (
         f"{mechanism} at ~{format_rate(rate)} ({measured}); controls {format_rate(controls)}; "
         f"Wehe on pooled samples: area {wehe.area:.0%}, KS p={wehe.p_value:.1g}"
     )
     return Verdict(
-        "throttled", reason, mechanism=mechanism, rate_bytes_per_second=rate, evidence=evidence
+        VerdictKind.THROTTLED,
+        reason,
+        mechanism=mechanism,
+        rate_bytes_per_second=rate,
+        evidence=evidence,
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probe.analysis import stats
-from probe.records import SWAP_ROLE, RoundResult, TargetResult
+from probe.records import Role, RoundResult, TargetResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,10 +31,10 @@ def plot_round(result: RoundResult, path: Path) -> None:
         raise PlotUnavailable(
             "--plot needs matplotlib: pip install 'throttle-probe[plot]'."
         ) from None
-    controls = [t for t in result.targets if t.role == "control"]
+    controls = [t for t in result.targets if t.role == Role.CONTROL]
     groups: dict[str, list[TargetResult]] = {}
     for entry in result.targets:
-        if entry.role != "control":
+        if entry.role != Role.CONTROL:
             groups.setdefault(entry.group, []).append(entry)
     panels = max(1, len(groups))
     figure, axes = plt.subplots(panels, 1, figsize=(9, 3.2 * panels), squeeze=False)
@@ -43,7 +43,7 @@ def plot_round(result: RoundResult, path: Path) -> None:
             _draw(axis, entry, "-")
         for entry in controls:
             _draw(axis, entry, "--")
-        kind = "SNI swap" if entries[0].role == SWAP_ROLE else group
+        kind = "SNI swap" if entries[0].role == Role.SNI_SWAP else group
         axis.set_title(f"{kind} against the controls (dashed)")
         axis.set_yscale("log")
         axis.set_ylabel("throughput (bit/s)")

@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 
-from probe.analysis.replay import ReplayOutcome, findings, judge_replays
+from probe.analysis.replay_findings import ReplayOutcome, findings, judge_replays
 from probe.analysis.sniswap import SwapOutcome, judge_swap
-from probe.analysis.verdict import Verdict, judge_round, round_controls
+from probe.analysis.target_verdict import Verdict, judge_round, round_controls
 from probe.records import RoundResult
 
 

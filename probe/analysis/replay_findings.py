@@ -16,18 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.analysis.compare import Measured, Network, compare, measured
-from probe.measure.clienthello import Variant
-from probe.records import ReplayRecord
+from probe.records import Comparison, Direction, ReplayRecord, Variant
 from probe.units import format_rate
 
 
 @dataclass(frozen=True)
 class ReplayOutcome:
-    direction: str
+    direction: Direction
     sni: str
-    variant: str
+    variant: Variant
     control: bool  # the innocuous name
-    state: str  # slowed, blocked, same, inconclusive, no_baseline; "baseline" for scrambled
+    state: Comparison
     goodput_bytes_per_second: float | None
     baseline_bytes_per_second: float | None
     ratio: float | None  # baseline / this
@@ -46,7 +45,7 @@ def judge_replays(
     for record in records:
         baseline = baselines.get(record.direction)
         if record is baseline:
-            state, ratio = "baseline", None
+            state, ratio = Comparison.BASELINE, None
         else:
             base = None if baseline is None else _measured(baseline)
             state, ratio = compare(_measured(record), base, network)
@@ -78,35 +77,36 @@ def findings(outcomes: Sequence[ReplayOutcome]) -> list[str]:
 
 
 def _finding(outcomes: Sequence[ReplayOutcome]) -> str:
-    baseline = next((o for o in outcomes if o.state == "baseline"), None)
+    baseline = next((o for o in outcomes if o.state == Comparison.BASELINE), None)
     if baseline is None or baseline.failure is not None:
         return "no verdict: the scrambled baseline failed or is missing"
     named = [o for o in outcomes if o.variant == Variant.PLAIN and not o.control]
     control = next((o for o in outcomes if o.control), None)
-    hit = [o for o in named if o.state in ("slowed", "blocked")]
+    hit = [o for o in named if o.state in _HIT]
     if not hit:
         return f"no difference from the scrambled baseline ({_rate(baseline)})"
     names = ", ".join(f"{o.sni} {_state(o)}" for o in hit)
-    if control is not None and control.state in ("slowed", "blocked"):
+    if control is not None and control.state in _HIT:
         return f"{names}, and the control name too: any ClientHello to this server"
     text = f"{names}; control name and scrambled {_rate(baseline)}: the name triggers it"
-    evaded = [o.variant for o in outcomes if o.variant in _EVASIONS and o.state == "same"]
+    evaded = [o.variant for o in outcomes if o.variant in _EVASIONS and o.state == Comparison.SAME]
     if evaded:
         text += f"; {' and '.join(evaded)} ClientHellos evade it (no reassembly)"
     return text
 
 
 _EVASIONS = (Variant.SPLIT, Variant.PADDED)
+_HIT = (Comparison.SLOWED, Comparison.BLOCKED)
 
 
 def replay_text(outcomes: Sequence[ReplayOutcome]) -> str:
     """One clause on a name's replay sessions, for a target's verdict reason."""
     parts = []
     for outcome in outcomes:
-        if outcome.state == "no_baseline":
+        if outcome.state == Comparison.NO_BASELINE:
             parts.append(f"{outcome.direction} no baseline")
         elif outcome.failure is not None:
-            judged = "" if outcome.state == "blocked" else f" ({outcome.state})"
+            judged = "" if outcome.state == Comparison.BLOCKED else f" ({outcome.state})"
             parts.append(f"{outcome.direction} {outcome.failure}{judged}")
         else:
             base = outcome.baseline_bytes_per_second
@@ -117,7 +117,7 @@ def replay_text(outcomes: Sequence[ReplayOutcome]) -> str:
 
 
 def _state(outcome: ReplayOutcome) -> str:
-    if outcome.state == "blocked":
+    if outcome.state == Comparison.BLOCKED:
         return f"blocked ({outcome.failure})"
     return f"slowed to {_rate(outcome)}"
 

@@ -18,10 +18,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from probe.analysis.judgement import RoundJudgement
-from probe.analysis.replay import ReplayOutcome
+from probe.analysis.replay_findings import ReplayOutcome
+from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.sniswap import SwapOutcome
-from probe.analysis.verdict import Verdict
+from probe.analysis.target_verdict import Verdict
 from probe.records import (
     DnsRecord,
     Failure,

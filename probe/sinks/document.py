@@ -5,8 +5,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from probe import __version__
-from probe.analysis.judgement import RoundJudgement
-from probe.analysis.verdict import Verdict
+from probe.analysis.round_judgement import RoundJudgement
+from probe.analysis.target_verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
 
