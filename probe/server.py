@@ -25,10 +25,11 @@ import errno
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from probe.measure.body import BodyEnd, read_body
 from probe.measure.clienthello import invert
-from probe.measure.plateau import plateau_reached
 from probe.measure.replaywire import (
     ACCEPT_SIZE,
     MAX_RECORD_PAYLOAD,
@@ -233,22 +234,21 @@ class ReplayServer:
         wire_bytes = framed_size(request.bytes)
         loop = asyncio.get_running_loop()
         ends = loop.time() + request.seconds
-        judged = 0
-        while counter.bytes < wire_bytes:
-            wait = min(self.limits.read_timeout, ends - loop.time())
-            try:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                wait = min(self.limits.read_timeout, ends - loop.time())
                 async with asyncio.timeout(max(0.0, wait)):
                     data = await reader.read(min(UPLOAD_READ_SIZE, wire_bytes - counter.bytes))
-            except TimeoutError:
-                return "deadline" if loop.time() >= ends else "stall"
-            if not data:
-                return "closed"
-            counter.bytes += len(data)
-            if request.stop_at_plateau and len(sampler.samples) > judged:
-                judged = len(sampler.samples)
-                if plateau_reached(sampler.samples):
-                    return "plateau"
-        return "complete"
+                if not data:
+                    return
+                yield data
+
+        try:
+            end = await read_body(chunks(), counter, sampler, wire_bytes, request.stop_at_plateau)
+        except TimeoutError:
+            return "deadline" if loop.time() >= ends else "stall"
+        return {BodyEnd.LIMIT: "complete", BodyEnd.PLATEAU: "plateau", BodyEnd.END: "closed"}[end]
 
     async def _discard(self, reader: asyncio.StreamReader, most: int) -> None:
         with contextlib.suppress(TimeoutError, ConnectionError):

@@ -11,13 +11,12 @@ reacting to it. Like every step, it always returns its record.
 import asyncio
 import errno
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from probe.measure.body import BodyEnd, finish_record, read_body
 from probe.measure.clienthello import ClientHello, build_client_hello, invert
-from probe.measure.goodput import goodput_bytes_per_second
-from probe.measure.plateau import plateau_reached
 from probe.measure.replaywire import (
     ACCEPT_SIZE,
     APPLICATION_DATA,
@@ -126,20 +125,9 @@ async def replay(
     except Exception as error:  # OS errors, our deadline, a refusing or truncating server
         _record_failure(record, phases, deadline, error)
     finally:
-        if sampler is not None:
-            sampler.stop()
-            record.tcp_info = sampler.tcp_info
-            if not upload:
-                record.samples = sampler.samples
         if writer is not None:
             writer.transport.abort()  # what is still queued need not be sent
-        if not upload:
-            record.bytes = counter.bytes
-        record.t = clock.now()
-        phases.close(record.t)
-    record.goodput_bytes_per_second = goodput_bytes_per_second(
-        record.samples, record.duration("connect")
-    )
+        finish_record(record, phases, clock, sampler, counter, received_here=not upload)
     return record
 
 
@@ -167,11 +155,11 @@ class _Run:
     phases: PhaseLog
     on_bytes: Callable[[int], None] | None
 
-    def count(self, size: int) -> None:
-        self.counter.bytes += size
-        self.deadline.phase(self.settings.stall_timeout)  # the stall clock restarts
+    def counted(self, total: int) -> None:
+        """Bytes arrived: the stall clock restarts, and the listener hears of it."""
+        self.deadline.phase(self.settings.stall_timeout)
         if self.on_bytes is not None:
-            self.on_bytes(self.counter.bytes)
+            self.on_bytes(total)
 
 
 async def _download(reader: asyncio.StreamReader, run: _Run) -> StopReason:
@@ -181,18 +169,20 @@ async def _download(reader: asyncio.StreamReader, run: _Run) -> StopReason:
         raise _Refused
     run.phases.open("body")
     run.sampler.start()
-    run.count(len(first))
-    judged = 0  # samples already judged for a plateau: judge each new one once
-    while run.counter.bytes < run.record.requested_bytes:
-        chunk = await reader.read(READ_SIZE)
-        if not chunk:
-            raise _Truncated
-        run.count(len(chunk))
-        if run.settings.stop_at_plateau and len(run.sampler.samples) > judged:
-            judged = len(run.sampler.samples)
-            if plateau_reached(run.sampler.samples):
-                return StopReason.PLATEAU
-    return StopReason.COMPLETE
+    run.counter.bytes = len(first)
+    run.counted(run.counter.bytes)
+    if run.counter.bytes >= run.record.requested_bytes:
+        return StopReason.COMPLETE
+    limit, plateau = run.record.requested_bytes, run.settings.stop_at_plateau
+    end = await read_body(_chunks(reader), run.counter, run.sampler, limit, plateau, run.counted)
+    if end == BodyEnd.END:
+        raise _Truncated
+    return StopReason.PLATEAU if end == BodyEnd.PLATEAU else StopReason.COMPLETE
+
+
+async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    while chunk := await reader.read(READ_SIZE):
+        yield chunk
 
 
 async def _upload(

@@ -42,13 +42,17 @@ class Sampler:
         self.tcp_info: list[TcpInfoSample] = []
         self._rng = random.Random()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self.sample()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def stop(self) -> None:
-        """Stop the timer and take the final sample."""
+        """Stop the timer and take the final sample (once: later calls do nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._task is not None:
             # The task sleeps between samples, so it cannot sample again once cancelled.
             self._task.cancel()

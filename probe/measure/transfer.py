@@ -19,8 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from probe import __version__
-from probe.measure.goodput import goodput_bytes_per_second
-from probe.measure.plateau import plateau_reached
+from probe.measure.body import BodyEnd, finish_record, read_body
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
@@ -119,14 +118,8 @@ async def download(
     except Exception as error:  # httpx, ssl and OS errors, and our own deadline
         _record_failure(record, tracer, deadline, error)
     finally:
-        if sampler is not None:
-            record.samples, record.tcp_info = sampler.samples, sampler.tcp_info
-        record.bytes = counter.bytes
-        record.t = clock.now()
-        tracer.close(record.t)
+        finish_record(record, tracer, clock, sampler, counter)
     _judge_response(record, settings)
-    rtt = record.duration("connect")
-    record.goodput_bytes_per_second = goodput_bytes_per_second(record.samples, rtt)
     return record
 
 
@@ -172,18 +165,18 @@ async def _read_body(
     on_bytes: Callable[[int], None] | None,
     sampler: Sampler,
 ) -> StopReason:
-    judged = 0  # samples already judged for a plateau: judge each new one once
-    async for chunk in response.aiter_raw():
-        counter.bytes += len(chunk)
-        if on_bytes is not None:
-            on_bytes(counter.bytes)
-        if counter.bytes >= settings.max_bytes:
-            return StopReason.MAX_BYTES
-        if settings.stop_at_plateau and len(sampler.samples) > judged:
-            judged = len(sampler.samples)
-            if plateau_reached(sampler.samples):
-                return StopReason.PLATEAU
-    return StopReason.COMPLETE
+    chunks = response.aiter_raw()
+    end = await read_body(
+        chunks, counter, sampler, settings.max_bytes, settings.stop_at_plateau, on_bytes
+    )
+    return _STOP_OF_END[end]
+
+
+_STOP_OF_END = {
+    BodyEnd.LIMIT: StopReason.MAX_BYTES,
+    BodyEnd.PLATEAU: StopReason.PLATEAU,
+    BodyEnd.END: StopReason.COMPLETE,
+}
 
 
 def _judge_response(record: TransferRecord, settings: TransferSettings) -> None:
