@@ -17,8 +17,6 @@ from probe import __version__
 if TYPE_CHECKING:
     from probe.config import Config
     from probe.lab.control import Lab
-    from probe.measure.round import ProgressListener
-    from probe.records import RoundResult
     from probe.server import ServerLimits
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -120,8 +118,7 @@ def check(
         _fail("--plot needs matplotlib: pip install 'throttle-probe[plot]'.", EXIT_USAGE)
     secret = None if no_replay else _replay_secret(config)
     source = str(targets_file) if targets_file else "built-in"
-    measured = _measure_rounds(config, secret, rounds, interval)
-    sys.exit(_report(measured, config, source, as_json, plot_file))
+    sys.exit(_check(config, secret, source, rounds, interval, as_json, plot_file))
 
 
 def _replay_secret(config: "Config") -> bytes | None:
@@ -138,105 +135,51 @@ def _load_secret(path: Path) -> bytes:
         _fail(f"{str(error).capitalize()}.", EXIT_USAGE)
 
 
-def _measure_rounds(
-    config: "Config", secret: bytes | None, rounds: int, interval: float
-) -> list["RoundResult"]:
-    """Run the rounds, ``interval`` seconds from start to start; Ctrl-C ends the window early."""
-    import asyncio
-    import time
-
-    from rich.console import Console
-
-    from probe.sinks.terminal import LiveProgress
-
-    stderr = Console(stderr=True)
-    results: list[RoundResult] = []
-    first_start = time.monotonic()
-    for index in range(rounds):
-        if index > 0:
-            try:
-                time.sleep(max(0.0, first_start + index * interval - time.monotonic()))
-            except KeyboardInterrupt:
-                results[-1].interrupted = True
-                break
-        with LiveProgress(stderr, config.settings.max_bytes) as progress:
-            result = asyncio.run(_measure_until_interrupted(config, progress, secret))
-        results.append(result)
-        if rounds > 1:
-            stderr.print(f"Round {index + 1} of {rounds} done.", highlight=False)
-        if result.interrupted:
-            break
-    return results
-
-
-def _report(
-    results: list["RoundResult"],
+def _check(
     config: "Config",
+    secret: bytes | None,
     source: str,
+    rounds: int,
+    interval: float,
     as_json: bool,
     plot_file: Path | None,
 ) -> int:
-    import json
+    """Measure ``rounds`` rounds, report them through the chosen sinks; the exit code."""
+    import asyncio
+
+    from rich.console import Console
 
     from probe.analysis.reachability import network_unavailable
-    from probe.analysis.round_judgement import judge_all
-    from probe.analysis.window_verdict import judge_window
-    from probe.sinks.document import round_document, window_document
-    from probe.sinks.terminal import render_round, render_window, stdout_console
+    from probe.runner import Runner, Schedule
+    from probe.sinks import Sink
+    from probe.sinks.document import JsonSink
+    from probe.sinks.terminal import LiveProgress, RoundCounter, TerminalSink
 
-    control_name = config.replay.control_name if config.replay is not None else ""
-    judgements = [judge_all(result, control_name) for result in results]
-    window = None
-    if len(results) > 1:
-        window = judge_window(results, [j.verdicts for j in judgements])
-    if as_json:
-        if window is None:
-            document = round_document(results[0], config, source, judgements[0])
-        else:
-            document = window_document(results, config, source, judgements, window)
-        click.echo(json.dumps(document, indent=2))
-    if all(network_unavailable(result) for result in results):
+    stderr = Console(stderr=True)
+    sinks: list[Sink] = [JsonSink(config, source) if as_json else TerminalSink()]
+    if rounds > 1:
+        sinks.append(RoundCounter(rounds, stderr))
+    if plot_file is not None:
+        from probe.sinks.plot import PlotSink
+
+        sinks.append(PlotSink(plot_file))
+    runner = Runner(
+        config,
+        secret,
+        Schedule(rounds=rounds, interval=interval, window=rounds),
+        sinks,
+        progress=lambda c: LiveProgress(stderr, c.settings.max_bytes),
+    )
+    asyncio.run(runner.run())
+    measured = [finished.result for finished in runner.recent]
+    if measured and all(network_unavailable(result) for result in measured):
         click.echo(
             "No network: no resolver answered and no connection could be opened, "
             "so nothing was measured.",
             err=True,
         )
         return EXIT_FAILED
-    if not as_json:
-        if window is None:
-            render_round(stdout_console(), results[0], judgements[0])
-        else:
-            render_window(stdout_console(), results, judgements, window)
-    if plot_file is not None:
-        from probe.sinks.plot import plot_round
-
-        plot_round(results[-1], plot_file)
-        click.echo(f"Plot written to {plot_file}", err=True)
-    return EXIT_INTERRUPTED if results[-1].interrupted else EXIT_OK
-
-
-async def _measure_until_interrupted(
-    config: "Config", progress: "ProgressListener", replay_secret: bytes | None
-) -> "RoundResult":
-    """Run one round; the first Ctrl-C ends it early with what was measured."""
-    import asyncio
-    import signal
-
-    from probe.measure.round import measure_round
-    from probe.measure.timing import Interrupt
-
-    interrupt = Interrupt()
-    loop = asyncio.get_running_loop()
-
-    def on_sigint() -> None:
-        interrupt.request()
-        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C stops at once
-
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
-    try:
-        return await measure_round(config, progress, interrupt, replay_secret)
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
+    return EXIT_INTERRUPTED if measured and measured[-1].interrupted else EXIT_OK
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -280,6 +280,16 @@ class RoundResult:
     targets: list[TargetResult]
     replays: list[ReplayRecord] = field(default_factory=list)  # the replay test, if configured
 
+    @property
+    def bytes_transferred(self) -> int:
+        """Body bytes this round moved: downloads, and replay sessions either way.
+
+        What a data budget counts. Headers, TLS and TCP overhead come on top
+        (a few percent).
+        """
+        transfers = sum(t.transfer.bytes for t in self.targets if t.transfer is not None)
+        return transfers + sum(r.bytes for r in self.replays)
+
 
 def to_jsonable(value: Any) -> Any:
     """Turn records into plain dicts and lists, with derived fields made explicit."""

@@ -1,6 +1,8 @@
 """The JSON document of a round (``check --json``): stable, versioned, self-describing."""
 
 import dataclasses
+import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,9 +11,40 @@ from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.target_verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
+from probe.sinks import FinishedRound
 
 FORMAT = "throttle-probe.check/1"
 WINDOW_FORMAT = "throttle-probe.window/1"
+
+
+class JsonSink:
+    """``check --json``: one document on standard output once the run is over."""
+
+    def __init__(self, config: Config, source: str) -> None:
+        self._config = config
+        self._source = source
+        self._finished: list[FinishedRound] = []
+
+    def round_finished(self, finished: FinishedRound) -> None:
+        self._finished.append(finished)
+
+    def close(self) -> None:
+        rounds = self._finished
+        if not rounds:
+            return
+        if len(rounds) == 1:
+            only = rounds[0]
+            document = round_document(only.result, self._config, self._source, only.judgement)
+        else:
+            document = window_document(
+                [f.result for f in rounds],
+                self._config,
+                self._source,
+                [f.judgement for f in rounds],
+                rounds[-1].window,
+            )
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.flush()
 
 
 def round_document(

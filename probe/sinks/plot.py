@@ -6,14 +6,32 @@ the verdicts bin them, on a logarithmic axis so that 150 kbit/s and
 (``pip install 'throttle-probe[plot]'``) imported only here.
 """
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probe.analysis import stats
 from probe.records import Role, RoundResult, TargetResult
+from probe.sinks import FinishedRound
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+
+class PlotSink:
+    """``check --plot``: the last round drawn once the run is over."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._last: RoundResult | None = None
+
+    def round_finished(self, finished: FinishedRound) -> None:
+        self._last = finished.result
+
+    def close(self) -> None:
+        if self._last is not None:
+            plot_round(self._last, self._path)
+            print(f"Plot written to {self._path}", file=sys.stderr)
 
 
 class PlotUnavailable(Exception):

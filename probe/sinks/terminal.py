@@ -18,19 +18,43 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from probe.analysis.reachability import network_unavailable
 from probe.analysis.replay_findings import ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.target_verdict import Verdict
 from probe.records import (
+    Comparison,
     DnsRecord,
     Failure,
     ReplayRecord,
+    Role,
     RoundResult,
     TargetResult,
     TransferRecord,
+    VerdictKind,
 )
+from probe.sinks import FinishedRound
 from probe.units import format_bytes, format_ms, format_rate
+
+
+class TerminalSink:
+    """Tables on standard output once the run is over."""
+
+    def __init__(self) -> None:
+        self._finished: list[FinishedRound] = []
+
+    def round_finished(self, finished: FinishedRound) -> None:
+        self._finished.append(finished)
+
+    def close(self) -> None:
+        rounds = self._finished
+        if not rounds or all(network_unavailable(f.result) for f in rounds):
+            return  # nothing to show: the command says why
+        if len(rounds) == 1:
+            render_round(stdout_console(), rounds[0].result, rounds[0].judgement)
+        else:
+            render_window(stdout_console(), rounds)
 
 
 class RateMeter:
@@ -144,6 +168,21 @@ def stdout_console() -> Console:
     return console if console.is_terminal else Console(width=120)
 
 
+class RoundCounter:
+    """ "Round 2 of 5 done." on standard error after each round of a window."""
+
+    def __init__(self, rounds: int, console: Console) -> None:
+        self._rounds = rounds
+        self._console = console
+
+    def round_finished(self, finished: FinishedRound) -> None:
+        line = f"Round {finished.number} of {self._rounds} done."
+        self._console.print(line, highlight=False)
+
+    def close(self) -> None:
+        pass
+
+
 def render_round(console: Console, result: RoundResult, judgement: RoundJudgement) -> None:
     console.print(dns_table(result.targets))
     console.print(transfer_table(result.targets))
@@ -159,14 +198,13 @@ def render_round(console: Console, result: RoundResult, judgement: RoundJudgemen
         console.print("[yellow]Interrupted: the figures above are what was measured so far.")
 
 
-def render_window(
-    console: Console,
-    results: Sequence[RoundResult],
-    judgements: Sequence[RoundJudgement],
-    window: dict[str, Verdict],
-) -> None:
+def render_window(console: Console, rounds: Sequence[FinishedRound]) -> None:
     """The last round in full, each round's verdicts, then the verdicts over the window."""
-    render_round(console, results[-1], judgements[-1])
+    last = rounds[-1]
+    render_round(console, last.result, last.judgement)
+    results = [f.result for f in rounds]
+    judgements = [f.judgement for f in rounds]
+    window = last.window
     table = Table(title="Verdicts per round", title_justify="left")
     table.add_column("target", no_wrap=True)
     for index, result in enumerate(results, start=1):
@@ -218,7 +256,7 @@ def transfer_table(targets: Sequence[TargetResult]) -> Table:
     table.add_column("result", min_width=12)
     for target in targets:
         transfer = target.transfer
-        group = target.group if target.role == "target" else f"[dim]{target.group}[/dim]"
+        group = target.group if target.role == Role.TARGET else f"[dim]{target.group}[/dim]"
         table.add_row(
             target.name,
             group,
@@ -233,11 +271,11 @@ def transfer_table(targets: Sequence[TargetResult]) -> Table:
 
 
 _VERDICT_STYLE = {
-    "ok": "green",
-    "throttled": "bold red",
-    "blocked": "bold red",
-    "degraded": "yellow",
-    "inconclusive": "yellow",
+    VerdictKind.OK: "green",
+    VerdictKind.THROTTLED: "bold red",
+    VerdictKind.BLOCKED: "bold red",
+    VerdictKind.DEGRADED: "yellow",
+    VerdictKind.INCONCLUSIVE: "yellow",
 }
 
 
@@ -279,8 +317,15 @@ def replay_table(outcomes: Sequence[ReplayOutcome]) -> Table:
     return table
 
 
-def _state_cell(state: str, failure: str | None) -> str:
-    style = {"slowed": "bold red", "blocked": "bold red", "same": "green"}.get(state)
+_COMPARISON_STYLE = {
+    Comparison.SLOWED: "bold red",
+    Comparison.BLOCKED: "bold red",
+    Comparison.SAME: "green",
+}
+
+
+def _state_cell(state: Comparison, failure: str | None) -> str:
+    style = _COMPARISON_STYLE.get(state)
     text = f"[{style}]{state}[/{style}]" if style else state
     return text + (f" ({failure})" if failure else "")
 

@@ -1,0 +1,213 @@
+"""Rounds on a schedule, in one event loop: ``check`` runs N of them, ``run`` runs them forever.
+
+The runner owns what the two commands share (cloudprober's scheduler and its
+run-once): the schedule (an interval from start to start, random jitter, a
+round never overlapping the next), the daily data budget, the judging of
+each round and of the rolling window of the latest rounds, and the signals.
+It hands every finished round to its sinks. The first SIGINT or SIGTERM ends
+the round under way through the measurements' own deadlines, so what was
+measured is kept and every connection is closed; a second Ctrl-C stops at once.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from probe.analysis.round_judgement import judge_all
+from probe.analysis.window_verdict import judge_window
+from probe.budget import DataBudget
+from probe.config import Config
+from probe.measure.round import ProgressListener, measure_round
+from probe.measure.timing import Interrupt
+from probe.records import RoundResult
+from probe.sinks import FinishedRound, Sink
+from probe.units import format_bytes
+
+log = logging.getLogger("throttle-probe")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    rounds: int | None = 1  # None: until stopped
+    interval: float = 30.0  # seconds from the start of one round to the start of the next
+    jitter: float = 0.0  # up to this many seconds added at random to each wait
+    window: int = 1  # rounds in the rolling window verdict
+
+
+ProgressFactory = Callable[[Config], AbstractContextManager[ProgressListener]]
+Reloader = Callable[[], tuple[Config, bytes | None] | None]
+
+
+class Runner:
+    """Measures rounds of ``config`` on ``schedule`` and feeds ``sinks``.
+
+    ``reload`` (for SIGHUP) returns a new config and replay secret, or None
+    to keep the old ones (it logs why). ``progress`` gives a listener for
+    each round (the terminal's progress bars).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        replay_secret: bytes | None,
+        schedule: Schedule,
+        sinks: Sequence[Sink],
+        *,
+        budget: DataBudget | None = None,
+        progress: ProgressFactory | None = None,
+        reload: Reloader | None = None,
+    ) -> None:
+        self.config = config
+        self.replay_secret = replay_secret
+        self.schedule = schedule
+        self.sinks = list(sinks)
+        self.budget = budget
+        self._progress = progress
+        self._reload = reload
+        self.recent: deque[FinishedRound] = deque(maxlen=schedule.window)
+        self._interrupt = Interrupt()
+        self._stopping = asyncio.Event()
+        self._random = random.Random()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """End the round under way (keeping what it measured) and the run."""
+        self._stopping.set()
+        self._interrupt.request()
+
+    async def run(self) -> None:
+        """Rounds until the schedule's count is reached or ``stop``; then close the sinks."""
+        with self._signals():
+            try:
+                await self._rounds()
+            finally:
+                for sink in self.sinks:
+                    sink.close()
+
+    async def _rounds(self) -> None:
+        loop = asyncio.get_running_loop()
+        number, next_start = 0, loop.time()
+        while self.schedule.rounds is None or number < self.schedule.rounds:
+            await self._sleep(next_start - loop.time())
+            await self._wait_for_budget()
+            if self.stopping:
+                if self.recent:  # stopped between rounds: the run ends early
+                    self.recent[-1].result.interrupted = True
+                return
+            started = loop.time()
+            number += 1
+            finished = await self._round(number)
+            if finished.result.interrupted:
+                return
+            next_start = started + self._wait_after(finished.result)
+
+    async def _round(self, number: int) -> FinishedRound:
+        config, secret = self.config, self.replay_secret
+        log.info("round %d: measuring %d targets", number, len(config.targets()))
+        progress = self._progress(config) if self._progress else contextlib.nullcontext(None)
+        with progress as listener:
+            result = await measure_round(config, listener, self._interrupt, secret)
+        if self.budget is not None:
+            self.budget.add(result.bytes_transferred)
+        finished = self._judge(number, result, config)
+        log.info(
+            "round %d: done, %s received; %s",
+            number,
+            format_bytes(result.bytes_transferred),
+            _verdict_summary(finished),
+        )
+        for sink in self.sinks:
+            sink.round_finished(finished)
+        return finished
+
+    def _judge(self, number: int, result: RoundResult, config: Config) -> FinishedRound:
+        control_name = config.replay.control_name if config.replay is not None else ""
+        judgement = judge_all(result, control_name)
+        rounds = [*(r.result for r in self.recent), result][-self.schedule.window :]
+        verdicts = [*(r.judgement.verdicts for r in self.recent), judgement.verdicts]
+        window = judge_window(rounds, verdicts[-len(rounds) :])
+        finished = FinishedRound(number, result, judgement, window, len(rounds))
+        self.recent.append(finished)
+        return finished
+
+    def _wait_after(self, result: RoundResult) -> float:
+        """Seconds from this round's start to the next's: the interval, paced, with jitter."""
+        interval = self.schedule.interval
+        if self.budget is not None:
+            paced = self.budget.paced_interval(interval, result.bytes_transferred)
+            if paced > interval:
+                log.info("the data budget stretches the interval to %.0f s", paced)
+            interval = paced
+        return interval + self._random.uniform(0, self.schedule.jitter)
+
+    async def _wait_for_budget(self) -> None:
+        """Pause until midnight UTC when the next round would overrun today's budget."""
+        budget = self.budget
+        if budget is None or self.stopping:
+            return
+        expected = self.recent[-1].result.bytes_transferred if self.recent else 0
+        if budget.spent + expected <= budget.daily_bytes:
+            return
+        seconds = budget.seconds_until_reset()
+        log.warning(
+            "the daily data budget is spent (%s of %s): measuring pauses for %.0f s, "
+            "until midnight UTC",
+            format_bytes(budget.spent),
+            format_bytes(budget.daily_bytes),
+            seconds,
+        )
+        budget.paused = True
+        try:
+            await self._sleep(seconds)
+        finally:
+            budget.paused = False
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the run is stopped meanwhile."""
+        if seconds > 0 and not self.stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+
+        def on_stop(signum: int) -> None:
+            log.info("%s: stopping", signal.Signals(signum).name)
+            self.stop()
+            if signum == signal.SIGINT:
+                loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C stops at once
+
+        handled = [signal.SIGINT, signal.SIGTERM]
+        for signum in handled:
+            loop.add_signal_handler(signum, on_stop, signum)
+        if self._reload is not None:
+            loop.add_signal_handler(signal.SIGHUP, self._reload_now)
+            handled.append(signal.SIGHUP)
+        try:
+            yield
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+
+    def _reload_now(self) -> None:
+        assert self._reload is not None
+        reloaded = self._reload()
+        if reloaded is not None:
+            self.config, self.replay_secret = reloaded
+
+
+def _verdict_summary(finished: FinishedRound) -> str:
+    verdicts = finished.judgement.verdicts
+    if not verdicts:
+        return "no targets judged"
+    return ", ".join(f"{name} {verdict.verdict}" for name, verdict in verdicts.items())
