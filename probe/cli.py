@@ -188,6 +188,60 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @main.command()
+@click.option(
+    "--targets",
+    "targets_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="targets.yaml to use (default: the built-in one); SIGHUP reads it again.",
+)
+@click.option(
+    "--listen",
+    default=":10130",
+    show_default=True,
+    metavar="ADDR:PORT",
+    help="Where to serve /metrics (':PORT' is every IPv4 address, '[::]:PORT' IPv6).",
+)
+@click.option(
+    "--web-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TLS and basic auth for /metrics, in the Prometheus exporter toolkit's format.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event on standard error, as text or as JSON.",
+)
+def run(targets_file: Path | None, listen: str, web_config: Path | None, log_format: str) -> None:
+    """Measure on a schedule, forever, and serve Prometheus metrics.
+
+    Rounds follow the targets file's `daemon:` settings (interval, jitter,
+    window, daily_budget). SIGHUP reloads the targets file; SIGTERM or
+    Ctrl-C stops within two seconds.
+    """
+    from probe.config import ConfigError, parse_server_address
+    from probe.daemon import DaemonOptions, configure_logging, load_targets, run_daemon
+    from probe.server import listen_error
+    from probe.webconfig import load_web_config
+
+    address = parse_server_address("0.0.0.0" + listen if listen.startswith(":") else listen)
+    if address is None:
+        _fail(f"--listen: {listen!r} is not ADDR:PORT, :PORT or [IPv6]:PORT.", EXIT_USAGE)
+    try:
+        config, secret = load_targets(targets_file)
+        web = None if web_config is None else load_web_config(web_config)
+    except ConfigError as error:
+        _fail(str(error), EXIT_USAGE)
+    configure_logging(log_format)
+    host, port = address
+    try:
+        run_daemon(DaemonOptions(targets_file, host, port, web), config, secret)
+    except OSError as error:
+        _fail(listen_error(error, host, port), EXIT_FAILED)
+
+
+@main.command()
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
 # Names end up as Prometheus label values and in file names: keep them tame.
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
@@ -187,8 +187,35 @@ class Replay(_Strict):
         return (parse_server_address(self.server) or ("", 0))[1]
 
 
+class Daemon(_Strict):
+    """How ``throttle-probe run`` schedules its rounds."""
+
+    # Seconds from the start of one round to the start of the next. 0 runs
+    # rounds back to back (benchmarks); the budget may stretch it (below).
+    interval: Annotated[float, Field(ge=0, le=86400)] = 900.0
+    # Up to this many seconds added at random to each wait, so that probes
+    # started together do not measure in lockstep.
+    jitter: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    # Rounds in the rolling window verdict: ~1.5 hours at the default interval.
+    window: Annotated[int, Field(ge=1, le=100)] = 6
+    # Bytes a UTC day may move ("1GiB", "500MB" or a number). The interval
+    # stretches so that rounds of the latest size fit the day, and measuring
+    # pauses until midnight UTC when the next round would overrun it.
+    daily_budget: ByteSize = ByteSize(1 << 30)
+
+
+class Identity(_Strict):
+    """Who this probe is, as its metrics say: set by you, never guessed."""
+
+    id: Name | None = None  # e.g. "msk-vps-1"
+    asn: Annotated[int, Field(ge=1, le=4_294_967_295)] | None = None  # the network measured
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None  # ISO 3166 alpha-2
+
+
 class Config(_Strict):
     settings: Settings = Settings()
+    daemon: Daemon = Daemon()
+    identity: Identity = Identity()
     sni_swap: SniSwap | None = None
     replay: Replay | None = None
     resolvers: Annotated[dict[Name, ResolverAddress], Field(min_length=1)] = {"system": "system"}
@@ -371,7 +398,11 @@ def _validation_message(label: str, root: yaml.Node | None, error: Any) -> str:
         if allowed:
             message += f" (allowed here: {', '.join(allowed)})"
     else:
-        message = _MESSAGES.get(error["type"]) or _plain(error["msg"])
+        message = (
+            _FIELD_MESSAGES.get((path[-1] if path else "", error["type"]))
+            or _MESSAGES.get(error["type"])
+            or _plain(error["msg"])
+        )
         if error["type"] != "value_error" and isinstance(error.get("input"), str | int | float):
             message += f" (got {error['input']!r})"
     return f"{label}{_line_of(root, path)}: {field_path}: {message}."
@@ -392,6 +423,11 @@ _MESSAGES = {
     "dict_type": "must be a mapping (key: value)",
     "model_type": "must be a mapping (key: value)",
     "list_type": "must be a list",
+}
+
+
+_FIELD_MESSAGES = {
+    ("country", "string_pattern_mismatch"): "must be a two-letter code in capitals, e.g. RU",
 }
 
 

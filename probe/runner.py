@@ -41,15 +41,14 @@ class Schedule:
 
 
 ProgressFactory = Callable[[Config], AbstractContextManager[ProgressListener]]
-Reloader = Callable[[], tuple[Config, bytes | None] | None]
 
 
 class Runner:
     """Measures rounds of ``config`` on ``schedule`` and feeds ``sinks``.
 
-    ``reload`` (for SIGHUP) returns a new config and replay secret, or None
-    to keep the old ones (it logs why). ``progress`` gives a listener for
-    each round (the terminal's progress bars).
+    ``on_hangup`` is called on SIGHUP (the daemon reloads its targets file
+    and calls ``replace``). ``progress`` gives a listener for each round (the
+    terminal's progress bars).
     """
 
     def __init__(
@@ -61,7 +60,7 @@ class Runner:
         *,
         budget: DataBudget | None = None,
         progress: ProgressFactory | None = None,
-        reload: Reloader | None = None,
+        on_hangup: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.replay_secret = replay_secret
@@ -69,7 +68,7 @@ class Runner:
         self.sinks = list(sinks)
         self.budget = budget
         self._progress = progress
-        self._reload = reload
+        self.on_hangup = on_hangup
         self.recent: deque[FinishedRound] = deque(maxlen=schedule.window)
         self._interrupt = Interrupt()
         self._stopping = asyncio.Event()
@@ -78,6 +77,12 @@ class Runner:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def replace(self, config: Config, replay_secret: bytes | None, schedule: Schedule) -> None:
+        """Measure ``config`` from the next round on (the round under way keeps its own)."""
+        self.config, self.replay_secret, self.schedule = config, replay_secret, schedule
+        if self.recent.maxlen != schedule.window:
+            self.recent = deque(self.recent, maxlen=schedule.window)
 
     def stop(self) -> None:
         """End the round under way (keeping what it measured) and the run."""
@@ -190,20 +195,14 @@ class Runner:
         handled = [signal.SIGINT, signal.SIGTERM]
         for signum in handled:
             loop.add_signal_handler(signum, on_stop, signum)
-        if self._reload is not None:
-            loop.add_signal_handler(signal.SIGHUP, self._reload_now)
+        if self.on_hangup is not None:
+            loop.add_signal_handler(signal.SIGHUP, self.on_hangup)
             handled.append(signal.SIGHUP)
         try:
             yield
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
-
-    def _reload_now(self) -> None:
-        assert self._reload is not None
-        reloaded = self._reload()
-        if reloaded is not None:
-            self.config, self.replay_secret = reloaded
 
 
 def _verdict_summary(finished: FinishedRound) -> str:

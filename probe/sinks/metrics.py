@@ -1,0 +1,317 @@
+"""The Prometheus metrics of ``throttle-probe run``: every finished round, as series.
+
+Two kinds of series, as exporters that keep state do:
+
+* counters and histograms that add up over the daemon's life (rounds,
+  measurements by result, failures by stage, bytes, phase durations), kept
+  by prometheus-client;
+* the latest state (goodput, verdicts of the latest round and of the window,
+  ratios, last success), rebuilt from one snapshot per round, so that what
+  was not measured in the latest round is absent, never a zero.
+
+Labels are bounded by the targets file (group, target, role, phase, scope,
+verdict, mechanism, stage, failure): never an address, a URL or an error text.
+A scrape reads the snapshot and never waits for a measurement.
+"""
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+
+from probe import __version__
+from probe.analysis.target_verdict import STAGE_OF_FAILURE, Verdict, round_controls
+from probe.budget import DataBudget
+from probe.config import Identity
+from probe.records import Failure, Role, RoundResult, TargetResult, VerdictKind
+from probe.sinks import FinishedRound
+
+PREFIX = "throttle_probe"
+ENTRY_LABELS = ("group", "target", "role")
+VERDICT_LABELS = ("group", "target", "scope")  # scope: "round" or "window"
+PHASE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+ROUND_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+# Record phase -> metric phase; "wait" is the time from the request to the first byte.
+PHASES = {"connect": "connect", "tls": "tls", "wait": "first_byte"}
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The latest round's state, replaced whole after every round (scrapes read it as is)."""
+
+    finished_at: float | None = None
+    goodput: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    last_success: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    verdicts: list[tuple[tuple[str, str, str], Verdict]] = field(default_factory=list)
+    ratios: dict[tuple[str, str], float] = field(default_factory=dict)
+    controls_median: float | None = None
+    window_rounds: int = 0
+
+
+class MetricsSink:
+    """Feeds the registry from finished rounds; ``collect`` serves the latest state."""
+
+    def __init__(
+        self, registry: CollectorRegistry, identity: Identity, budget: DataBudget | None = None
+    ) -> None:
+        self.identity = identity
+        self._budget = budget
+        self._snapshot = _Snapshot()
+        self._reload_ok: tuple[bool, float] | None = None
+        self._counters(registry)
+        registry.register(self)
+
+    def _counters(self, registry: CollectorRegistry) -> None:
+        def counter(name: str, text: str, labels: Iterable[str] = ()) -> Counter:
+            return Counter(f"{PREFIX}_{name}", text, tuple(labels), registry=registry)
+
+        self._rounds = counter("rounds", "Rounds measured (interrupted ones included).")
+        self._round_seconds = Histogram(
+            f"{PREFIX}_round_duration_seconds",
+            "Wall-clock seconds a round took, from its first query to its last byte.",
+            buckets=ROUND_BUCKETS,
+            registry=registry,
+        )
+        self._measurements = counter(
+            "measurements",
+            "Downloads measured, by result: success, or failure (see failures_total).",
+            (*ENTRY_LABELS, "result"),
+        )
+        self._failures = counter(
+            "failures",
+            "Failed downloads by the stage they failed at and the failure's name.",
+            (*ENTRY_LABELS, "stage", "failure"),
+        )
+        self._received = counter(
+            "received_bytes", "Body bytes received by downloads.", ENTRY_LABELS
+        )
+        self._transferred = counter(
+            "transferred_bytes",
+            "Body bytes moved by every measurement, replays both ways: what the budget counts.",
+        )
+        self._phases = Histogram(
+            f"{PREFIX}_phase_duration_seconds",
+            "Seconds each phase of a download took: dns (the resolver whose answer was "
+            "used), connect, tls, first_byte (request sent to first body byte).",
+            (*ENTRY_LABELS, "phase"),
+            buckets=PHASE_BUCKETS,
+            registry=registry,
+        )
+
+    @property
+    def last_round(self) -> float | None:
+        """When the latest round finished (Unix time), None before the first."""
+        return self._snapshot.finished_at
+
+    # -- the sink ------------------------------------------------------------------
+
+    def round_finished(self, finished: FinishedRound) -> None:
+        result = finished.result
+        self._rounds.inc()
+        self._round_seconds.observe(_round_seconds(result))
+        self._transferred.inc(result.bytes_transferred)
+        for entry in result.targets:
+            self._count(entry)
+        self._snapshot = self._next_snapshot(finished)
+
+    def close(self) -> None:
+        pass
+
+    def reloaded(self, ok: bool, identity: Identity | None = None) -> None:
+        """The targets file was read again (``ok``) or refused, keeping the old one."""
+        self._reload_ok = (ok, time.time())
+        if identity is not None:
+            self.identity = identity
+
+    def _count(self, entry: TargetResult) -> None:
+        if entry.failure == Failure.INTERRUPTED:
+            return  # the user stopped it: not a network outcome
+        labels = _entry_labels(entry)
+        result = "success" if entry.failure is None else "failure"
+        self._measurements.labels(*labels, result).inc()
+        if entry.failure is not None:
+            stage = STAGE_OF_FAILURE.get(entry.failure, "http")
+            self._failures.labels(*labels, stage, entry.failure).inc()
+        transfer = entry.transfer
+        if transfer is None:
+            return
+        self._received.labels(*labels).inc(transfer.bytes)
+        dns = next((r for r in entry.dns if r.resolver == entry.address_from), None)
+        if dns is not None:
+            self._phases.labels(*labels, "dns").observe(dns.t - dns.t0)
+        for phase, name in PHASES.items():
+            seconds = transfer.duration(phase)
+            if seconds is not None:
+                self._phases.labels(*labels, name).observe(seconds)
+
+    def _next_snapshot(self, finished: FinishedRound) -> _Snapshot:
+        result = finished.result
+        now = time.time()
+        groups = {entry.name: entry.group for entry in result.targets}
+        goodput = {
+            _entry_labels(e): e.goodput_bytes_per_second
+            for e in result.targets
+            if e.goodput_bytes_per_second is not None
+        }
+        present = {_entry_labels(e) for e in result.targets}
+        last_success = {k: v for k, v in self._snapshot.last_success.items() if k in present}
+        last_success.update({labels: now for labels in goodput})
+        median = round_controls(result).median
+        ratios = {}
+        if median:
+            for entry in result.targets:
+                rate = entry.goodput_bytes_per_second
+                if entry.role == Role.TARGET and rate is not None:
+                    ratios[(entry.group, entry.name)] = rate / median
+        verdicts = [
+            ((groups.get(name, ""), name, scope), verdict)
+            for scope, judged in (
+                ("round", finished.judgement.verdicts),
+                ("window", finished.window),
+            )
+            for name, verdict in judged.items()
+        ]
+        return _Snapshot(
+            now, goodput, last_success, verdicts, ratios, median, finished.window_rounds
+        )
+
+    # -- the collector ---------------------------------------------------------------
+
+    def describe(self) -> list[Metric]:
+        return []  # the series come and go with the targets file: not described up front
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self._snapshot
+        yield self._info()
+        yield from self._latest(snapshot)
+        yield from _verdict_metrics(snapshot.verdicts)
+        yield from self._budget_metrics()
+        if self._reload_ok is not None:
+            ok, when = self._reload_ok
+            yield _gauge("config_last_reload_successful", "1 if the last reload worked.", ok)
+            yield _gauge(
+                "config_last_reload_timestamp_seconds", "When targets.yaml was last re-read.", when
+            )
+
+    def _info(self) -> Metric:
+        identity = self.identity
+        info = InfoMetricFamily(PREFIX, "The probe's version and identity (from the targets file).")
+        info.add_metric(
+            [],
+            {
+                "version": __version__,
+                "probe_id": identity.id or "",
+                "asn": "" if identity.asn is None else str(identity.asn),
+                "country": identity.country or "",
+            },
+        )
+        return info
+
+    def _latest(self, snapshot: _Snapshot) -> Iterator[Metric]:
+        if snapshot.finished_at is not None:
+            yield _gauge(
+                "last_round_timestamp_seconds",
+                "When the latest round finished (Unix time).",
+                snapshot.finished_at,
+            )
+        yield _labelled(
+            "goodput_bytes_per_second",
+            "Goodput of each download in the latest round; absent when it failed.",
+            ENTRY_LABELS,
+            snapshot.goodput.items(),
+        )
+        yield _labelled(
+            "last_success_timestamp_seconds",
+            "When each download last measured a goodput (Unix time).",
+            ENTRY_LABELS,
+            snapshot.last_success.items(),
+        )
+        yield _labelled(
+            "goodput_ratio_to_controls",
+            "Each target's goodput over the controls' median in the same round (1: as fast).",
+            ("group", "target"),
+            snapshot.ratios.items(),
+        )
+        if snapshot.controls_median is not None:
+            yield _gauge(
+                "controls_goodput_bytes_per_second",
+                "The median goodput of the healthy controls in the latest round.",
+                snapshot.controls_median,
+            )
+        yield _gauge(
+            "window_rounds",
+            "Rounds the window verdicts rest on now (up to daemon.window).",
+            snapshot.window_rounds,
+        )
+
+    def _budget_metrics(self) -> Iterator[Metric]:
+        budget = self._budget
+        if budget is None:
+            return
+        yield _gauge(
+            "budget_bytes", "The daily data budget (daemon.daily_budget).", budget.daily_bytes
+        )
+        yield _gauge("budget_spent_bytes", "Body bytes moved today (UTC).", budget.spent)
+        yield _gauge(
+            "budget_paused",
+            "1 while measuring pauses until midnight UTC because the budget is spent.",
+            budget.paused,
+        )
+
+
+def _verdict_metrics(verdicts: list[tuple[tuple[str, str, str], Verdict]]) -> Iterator[Metric]:
+    state = GaugeMetricFamily(
+        f"{PREFIX}_verdict",
+        "The verdict of each target, 1 for the current one and 0 for the others "
+        "(a state set), for the latest round (scope=round) and the window (scope=window).",
+        labels=[*VERDICT_LABELS, "verdict"],
+    )
+    rate = GaugeMetricFamily(
+        f"{PREFIX}_throttled_rate_bytes_per_second",
+        "The estimated rate of a throttled target, by mechanism; absent unless throttled.",
+        labels=[*VERDICT_LABELS, "mechanism"],
+    )
+    stage = GaugeMetricFamily(
+        f"{PREFIX}_blocked_stage",
+        "1 at the stage a blocked target fails at; absent unless blocked.",
+        labels=[*VERDICT_LABELS, "stage"],
+    )
+    for labels, verdict in verdicts:
+        for kind in VerdictKind:
+            state.add_metric([*labels, kind.value], float(verdict.verdict == kind))
+        if verdict.verdict == VerdictKind.THROTTLED and verdict.rate_bytes_per_second is not None:
+            mechanism = verdict.mechanism or "unknown"
+            rate.add_metric([*labels, mechanism], verdict.rate_bytes_per_second)
+        if verdict.verdict == VerdictKind.BLOCKED and verdict.stage is not None:
+            stage.add_metric([*labels, verdict.stage], 1.0)
+    yield from (state, rate, stage)
+
+
+def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", text, value=float(value))
+
+
+def _labelled(
+    name: str,
+    text: str,
+    labels: Iterable[str],
+    values: Iterable[tuple[tuple[str, ...], float]],
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(f"{PREFIX}_{name}", text, labels=list(labels))
+    for label_values, value in values:
+        family.add_metric(list(label_values), value)
+    return family
+
+
+def _entry_labels(entry: TargetResult) -> tuple[str, str, str]:
+    return (entry.group, entry.name, str(entry.role))
+
+
+def _round_seconds(result: RoundResult) -> float:
+    import datetime
+
+    started = datetime.datetime.fromisoformat(result.started_at)
+    finished = datetime.datetime.fromisoformat(result.finished_at)
+    return max(0.0, (finished - started).total_seconds())
