@@ -5,7 +5,7 @@ A probe on a metered VPS must not cost more than its owner agreed to
 rounds finish; the budget resets at midnight UTC. The schedule uses it twice:
 it stretches the interval so that rounds of the latest size fit the day
 (measuring evenly rather than all morning and blind all evening), and it
-pauses measuring until the next day once the budget is spent.
+pauses measuring until the next day when the next round would overrun it.
 """
 
 import datetime
@@ -51,7 +51,12 @@ class DataBudget:
         return DAY - self._now() % DAY
 
     def paced_interval(self, interval: float, round_bytes: int) -> float:
-        """``interval``, stretched so that a day of rounds of ``round_bytes`` fits the budget."""
-        if self.daily_bytes <= 0:
+        """``interval``, stretched so that the rounds of ``round_bytes`` that the rest of
+        today's budget allows spread over the rest of the day.
+
+        When not one more round fits, the interval stays: the schedule pauses instead.
+        """
+        rounds_left = (self.daily_bytes - self.spent) // round_bytes if round_bytes > 0 else 0
+        if rounds_left < 1:
             return interval
-        return max(interval, round_bytes * DAY / self.daily_bytes)
+        return max(interval, self.seconds_until_reset() / rounds_left)

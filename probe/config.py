@@ -325,7 +325,7 @@ def parse_config(text: str, label: str, base: Path | None = None) -> Config:
         root = yaml.compose(text, Loader=_UniqueKeyLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
-        raise ConfigError(_yaml_message(label, error)) from None
+        raise ConfigError(yaml_error_message(label, error)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: the file must hold a mapping with a 'groups' key.")
     try:
@@ -382,7 +382,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _yaml_message(label: str, error: yaml.YAMLError) -> str:
+def yaml_error_message(label: str, error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     where = f":{mark.line + 1}" if mark is not None else ""
     problem = getattr(error, "problem", None) or str(error)

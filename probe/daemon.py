@@ -64,7 +64,7 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
     """Measure until SIGTERM or SIGINT; OSError if the HTTP port cannot be opened."""
     # One series per counter, not two: `_created` doubles what Prometheus stores for
     # nothing a probe's panels use (it restarts rarely; resets show in rate()).
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
@@ -78,7 +78,8 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
     def status() -> Status:
         return Status(__version__, metrics.identity.id, metrics.last_round, budget.paused)
 
-    server = MetricsServer((options.host, options.port), render, status, options.web)
+    address = (options.host, options.port)
+    server = MetricsServer(address, render, lambda: metrics.generation, status, options.web)
     runner = Runner(config, secret, schedule_of(config), [metrics], budget=budget)
 
     def reload() -> None:
@@ -96,7 +97,7 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
     runner.on_hangup = reload
     server.start()
     log.info(
-        "throttle-probe %s: metrics on %s, a round every %.0f s",
+        "throttle-probe %s: metrics on %s, a round every %g s",
         __version__,
         _address(server.socket),
         config.daemon.interval,
@@ -136,3 +137,6 @@ def configure_logging(log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # httpx logs every request at INFO: the round's own lines say what was measured.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

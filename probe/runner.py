@@ -73,6 +73,7 @@ class Runner:
         self._interrupt = Interrupt()
         self._stopping = asyncio.Event()
         self._random = random.Random()
+        self._paced_said = 0.0  # the stretched interval last logged (said again on a change)
 
     @property
     def stopping(self) -> bool:
@@ -149,8 +150,9 @@ class Runner:
         interval = self.schedule.interval
         if self.budget is not None:
             paced = self.budget.paced_interval(interval, result.bytes_transferred)
-            if paced > interval:
+            if paced > interval and abs(paced - self._paced_said) > 0.1 * paced:
                 log.info("the data budget stretches the interval to %.0f s", paced)
+                self._paced_said = paced
             interval = paced
         return interval + self._random.uniform(0, self.schedule.jitter)
 

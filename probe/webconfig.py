@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from probe.config import ConfigError
+from probe.config import ConfigError, yaml_error_message
 
 ClientAuth = Literal[
     "NoClientCert",
@@ -79,7 +79,7 @@ def load_web_config(path: Path) -> WebConfig:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{label}: cannot read the web config: {_reason(error)}.") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{label}: not valid YAML: {error}.") from None
+        raise ConfigError(yaml_error_message(label, error)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: the web config must be a mapping.")
     try:

@@ -2,8 +2,9 @@
 
 It runs in threads of its own beside the measuring event loop, so a scrape
 never waits for a measurement and a busy round never delays a scrape. The
-rendered metrics are cached for ``CACHE_SECONDS``: they change once a round,
-and two hundred scrapers at once then cost one rendering, not two hundred.
+rendered metrics are cached until the state changes (``generation``) or for
+``CACHE_SECONDS`` (process metrics move on their own): two hundred scrapers
+at once then cost one rendering, not two hundred.
 
 With a web config (``webconfig``), connections are TLS (the handshake runs
 in the connection's own thread, with a time-out, so a slow client holds up
@@ -47,23 +48,24 @@ MetricsRenderer = Callable[[str], tuple[bytes, str]]  # Accept header -> (body, 
 
 
 class _CachedMetrics:
-    """One rendering per ``CACHE_SECONDS`` and content type, whatever the scrapers."""
+    """One rendering per state and content type, at most ``CACHE_SECONDS`` old."""
 
-    def __init__(self, render: MetricsRenderer) -> None:
+    def __init__(self, render: MetricsRenderer, generation: Callable[[], int]) -> None:
         self._render = render
+        self._generation = generation
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, bytes, str]] = {}
+        self._cache: dict[str, tuple[float, int, bytes, str]] = {}
 
     def get(self, accept: str) -> tuple[bytes, str]:
         with self._lock:
-            now = time.monotonic()
+            now, generation = time.monotonic(), self._generation()
             kind = "openmetrics" if "application/openmetrics-text" in accept else "text"
             cached = self._cache.get(kind)
-            if cached is None or now - cached[0] > CACHE_SECONDS:
+            if cached is None or cached[1] != generation or now - cached[0] > CACHE_SECONDS:
                 body, content_type = self._render(accept)
-                cached = (now, body, content_type)
+                cached = (now, generation, body, content_type)
                 self._cache[kind] = cached
-            return cached[1], cached[2]
+            return cached[2], cached[3]
 
 
 class _Passwords:
@@ -127,10 +129,11 @@ class MetricsServer(ThreadingHTTPServer):
         self,
         address: tuple[str, int],
         render: MetricsRenderer,
+        generation: Callable[[], int],
         status: Callable[[], Status],
         web: WebConfig | None = None,
     ) -> None:
-        self.metrics = _CachedMetrics(render)
+        self.metrics = _CachedMetrics(render, generation)
         self.status = status
         self.passwords = _Passwords(web.users if web else {})
         self.ssl_context = web.ssl_context if web else None

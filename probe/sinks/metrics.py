@@ -60,6 +60,7 @@ class MetricsSink:
         self._budget = budget
         self._snapshot = _Snapshot()
         self._reload_ok: tuple[bool, float] | None = None
+        self.generation = 0  # changes whenever what ``collect`` yields changes
         self._counters(registry)
         registry.register(self)
 
@@ -91,6 +92,12 @@ class MetricsSink:
             "transferred_bytes",
             "Body bytes moved by every measurement, replays both ways: what the budget counts.",
         )
+        self._verdicts = counter(
+            "verdicts",
+            "Verdicts given, one per target and round, for the round (scope=round) and the "
+            "window (scope=window): how often, not only what now.",
+            (*VERDICT_LABELS, "verdict"),
+        )
         self._phases = Histogram(
             f"{PREFIX}_phase_duration_seconds",
             "Seconds each phase of a download took: dns (the resolver whose answer was "
@@ -114,7 +121,12 @@ class MetricsSink:
         self._transferred.inc(result.bytes_transferred)
         for entry in result.targets:
             self._count(entry)
+        self.generation += 1
+        if result.interrupted:
+            return  # stopped by the user: its verdicts say so, not what the network did
         self._snapshot = self._next_snapshot(finished)
+        for labels, verdict in self._snapshot.verdicts:
+            self._verdicts.labels(*labels, verdict.verdict).inc()
 
     def close(self) -> None:
         pass
@@ -124,6 +136,7 @@ class MetricsSink:
         self._reload_ok = (ok, time.time())
         if identity is not None:
             self.identity = identity
+        self.generation += 1
 
     def _count(self, entry: TargetResult) -> None:
         if entry.failure == Failure.INTERRUPTED:
@@ -153,7 +166,7 @@ class MetricsSink:
         goodput = {
             _entry_labels(e): e.goodput_bytes_per_second
             for e in result.targets
-            if e.goodput_bytes_per_second is not None
+            if e.failure is None and e.goodput_bytes_per_second is not None
         }
         present = {_entry_labels(e) for e in result.targets}
         last_success = {k: v for k, v in self._snapshot.last_success.items() if k in present}
@@ -163,7 +176,7 @@ class MetricsSink:
         if median:
             for entry in result.targets:
                 rate = entry.goodput_bytes_per_second
-                if entry.role == Role.TARGET and rate is not None:
+                if entry.role == Role.TARGET and entry.failure is None and rate is not None:
                     ratios[(entry.group, entry.name)] = rate / median
         verdicts = [
             ((groups.get(name, ""), name, scope), verdict)
