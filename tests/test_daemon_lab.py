@@ -1,0 +1,167 @@
+"""The daemon in the lab, scraped by a real Prometheus over TLS with basic auth.
+
+Both run in the lab's client namespace (the probe's vantage point); the
+tests ask Prometheus with PromQL what it scraped while the emulated ISP
+polices, resets, congests or loses packets. Needs root, and Debian's
+prometheus package: skipped elsewhere with the reason, failing in CI.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+import yaml
+
+from probe.lab.control import Lab, fresh_lab
+from probe.lab.pki import LabPKI
+from probe.lab.topology import Names
+from probe.lab.truth import EXPECTED
+from tests.lab_support import TEST_LAB, apply, require_lab
+from tests.prometheus_support import Daemon, Prometheus, require_prometheus
+
+PASSWORD = "a password for the lab's prometheus"
+PORT = 10130
+POLICED = sorted(name for name, label in EXPECTED["sni-police"].items() if label != "ok")
+UNTOUCHED = sorted(name for name, label in EXPECTED["sni-police"].items() if label == "ok")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    require_lab()
+    require_prometheus()
+    with fresh_lab(Names(TEST_LAB)) as the_lab:
+        yield the_lab
+
+
+@pytest.fixture(scope="module")
+def files(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The daemon's targets file (the lab's, lighter) and a web config with TLS and a user."""
+    directory = tmp_path_factory.mktemp("daemon-lab")
+    config = yaml.safe_load(lab.targets_file.read_text())
+    for slow in ("sni_swap", "replay"):  # each adds a wave of downloads to every round
+        config.pop(slow)
+    # 512 KiB: a policed download (150 kbit/s) reaches its plateau before the
+    # byte limit, a congested round stays near 12 s, a clean one takes milliseconds.
+    config["settings"]["max_bytes"] = 512 * 1024
+    config["daemon"] = {"interval": 0, "jitter": 0, "window": 3, "daily_budget": "1TB"}
+    config["identity"] = {"id": "lab-probe", "country": "RU"}
+    targets = directory / "targets.yaml"
+    targets.write_text(yaml.safe_dump(config))
+    pki = LabPKI(directory / "pki", ["probe.test"])
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10)).decode()
+    web = directory / "web.yml"
+    web.write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {
+                    "cert_file": str(pki.cert_chain_file),
+                    "key_file": str(pki.key_file),
+                },
+                "basic_auth_users": {"prometheus": hashed},
+            }
+        )
+    )
+    return {"targets": targets, "web": web, "ca": pki.ca_file}
+
+
+class Measured:
+    """A daemon and a Prometheus in the client namespace, for one scenario."""
+
+    def __init__(self, lab: Lab, files: dict[str, Path], directory: Path) -> None:
+        prefix = lab.client_command([])
+        scrape = {
+            "scheme": "https",
+            "tls_config": {"ca_file": str(files["ca"]), "server_name": "probe.test"},
+            "basic_auth": {"username": "prometheus", "password": PASSWORD},
+            "static_configs": [{"targets": [f"127.0.0.1:{PORT}"]}],
+        }
+        self.prometheus = Prometheus(directory / "prometheus", scrape, prefix)
+        args = ["--targets", str(files["targets"]), "--listen", f"127.0.0.1:{PORT}"]
+        args += ["--web-config", str(files["web"])]
+        self.daemon = Daemon(args, directory / "daemon.log", prefix)
+
+    def __enter__(self) -> Prometheus:
+        self.daemon.__enter__()
+        return self.prometheus.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.prometheus.__exit__(*exc_info)
+        self.daemon.__exit__(*exc_info)
+        assert "Traceback" not in self.daemon.log(), self.daemon.log()
+
+
+def rounds_done(prometheus: Prometheus, rounds: int, timeout: float) -> None:
+    prometheus.wait_for(f"throttle_probe_rounds_total >= {rounds}", timeout)
+
+
+def throttled_counts(prometheus: Prometheus, scope: str) -> dict[str, float]:
+    """How many rounds gave each target the verdict throttled (absent: never)."""
+    query = f'throttle_probe_verdicts_total{{verdict="throttled",scope="{scope}"}} > 0'
+    return prometheus.values(query)
+
+
+def test_sni_policing_shows_as_throttled_targets_at_the_policed_rate(
+    lab: Lab, files: dict[str, Path], tmp_path: Path
+) -> None:
+    apply(lab, "sni-police:rate=150kbit")
+    with Measured(lab, files, tmp_path) as prometheus:
+        rounds_done(prometheus, 3, timeout=150)
+        window = prometheus.values(
+            'throttle_probe_verdict{scope="window",verdict="throttled"} == 1'
+        )
+        rates = prometheus.values(
+            'throttle_probe_throttled_rate_bytes_per_second{scope="window",mechanism="policing"}'
+            " * 8"
+        )
+        controls = prometheus.values('throttle_probe_goodput_bytes_per_second{role="control"} * 8')
+        ratios = prometheus.values("throttle_probe_goodput_ratio_to_controls")
+        up = prometheus.values("up", by="job")
+
+    assert up == {"throttle-probe": 1.0}  # over TLS, with basic auth
+    assert sorted(window) == POLICED
+    for name in POLICED:
+        assert 100e3 < rates[name] < 200e3, rates
+        assert ratios[name] < 0.1, ratios
+    assert all(ratios[name] > 0.1 for name in UNTOUCHED), ratios
+    assert min(controls.values()) > 10e6, controls
+
+
+def test_sni_reset_blocks_at_the_tls_stage(
+    lab: Lab, files: dict[str, Path], tmp_path: Path
+) -> None:
+    apply(lab, "sni-reset")
+    with Measured(lab, files, tmp_path) as prometheus:
+        rounds_done(prometheus, 3, timeout=60)
+        stages = prometheus.values('throttle_probe_blocked_stage{scope="window"} == 1')
+        stage = prometheus.values('throttle_probe_blocked_stage{scope="window"} == 1', by="stage")
+        failures = prometheus.values(
+            'throttle_probe_failures_total{stage="tls",target="tiktok-com"}', by="failure"
+        )
+
+    assert list(stages) == ["tiktok-com"]
+    assert list(stage) == ["tls"]
+    assert failures.get("tls_reset", 0) >= 3
+
+
+@pytest.mark.parametrize(
+    ("composition", "rounds", "timeout"),
+    [("clean", 10, 60), ("loss", 10, 120), ("congested", 3, 150)],
+)
+def test_no_throttling_on_a_clean_congested_or_lossy_network(
+    lab: Lab, files: dict[str, Path], tmp_path: Path, composition: str, rounds: int, timeout: float
+) -> None:
+    apply(lab, composition)
+    with Measured(lab, files, tmp_path) as prometheus:
+        rounds_done(prometheus, rounds, timeout)
+        by_round = throttled_counts(prometheus, "round")
+        by_window = throttled_counts(prometheus, "window")
+        verdicts = prometheus.values(
+            'sum by (verdict) (throttle_probe_verdicts_total{scope="round"})', by="verdict"
+        )
+
+    assert by_round == {} and by_window == {}, (by_round, by_window)
+    judged = sum(verdicts.values())
+    assert judged >= rounds * len(EXPECTED[composition])
+    expected = set(EXPECTED[composition].values())  # ok, or degraded when congested
+    assert verdicts.get(expected.pop(), 0) >= judged / 2, verdicts
