@@ -8,6 +8,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from probe.analysis.kstest import ks_p_value
 from probe.records import ByteSample, RttSample, TcpInfoSample
 
 EXTREME_RATIO = 10.0  # OONI: "extreme" throttling is 10x slower
@@ -59,12 +60,10 @@ def wehe_test(a: Sequence[float], b: Sequence[float]) -> WeheResult | None:
     """Compare two throughput samples; None when either has fewer than three values."""
     if len(a) < 3 or len(b) < 3:
         return None
-    from scipy.stats import ks_2samp  # heavy: imported only when a comparison is made
-
     faster = max(statistics.fmean(a), statistics.fmean(b))
     threshold = WEHE_AREA_FAST if faster > WEHE_FAST_BYTES else WEHE_AREA
     area = cdf_area(a, b) / faster if faster > 0 else 0.0
-    p_value = float(ks_2samp(a, b).pvalue)
+    p_value = ks_p_value(a, b)
     big_area, significant = area >= threshold, p_value < WEHE_P_VALUE
     if big_area and significant:
         decision = "differentiated"
