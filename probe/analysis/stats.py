@@ -3,6 +3,7 @@
 Pure functions over records; nothing here does I/O.
 """
 
+import bisect
 import itertools
 import statistics
 from collections.abc import Sequence
@@ -76,11 +77,12 @@ def wehe_test(a: Sequence[float], b: Sequence[float]) -> WeheResult | None:
 
 def cdf_area(a: Sequence[float], b: Sequence[float]) -> float:
     """The area between the empirical CDFs of ``a`` and ``b`` (in the values' unit)."""
+    sorted_a, sorted_b = sorted(a), sorted(b)
     points = sorted(set(a) | set(b))
     area = 0.0
     for left, right in itertools.pairwise(points):
-        below_a = sum(1 for x in a if x <= left) / len(a)
-        below_b = sum(1 for x in b if x <= left) / len(b)
+        below_a = bisect.bisect_right(sorted_a, left) / len(a)
+        below_b = bisect.bisect_right(sorted_b, left) / len(b)
         area += abs(below_a - below_b) * (right - left)
     return area
 
