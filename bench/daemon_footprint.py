@@ -112,21 +112,25 @@ def series(text: str) -> int:
 def footprint(lab: Lab, targets: Path, rounds: int) -> None:
     lab.apply(parse_composition("clean"))
     daemon = start_daemon(lab, targets)
+    checkpoints = sorted({1, 10, *(n for n in (100, 250, 500, 750) if n < rounds), rounds})
+    memory: dict[int, float] = {}
     try:
-        wait_rounds(lab, 1)
-        rss_start, cpu_start, started = rss_mib(daemon.pid), cpu_seconds(daemon.pid), time.time()
-        series_early = series(wait_rounds(lab, 10))
-        first_counted = 1
-        text = wait_rounds(lab, rounds)
-        counted = rounds_done(text) - first_counted
-        rss_end, cpu_end = rss_mib(daemon.pid), cpu_seconds(daemon.pid)
-        elapsed = time.time() - started
+        for checkpoint in checkpoints:
+            text = wait_rounds(lab, checkpoint)
+            memory[checkpoint] = rss_mib(daemon.pid)
+            if checkpoint == 1:
+                cpu_start, started = cpu_seconds(daemon.pid), time.time()
+            if checkpoint == 10:
+                series_early = series(text)
+        counted = rounds_done(text) - 1
+        cpu_end, elapsed = cpu_seconds(daemon.pid), time.time() - started
     finally:
         daemon.terminate()
         daemon.wait()
     print(f"footprint over {rounds} rounds (clean lab, 8 downloads of 64 KiB a round)")
-    print(f"  RSS after round 1       {rss_start:7.1f} MiB")
-    print(f"  RSS after round {rounds:<6}  {rss_end:7.1f} MiB  (growth {rss_end - rss_start:+.1f})")
+    for checkpoint, rss in memory.items():
+        print(f"  RSS after round {checkpoint:<6}  {rss:7.1f} MiB")
+    print(f"  growth from round 1     {memory[rounds] - memory[1]:+7.1f} MiB")
     print(f"  CPU per round           {(cpu_end - cpu_start) / counted * 1000:7.1f} ms")
     print(f"  wall time per round     {elapsed / counted * 1000:7.1f} ms")
     print(f"  series after 10 rounds  {series_early:7d}")

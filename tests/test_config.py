@@ -58,7 +58,7 @@ MALFORMED = {
     "duplicate key": (VALID + "groups: {}\n", "f.yaml:7: not valid YAML: duplicate key 'groups'"),
     "unknown top-level key": (
         VALID + "extra: 1\n",
-        "f.yaml:7: extra: unknown key 'extra' (allowed here: settings, sni_swap, replay,",
+        "f.yaml:7: extra: unknown key 'extra' (allowed here: settings, daemon, identity, sni_swap,",
     ),
     "misspelt setting": (
         VALID + "settings:\n  max_byte: 10\n",
@@ -160,6 +160,18 @@ MALFORMED = {
         VALID + "replay:\n  server: r.test:443\n  secret_file: s\n  bytes: 99999999\n",
         "f.yaml:10: replay.bytes: should be less than or equal to 16777216 (got 99999999).",
     ),
+    "daemon budget in words": (
+        VALID + "daemon:\n  daily_budget: plenty\n",
+        "f.yaml:8: daemon.daily_budget: could not parse value and unit from byte string",
+    ),
+    "negative daemon interval": (
+        VALID + "daemon:\n  interval: -5\n",
+        "f.yaml:8: daemon.interval: should be greater than or equal to 0 (got -5).",
+    ),
+    "country in lowercase": (
+        VALID + "identity:\n  country: ru\n",
+        "f.yaml:8: identity.country: must be a two-letter code in capitals, e.g. RU (got 'ru').",
+    ),
     "replay direction unknown": (
         VALID + "replay:\n  server: r.test:443\n  secret_file: s\n  directions: [sideways]\n",
         "f.yaml:10: replay.directions[0]: should be 'download' or 'upload'",
@@ -259,3 +271,20 @@ def test_the_commented_replay_example_in_the_default_file_is_valid(tmp_path: Pat
 
     assert config.replay is not None and config.replay.server == "replay.example.net:443"
     assert config.replay.secret_file == tmp_path / "replay.secret"
+
+
+def test_the_commented_identity_example_in_the_default_file_is_valid(tmp_path: Path) -> None:
+    text = (REPO / "targets.yaml").read_text()
+    block = text[text.index("# identity:") :].split("\n\n")[0]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    path = tmp_path / "targets.yaml"
+    path.write_text(text + "\n" + uncommented + "\n")
+
+    config = load_config(path)
+
+    assert (config.identity.id, config.identity.asn, config.identity.country) == (
+        "msk-vps-1",
+        12389,
+        "RU",
+    )
+    assert int(config.daemon.daily_budget) == 1 << 30

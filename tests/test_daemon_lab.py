@@ -6,6 +6,7 @@ polices, resets, congests or loses packets. Needs root, and Debian's
 prometheus package: skipped elsewhere with the reason, failing in CI.
 """
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,6 +118,7 @@ def test_sni_policing_shows_as_throttled_targets_at_the_policed_rate(
         controls = prometheus.values('throttle_probe_goodput_bytes_per_second{role="control"} * 8')
         ratios = prometheus.values("throttle_probe_goodput_ratio_to_controls")
         up = prometheus.values("up", by="job")
+        documented = {query: prometheus.query(query) for query in documented_queries()}
 
     assert up == {"throttle-probe": 1.0}  # over TLS, with basic auth
     assert sorted(window) == POLICED
@@ -125,6 +127,15 @@ def test_sni_policing_shows_as_throttled_targets_at_the_policed_rate(
         assert ratios[name] < 0.1, ratios
     assert all(ratios[name] > 0.1 for name in UNTOUCHED), ratios
     assert min(controls.values()) > 10e6, controls
+    # Every query of docs/metrics.md runs; those about throttling find the policed names.
+    for query in (q for q in documented if "throttled" in q or "ratio" in q):
+        if "== 0" not in query:  # "since when": empty while throttled all along
+            assert {r["metric"]["target"] for r in documented[query]} >= set(POLICED), query
+
+
+def documented_queries() -> list[str]:
+    text = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    return re.findall(r"```promql\n(.+?)\n```", text, flags=re.DOTALL)
 
 
 def test_sni_reset_blocks_at_the_tls_stage(
