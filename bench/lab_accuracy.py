@@ -20,8 +20,9 @@ from probe.lab.control import fresh_lab
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
 from probe.lab.truth import EXPECTED, TARGETS, is_right, verdict_label
+from probe.records import VerdictKind
 
-CLASSES = ["ok", "throttled", "blocked", "degraded", "inconclusive"]
+CLASSES = [str(kind) for kind in VerdictKind]
 
 
 def main() -> None:

@@ -5,12 +5,26 @@ parameters), so that a change to either shows up as a disagreement in the
 lab tests and the accuracy benchmark.
 """
 
+from probe.records import Mechanism, Stage, VerdictKind
+
 TARGETS = ("pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com")
 
+
+def label(kind: VerdictKind, detail: Mechanism | Stage | None = None) -> str:
+    """``throttled/policing``, ``blocked/tls``, ``ok``: a verdict as the tables below name it."""
+    return str(kind) + (f"/{detail}" if detail else "")
+
+
+OK, DEGRADED = label(VerdictKind.OK), label(VerdictKind.DEGRADED)
+POLICING = label(VerdictKind.THROTTLED, Mechanism.POLICING)
+SHAPING = label(VerdictKind.THROTTLED, Mechanism.SHAPING)
 # The 2021 patterns (twitter.com, twimg.com, t.co) match these; x.com holds none.
-_POLICED = {"pbs-twimg-com": "throttled/policing", "abs-twimg-com": "throttled/policing"}
-_POLICED["twitter-com"] = "throttled/policing"
-_SHAPED = {"pbs-twimg-com": "throttled/shaping", "abs-twimg-com": "throttled/shaping"}
+_POLICED = {"pbs-twimg-com": POLICING, "abs-twimg-com": POLICING, "twitter-com": POLICING}
+_SHAPED = {"pbs-twimg-com": SHAPING, "abs-twimg-com": SHAPING}
+
+
+def _blocked(stage: Stage) -> str:
+    return label(VerdictKind.BLOCKED, stage)
 
 
 def _expect(default: str, **special: str) -> dict[str, str]:
@@ -18,17 +32,17 @@ def _expect(default: str, **special: str) -> dict[str, str]:
 
 
 EXPECTED = {
-    "clean": _expect("ok"),
-    "sni-police": _expect("ok", **_POLICED),
-    "shape": _expect("ok", **_SHAPED),  # shape's default server is twimg
-    "congested": _expect("degraded"),
-    "loss": _expect("ok"),
-    "sni-reset": _expect("ok", **{"tiktok-com": "blocked/tls"}),
-    "blackhole": _expect("ok", **{"tiktok-com": "blocked/tcp"}),
-    "lying-resolver": _expect("blocked/dns"),
-    "stall": _expect("ok", **{"tiktok-com": "blocked/stall"}),
-    "sni-police+congested:rate=20mbit": _expect("ok", **_POLICED),
-    "sni-police+stall": _expect("ok", **_POLICED, **{"tiktok-com": "blocked/stall"}),
+    "clean": _expect(OK),
+    "sni-police": _expect(OK, **_POLICED),
+    "shape": _expect(OK, **_SHAPED),  # shape's default server is twimg
+    "congested": _expect(DEGRADED),
+    "loss": _expect(OK),
+    "sni-reset": _expect(OK, **{"tiktok-com": _blocked(Stage.TLS)}),
+    "blackhole": _expect(OK, **{"tiktok-com": _blocked(Stage.TCP)}),
+    "lying-resolver": _expect(_blocked(Stage.DNS)),
+    "stall": _expect(OK, **{"tiktok-com": _blocked(Stage.STALL)}),
+    "sni-police+congested:rate=20mbit": _expect(OK, **_POLICED),
+    "sni-police+stall": _expect(OK, **_POLICED, **{"tiktok-com": _blocked(Stage.STALL)}),
 }
 
 # Verdicts that are right too, for any target of a scenario. Under random loss
@@ -36,7 +50,7 @@ EXPECTED = {
 # retransmission time-out or two strike. Some rounds (bench/lab_accuracy.py
 # counts them) have a target 10x slower than every control, and then
 # "degraded" (the controls lose packets too) is the right answer.
-ALSO_RIGHT = {"loss": {"degraded"}}
+ALSO_RIGHT = {"loss": {DEGRADED}}
 
 
 def is_right(composition: str, target: str, label: str) -> bool:
@@ -45,6 +59,6 @@ def is_right(composition: str, target: str, label: str) -> bool:
 
 
 def verdict_label(verdict: dict[str, str | None]) -> str:
-    """``throttled/policing``, ``blocked/tls``, ``ok``: a verdict as the tables above name it."""
+    """The label of a verdict from a JSON document (``check --json``)."""
     detail = verdict.get("mechanism") or verdict.get("stage")
     return str(verdict["verdict"]) + (f"/{detail}" if detail else "")
