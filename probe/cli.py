@@ -29,13 +29,17 @@ def main() -> None:
     """Measure whether this network throttles or blocks Twitter/X, TikTok and others."""
 
 
+def _targets_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--targets",
+        "targets_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
 @main.command()
-@click.option(
-    "--targets",
-    "targets_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="targets.yaml to use (default: the built-in one).",
-)
+@_targets_option("targets.yaml to use (default: the built-in one).")
 @click.option("--group", "groups", multiple=True, help="Measure only this group (repeatable).")
 @click.option(
     "--resolver",
@@ -188,12 +192,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @main.command()
-@click.option(
-    "--targets",
-    "targets_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="targets.yaml to use (default: the built-in one); SIGHUP reads it again.",
-)
+@_targets_option("targets.yaml to use (default: the built-in one); SIGHUP reads it again.")
 @click.option(
     "--listen",
     default=":10130",

@@ -6,7 +6,6 @@ can run inside a lab namespace: ``prefix`` is then ``ip netns exec NS``, and
 queries go through curl in the same namespace.
 """
 
-import contextlib
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +142,3 @@ class Daemon:
             assert self.process is not None and self.process.poll() is None, self.log()
             time.sleep(0.1)
         raise AssertionError(f"{text!r} not in the daemon's log within {timeout} s:\n{self.log()}")
-
-
-@contextlib.contextmanager
-def running(*managers: Any) -> Iterator[None]:
-    with contextlib.ExitStack() as stack:
-        for manager in managers:
-            stack.enter_context(manager)
-        yield
