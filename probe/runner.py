@@ -111,10 +111,29 @@ class Runner:
                 return
             started = loop.time()
             number += 1
-            finished = await self._round(number)
+            finished = await self._guarded_round(number)
+            if finished is None:  # a bug, logged: the daemon goes on with the next round
+                next_start = started + self.schedule.interval
+                continue
             if finished.result.interrupted:
                 return
             next_start = started + self._wait_after(finished.result)
+
+    async def _guarded_round(self, number: int) -> FinishedRound | None:
+        """The round; a run without end survives an unexpected error in one round.
+
+        Measurements record their failures as data, so an exception here is a
+        bug. ``check`` lets it surface; a daemon meant to run for months logs
+        it with its traceback and carries on (the stale-probe alert sees the
+        rounds that do not finish).
+        """
+        if self.schedule.rounds is not None:
+            return await self._round(number)
+        try:
+            return await self._round(number)
+        except Exception:
+            log.exception("round %d failed; the next round follows on schedule", number)
+            return None
 
     async def _round(self, number: int) -> FinishedRound:
         config, secret = self.config, self.replay_secret

@@ -198,7 +198,10 @@ def test_bad_config_exits_2_with_file_line_and_field(tmp_path: Path) -> None:
     ]
 
 
-def test_ctrl_c_stops_cleanly_and_reports_what_was_measured(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_reports_what_was_measured(
+    lab: Lab, tmp_path: Path, signum: signal.Signals
+) -> None:
     path = tmp_path / "targets.yaml"
     path.write_text(
         lab.config_text(
@@ -219,7 +222,7 @@ def test_ctrl_c_stops_cleanly_and_reports_what_was_measured(lab: Lab, tmp_path: 
     assert "done ctl" in process.stderr.readline()
     time.sleep(0.3)
     started = time.monotonic()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, _ = process.communicate(timeout=30)
 
     assert process.returncode == 130
