@@ -257,6 +257,12 @@ def run(targets_file: Path | None, listen: str, web_config: Path | None, log_for
     help="File holding the secret shared with the probes (16 bytes or more).",
 )
 @click.option(
+    "--nonce-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the ClientHellos already used are kept, so each works once across "
+    "restarts (default: the secret file's path + '.nonces').",
+)
+@click.option(
     "--max-session-bytes",
     type=click.IntRange(min=1024),
     default=16 * 1024 * 1024,
@@ -268,7 +274,7 @@ def run(targets_file: Path | None, listen: str, web_config: Path | None, log_for
     type=click.IntRange(min=1),
     default=32,
     show_default=True,
-    help="Sessions at once; more are closed at once.",
+    help="Authenticated sessions at once; more are closed at once.",
 )
 @click.option(
     "--sessions-per-minute",
@@ -284,14 +290,39 @@ def run(targets_file: Path | None, listen: str, web_config: Path | None, log_for
     show_default=True,
     help="Seconds any read or write may wait.",
 )
+@click.option(
+    "--hello-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds a connection has to deliver its whole ClientHello.",
+)
+@click.option(
+    "--max-pending",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Connections not yet authenticated, in all; more are closed at once.",
+)
+@click.option(
+    "--pending-per-source",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Connections not yet authenticated from one source address.",
+)
 def serve(
     listen: str,
     port: int,
     secret_file: Path,
+    nonce_file: Path | None,
     max_session_bytes: int,
     max_sessions: int,
     sessions_per_minute: float,
     read_timeout: float,
+    hello_timeout: float,
+    max_pending: int,
+    pending_per_source: int,
 ) -> None:
     """Run the replay server, on a host outside the censored network.
 
@@ -308,11 +339,15 @@ def serve(
         max_sessions=max_sessions,
         sessions_per_minute=sessions_per_minute,
         read_timeout=read_timeout,
+        hello_timeout=hello_timeout,
+        max_pending=max_pending,
+        pending_per_source=pending_per_source,
     )
-    sys.exit(_run_server(secret, limits, listen, port))
+    journal = nonce_file or secret_file.with_name(secret_file.name + ".nonces")
+    sys.exit(_run_server(secret, limits, journal, listen, port))
 
 
-def _run_server(secret: bytes, limits: "ServerLimits", host: str, port: int) -> int:
+def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str, port: int) -> int:
     import asyncio
     import logging
     import signal
@@ -321,9 +356,16 @@ def _run_server(secret: bytes, limits: "ServerLimits", host: str, port: int) -> 
 
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO, stream=sys.stderr)
 
+    try:
+        replay_server = ReplayServer(secret, limits, journal)
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        click.echo(f"Cannot keep the nonce file {journal}: {reason} (see --nonce-file).", err=True)
+        return EXIT_USAGE
+
     async def run() -> int:
         try:
-            server = await ReplayServer(secret, limits).start(host, port)
+            server = await replay_server.start(host, port)
         except OSError as error:
             click.echo(listen_error(error, host, port), err=True)
             return EXIT_FAILED

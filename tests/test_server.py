@@ -140,29 +140,33 @@ def test_each_source_gets_its_sessions_per_minute() -> None:
     assert failures == [None, None, Failure.REPLAY_REFUSED, Failure.REPLAY_REFUSED]
 
 
-def test_sessions_beyond_the_concurrent_cap_are_closed_at_once() -> None:
+def test_sessions_beyond_the_concurrent_cap_are_refused_with_a_plain_close() -> None:
+    random, session_id = seal(SECRET, Request(Direction.DOWNLOAD, 16_000_000))
+    holder = build_client_hello("x.com", Variant.PLAIN, random, session_id).data
+
     async def work(port: int) -> ReplayRecord:
-        # A connection that says nothing holds the only slot until its read times out.
-        _, idle = await asyncio.open_connection("127.0.0.1", port)
-        await asyncio.sleep(0.1)
+        # An authenticated download that is never read holds the only session slot.
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(holder)
+        await asyncio.sleep(0.2)
         try:
             return await session(port, payload=100_000)
         finally:
-            idle.close()
+            writer.close()
 
     record = with_server(work, ServerLimits(max_sessions=1, read_timeout=5))
 
-    assert record.failure == Failure.REPLAY_REFUSED
+    assert record.failure == Failure.REPLAY_REFUSED  # a plain close, not a reset
 
 
-def test_a_silent_client_is_dropped_after_the_read_timeout() -> None:
+def test_a_silent_client_is_dropped_after_the_hello_timeout() -> None:
     async def work(port: int) -> tuple[bytes, float]:
         loop = asyncio.get_running_loop()
         start = loop.time()
         answer = await raw_exchange(port, b"\x16\x03", wait=5)  # half a record header
         return answer, loop.time() - start
 
-    answer, seconds = with_server(work, ServerLimits(read_timeout=0.3))
+    answer, seconds = with_server(work, ServerLimits(hello_timeout=0.3))
 
     assert answer == b""
     assert 0.25 < seconds < 2

@@ -21,6 +21,8 @@ from probe.measure.replaywire import (
     ACCEPT_SIZE,
     APPLICATION_DATA,
     MAX_RECORD_PAYLOAD,
+    MAX_SESSION_SECONDS,
+    MAX_UPLOAD_SECONDS,
     RECORD_HEADER,
     Request,
     UploadReport,
@@ -103,7 +105,7 @@ async def replay(
     counter = ByteCounter()
     sampler: Sampler | None = None
     writer: asyncio.StreamWriter | None = None
-    deadline = Deadline(settings.transfer_timeout, interrupt)
+    deadline = Deadline(session_seconds(settings), interrupt)
     upload = session.direction == Direction.UPLOAD
     try:
         async with deadline:
@@ -133,7 +135,12 @@ async def replay(
 
 def upload_seconds(settings: ReplaySettings) -> int:
     """The server's time budget for an upload: its report must arrive within ours."""
-    return max(1, min(255, int(settings.transfer_timeout * 0.75)))
+    return max(1, min(MAX_UPLOAD_SECONDS, int(session_seconds(settings) * 0.75)))
+
+
+def session_seconds(settings: ReplaySettings) -> float:
+    """A session's own deadline: the transfer time-out, within the protocol's limit."""
+    return min(settings.transfer_timeout, MAX_SESSION_SECONDS)
 
 
 async def _send_hello(writer: asyncio.StreamWriter, hello: ClientHello) -> None:

@@ -48,6 +48,12 @@ MAX_RECORD_PAYLOAD = 16384  # TLS's own limit on a record's plaintext
 MAX_HELLO = 4096  # the padded ClientHello is ~1600 bytes; anything far bigger is not ours
 MIN_SECRET = 16
 ACCEPT_SIZE = 32  # payload of the record that lets an upload begin
+# The longest session the protocol allows, which probe and server both keep
+# to: the probe ends its session by then, the server only later (its read
+# time-outs on top), so no session is cut by the server before the probe's
+# own deadline. An upload's time budget leaves a quarter for the report.
+MAX_SESSION_SECONDS = 120
+MAX_UPLOAD_SECONDS = MAX_SESSION_SECONDS * 3 // 4
 
 
 _DIRECTION_CODES = {Direction.DOWNLOAD: b"D", Direction.UPLOAD: b"U"}
@@ -77,7 +83,7 @@ def check_secret(secret: bytes, what: str) -> bytes:
 class Request:
     direction: Direction
     bytes: int
-    seconds: int = 30  # an upload's time budget, 1-255
+    seconds: int = 30  # an upload's time budget, 1-MAX_UPLOAD_SECONDS
     stop_at_plateau: bool = True  # an upload may end once the rate has settled
 
 
@@ -89,7 +95,7 @@ def seal(secret: bytes, request: Request, now: float | None = None) -> tuple[byt
         b"TP"
         + bytes([VERSION])
         + _DIRECTION_CODES[request.direction]
-        + bytes([int(request.stop_at_plateau), max(1, min(255, request.seconds))])
+        + bytes([int(request.stop_at_plateau), max(1, min(MAX_UPLOAD_SECONDS, request.seconds))])
         + request.bytes.to_bytes(6, "big")
         + stamp.to_bytes(4, "big")
     )
@@ -98,20 +104,64 @@ def seal(secret: bytes, request: Request, now: float | None = None) -> tuple[byt
 
 
 class NonceCache:
-    """Nonces seen within the clock-skew window, so each ClientHello works once."""
+    """Nonces seen within the clock-skew window, so each ClientHello works once.
 
-    def __init__(self, window: float = 2 * CLOCK_SKEW, limit: int = 100_000) -> None:
+    With a ``journal`` file the promise holds across restarts: every nonce is
+    appended (and flushed to disk) before its session is served, and the
+    nonces of the window are read back at start. A ClientHello captured just
+    before a restart is refused after it as before.
+    """
+
+    def __init__(
+        self, window: float = 2 * CLOCK_SKEW, limit: int = 100_000, journal: Path | None = None
+    ) -> None:
         self._window = window
         self._limit = limit
         self._seen: dict[bytes, float] = {}
+        self._journal = journal
+        if journal is not None:
+            self._seen = _read_journal(journal, time.time() - window)
+            _write_journal(journal, self._seen)  # compacted: the window only
 
     def first_use(self, nonce: bytes, now: float) -> bool:
         if len(self._seen) >= self._limit:
             self._seen = {n: t for n, t in self._seen.items() if now - t < self._window}
+            if self._journal is not None:
+                _write_journal(self._journal, self._seen)
         if nonce in self._seen or len(self._seen) >= self._limit:
             return False  # a full cache refuses rather than forgets: no replay slips through
         self._seen[nonce] = now
+        if self._journal is not None:
+            with open(self._journal, "a", encoding="ascii") as journal:
+                journal.write(f"{nonce.hex()} {now:.0f}\n")
+                journal.flush()
+                os.fsync(journal.fileno())
         return True
+
+
+def _read_journal(path: Path, since: float) -> dict[bytes, float]:
+    """The nonces in ``path`` seen after ``since``; a torn or foreign line is skipped."""
+    seen: dict[bytes, float] = {}
+    try:
+        lines = path.read_text(encoding="ascii", errors="replace").splitlines()
+    except FileNotFoundError:
+        return seen
+    for line in lines:
+        parts = line.split()
+        try:
+            nonce, when = bytes.fromhex(parts[0]), float(parts[1])
+        except (IndexError, ValueError):
+            continue
+        if len(nonce) == NONCE_SIZE and when >= since:
+            seen[nonce] = when
+    return seen
+
+
+def _write_journal(path: Path, seen: dict[bytes, float]) -> None:
+    """Replace ``path`` with ``seen`` in one step: a crash leaves the old file or the new."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("".join(f"{n.hex()} {t:.0f}\n" for n, t in seen.items()), "ascii")
+    os.replace(temporary, path)
 
 
 def authenticate(
