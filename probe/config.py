@@ -7,6 +7,7 @@ at, found by walking the YAML node tree along the error's field path.
 
 import ipaddress
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -55,15 +56,39 @@ class Settings(_Strict):
     stop_at_plateau: bool = True
 
 
+_DNS_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,62})\.?)+")
+
+
 def _https_url(url: str) -> str:
+    """A URL the probe can measure as written, or ValueError saying why not.
+
+    Anything else would be measured, fail, and read as a blocked target.
+    """
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValueError("holds a space or a control character")
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError(f"must be an https:// URL with a host name, got {url!r}")
+    if "@" in parts.netloc:
+        # Not echoed: it may hold a password, which must not reach any output.
+        raise ValueError("must not hold a user name or password")
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port
     except ValueError as error:
         raise ValueError(f"has a malformed port: {url!r}") from error
+    if port == 0:
+        raise ValueError(f"has port 0, which nothing can be reached on: {url!r}")
+    if literal_address(parts.hostname) is None and not _DNS_NAME.fullmatch(parts.hostname):
+        raise ValueError(f"has a host that is neither a name nor an IP address: {url!r}")
     return url
+
+
+def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``host`` is, if it is one."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
@@ -235,6 +260,25 @@ class Config(_Strict):
                 seen[target.name] = group_name
         return None
 
+    def family_mismatch(self) -> tuple[tuple[Any, ...], str] | None:
+        """The field path and message of a URL whose IP address the address family excludes."""
+        family = self.settings.address_family
+        urls: list[tuple[tuple[Any, ...], str]] = [
+            (("groups", group_name, "targets", index, "url"), target.url)
+            for group_name, group in self.groups.items()
+            for index, target in enumerate(group.targets)
+        ]
+        if self.sni_swap is not None:
+            urls.append((("sni_swap", "url"), self.sni_swap.url))
+        for path, url in urls:
+            address = literal_address(urlsplit(url).hostname or "")
+            if address is not None and family != "any" and f"ipv{address.version}" != family:
+                message = (
+                    f"{url!r} is an IPv{address.version} address, but address_family is {family}"
+                )
+                return path, message
+        return None
+
     def swap_names(self) -> list[str]:
         """The SNI names the swap tries, besides the innocuous one (canaries not included)."""
         if self.sni_swap is None:
@@ -285,6 +329,9 @@ def with_overrides(
         # The address doubles as the resolver's name in records and tables.
         data["resolvers"] = {_resolver_name(a): a for a in resolvers}
     if ca_bundle is not None:
+        problem = ca_bundle_problem(ca_bundle)
+        if problem is not None:
+            raise ConfigError(f"--ca-bundle: {problem}.")
         data["settings"]["ca_bundle"] = ca_bundle
     if max_bytes is not None:
         data["settings"]["max_bytes"] = max_bytes
@@ -309,14 +356,26 @@ def default_targets_text() -> str:
 def load_config(path: Path | None = None) -> Config:
     """Load and validate ``path`` (the packaged default when None); raise ConfigError."""
     label = str(path) if path is not None else "<built-in targets.yaml>"
-    if path is None:
-        text = default_targets_text()
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{label}: cannot read the file: {_reason(error)}.") from None
+    text = default_targets_text() if path is None else read_small_text(path, label)
     return parse_config(text, label, base=path.parent if path is not None else None)
+
+
+MAX_FILE_BYTES = 1024 * 1024  # a targets file is a few KB: /dev/zero or a disk image is not one
+
+
+def read_small_text(path: Path, label: str, what: str = "the file") -> str:
+    """``path`` as UTF-8 text, reading at most ``MAX_FILE_BYTES``; ConfigError otherwise."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{label}: cannot read {what}: {_reason(error)}.") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{label}: {what} is larger than 1 MiB: not a configuration file.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: {what} is not UTF-8 text.") from None
 
 
 def parse_config(text: str, label: str, base: Path | None = None) -> Config:
@@ -326,6 +385,8 @@ def parse_config(text: str, label: str, base: Path | None = None) -> Config:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         raise ConfigError(yaml_error_message(label, error)) from None
+    except RecursionError:
+        raise ConfigError(f"{label}: not a targets file: it is nested too deeply.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: the file must hold a mapping with a 'groups' key.")
     try:
@@ -338,16 +399,27 @@ def parse_config(text: str, label: str, base: Path | None = None) -> Config:
         settings = config.settings.model_copy(update={"ca_bundle": base / bundle})
         config = config.model_copy(update={"settings": settings})
     config = _with_replay_secret_path(config, root, label, base)
-    duplicate = config.duplicate_target()
-    if duplicate is not None:
-        path, message = duplicate
-        raise ConfigError(f"{label}{_line_of(root, path)}: {_dotted(path)}: {message}.")
-    if config.settings.ca_bundle is not None and not config.settings.ca_bundle.is_file():
+    for found in (config.duplicate_target(), config.family_mismatch()):
+        if found is not None:
+            path, message = found
+            raise ConfigError(f"{label}{_line_of(root, path)}: {_dotted(path)}: {message}.")
+    bundle = config.settings.ca_bundle
+    problem = None if bundle is None else ca_bundle_problem(bundle)
+    if problem is not None:
         line = _line_of(root, ("settings", "ca_bundle"))
-        raise ConfigError(
-            f"{label}{line}: settings.ca_bundle: no such file: {config.settings.ca_bundle}."
-        )
+        raise ConfigError(f"{label}{line}: settings.ca_bundle: {problem}.")
     return config
+
+
+def ca_bundle_problem(path: Path) -> str | None:
+    """Why ``path`` cannot serve as a CA bundle (found now, not mid-round), or None."""
+    if not path.is_file():
+        return f"no such file: {path}"
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError):
+        return f"{path} holds no PEM certificate"
+    return None
 
 
 def _with_replay_secret_path(
@@ -374,6 +446,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain word or number", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import trustme
 
 from probe.config import ConfigError, load_config, parse_config, with_overrides
 
@@ -43,7 +44,7 @@ def test_valid_minimal_file_gets_defaults() -> None:
 
 
 def test_relative_ca_bundle_is_taken_from_the_files_folder(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("not checked here")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     path = tmp_path / "targets.yaml"
     path.write_text(VALID + "settings:\n  ca_bundle: ca.pem\n")
 
@@ -159,6 +160,39 @@ MALFORMED = {
     "replay bytes beyond the server's cap": (
         VALID + "replay:\n  server: r.test:443\n  secret_file: s\n  bytes: 99999999\n",
         "f.yaml:10: replay.bytes: should be less than or equal to 16777216 (got 99999999).",
+    ),
+    "a list as a key": (
+        "? [a, b]\n: 1\n" + VALID,
+        "f.yaml:1: not valid YAML: a key must be a plain word or number.",
+    ),
+    "lists nested 1000 deep": (
+        "groups: " + "[" * 1000 + "]" * 1000 + "\n",
+        "f.yaml: not a targets file: it is nested too deeply.",
+    ),
+    "port 0": (
+        VALID.replace("https://a.test/", "https://localhost:0/"),
+        "f.yaml:6: groups.t.targets[0].url: has port 0, which nothing can be reached on",
+    ),
+    "a space in the host": (
+        VALID.replace("https://a.test/", '"https://a b.test/"'),
+        "f.yaml:6: groups.t.targets[0].url: holds a space or a control character.",
+    ),
+    "a control character": (
+        VALID.replace("https://a.test/", '"https://a.test/\\x01"'),
+        "f.yaml:6: groups.t.targets[0].url: holds a space or a control character.",
+    ),
+    "a user and password": (
+        VALID.replace("https://a.test/", "https://me:hunter2@a.test/"),
+        "f.yaml:6: groups.t.targets[0].url: must not hold a user name or password.",
+    ),
+    "a host that is no name": (
+        VALID.replace("https://a.test/", "https://a..test/"),
+        "f.yaml:6: groups.t.targets[0].url: has a host that is neither a name nor an IP address",
+    ),
+    "an IPv6 address with the IPv4 family": (
+        VALID.replace("https://a.test/", "https://[2001:db8::1]/"),
+        "f.yaml:6: groups.t.targets[0].url: 'https://[2001:db8::1]/' is an IPv6 address, "
+        "but address_family is ipv4.",
     ),
     "daemon budget in words": (
         VALID + "daemon:\n  daily_budget: plenty\n",
@@ -288,3 +322,34 @@ def test_the_commented_identity_example_in_the_default_file_is_valid(tmp_path: P
         "RU",
     )
     assert int(config.daemon.daily_budget) == 1 << 30
+
+
+def test_a_password_in_a_url_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(VALID.replace("https://a.test/", "https://me:hunter2@a.test/"), "f.yaml")
+
+    assert "hunter2" not in str(raised.value)
+
+
+def test_an_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (2 * 1024 * 1024))
+
+    with pytest.raises(ConfigError, match=r"big\.yaml: the file is larger than 1 MiB"):
+        load_config(big)
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
+        load_config(Path("/dev/zero"))
+
+
+@pytest.mark.parametrize("where", ["file", "option"])
+def test_a_ca_bundle_that_is_not_pem_is_refused_before_measuring(
+    tmp_path: Path, where: str
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("this is not a certificate\n")
+    path = tmp_path / "targets.yaml"
+    settings = f"settings:\n  ca_bundle: {bundle}\n" if where == "file" else ""
+    path.write_text(VALID + settings)
+
+    with pytest.raises(ConfigError, match="holds no PEM certificate"):
+        with_overrides(load_config(path), ca_bundle=bundle if where == "option" else None)
