@@ -5,6 +5,7 @@ use them, so ``--help`` answers at once.
 """
 
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,8 +61,9 @@ def _targets_option(help_text: str) -> Callable[[Callable[..., None]], Callable[
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds a whole download may take.",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    callback=lambda _c, _p, value: _finite("--timeout", value),
+    help="Seconds a whole download may take (at most 3600).",
 )
 @click.option(
     "--no-replay", is_flag=True, help="Skip the replay test even if targets.yaml names a server."
@@ -75,9 +77,10 @@ def _targets_option(help_text: str) -> Callable[[Callable[..., None]], Callable[
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=86400),
     default=30.0,
     show_default=True,
+    callback=lambda _c, _p, value: _finite("--interval", value),
     help="Seconds from the start of one round to the start of the next.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
@@ -118,11 +121,29 @@ def check(
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
-    if plot_file is not None and importlib.util.find_spec("matplotlib") is None:
-        _fail("--plot needs matplotlib: pip install 'throttle-probe[plot]'.", EXIT_USAGE)
+    if plot_file is not None:
+        _check_plot_file(plot_file)
     secret = None if no_replay else _replay_secret(config)
     source = str(targets_file) if targets_file else "built-in"
     sys.exit(_check(config, secret, source, rounds, interval, as_json, plot_file))
+
+
+def _finite(option: str, value: float | None) -> float | None:
+    """click's ranges let nan through (every comparison with it is false)."""
+    if value is not None and value != value:
+        raise click.BadParameter("must be a number, not nan", param_hint=option)
+    return value
+
+
+def _check_plot_file(path: Path) -> None:
+    """Refuse a plot that could not be written before measuring, not after."""
+    if importlib.util.find_spec("matplotlib") is None:
+        _fail("--plot needs matplotlib: pip install 'throttle-probe[plot]'.", EXIT_USAGE)
+    from probe.sinks.plot import plot_path_problem
+
+    problem = plot_path_problem(path)
+    if problem is not None:
+        _fail(f"{problem}.", EXIT_USAGE)
 
 
 def _replay_secret(config: "Config") -> bytes | None:
@@ -155,7 +176,7 @@ def _check(
 
     from probe.analysis.reachability import network_unavailable
     from probe.runner import Runner, Schedule
-    from probe.sinks import Sink
+    from probe.sinks import OutputError, Sink
     from probe.sinks.document import JsonSink
     from probe.sinks.terminal import LiveProgress, RoundCounter, TerminalSink
 
@@ -174,7 +195,12 @@ def _check(
         sinks,
         progress=lambda c: LiveProgress(stderr, c.settings.max_bytes),
     )
-    asyncio.run(runner.run())
+    try:
+        asyncio.run(runner.run())
+    except OutputError as error:
+        # Standard output may be the broken part: nothing more goes there at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _fail(str(error), EXIT_FAILED)
     measured = [finished.result for finished in runner.recent]
     if measured and all(network_unavailable(result) for result in measured):
         click.echo(

@@ -435,7 +435,8 @@ def _with_replay_secret_path(
         config = config.model_copy(update={"replay": replay})
     if not path.is_file():
         line = _line_of(root, ("replay", "secret_file"))
-        raise ConfigError(f"{label}{line}: replay.secret_file: no such file: {path}.")
+        what = "not a file" if path.exists() else "no such file"
+        raise ConfigError(f"{label}{line}: replay.secret_file: {what}: {path}.")
     return config
 
 

@@ -175,6 +175,15 @@ def test_options_override_the_file(lab: Lab, lab_targets: Path) -> None:
         (["--resolver", "dns.example"], "--resolver: 'dns.example' is not 'system'"),
         (["--max-bytes", "10"], "Invalid value for '--max-bytes'"),
         (["--ca-bundle", "/nonexistent.pem"], "Invalid value for '--ca-bundle'"),
+        (["--ca-bundle", "/etc/hostname"], "--ca-bundle: /etc/hostname holds no PEM certificate"),
+        (["--rounds", "2", "--interval", "inf"], "Invalid value for '--interval'"),
+        (["--rounds", "2", "--interval", "1e308"], "Invalid value for '--interval'"),
+        (["--rounds", "2", "--interval", "nan"], "--interval: must be a number, not nan"),
+        (["--timeout", "1e309"], "Invalid value for '--timeout'"),
+        (["--timeout", "nan"], "--timeout: must be a number, not nan"),
+        (["--plot", "/dev/full"], "--plot: /dev/full must end in .png, .svg, .pdf"),
+        (["--plot", "round.txt"], "--plot: round.txt must end in .png"),
+        (["--plot", "/no/such/folder/round.png"], "--plot: the folder /no/such/folder does not"),
     ],
 )
 def test_bad_usage_exits_2(lab_targets: Path, args: list[str], message: str) -> None:
@@ -275,3 +284,50 @@ def test_no_network_at_all_says_so_and_exits_1() -> None:
         "No network: no resolver answered and no connection could be opened, "
         "so nothing was measured."
     )
+
+
+def test_output_that_cannot_be_written_is_one_sentence_and_exit_1(
+    lab_targets: Path, tmp_path: Path
+) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "probe", "check", "--targets", str(lab_targets), "--json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    plot = run_cli("check", "--targets", str(lab_targets), "--json", "--plot", "/proc/round.png")
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "Cannot write the JSON document: no space left on device."
+    )
+    assert plot.returncode == 1 and "Traceback" not in plot.stderr + done.stderr
+    assert plot.stderr.splitlines()[-1].startswith("Cannot write the plot to /proc/round.png")
+    assert "Plot written" not in plot.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("directory", "replay.secret_file: not a file:"),
+        ("empty", "is empty: it must hold at least 16 bytes"),
+    ],
+)
+def test_a_replay_secret_that_cannot_serve_says_why(
+    lab: Lab, tmp_path: Path, secret: str, message: str
+) -> None:
+    path = tmp_path / "replay.secret"
+    if secret == "directory":
+        path.mkdir()
+    else:
+        path.write_text("")
+    targets = tmp_path / "targets.yaml"
+    config = lab.config_text({"control": [("ctl", lab.url("control.test", "/bytes/1000"))]})
+    targets.write_text(config + f"replay: {{server: 127.0.0.1:9, secret_file: {path}}}\n")
+
+    done = run_cli("check", "--targets", str(targets))
+
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr

@@ -74,6 +74,8 @@ def load_secret(path: Path) -> bytes:
 
 
 def check_secret(secret: bytes, what: str) -> bytes:
+    if not secret:
+        raise SecretError(f"{what} is empty: it must hold at least {MIN_SECRET} bytes")
     if len(secret) < MIN_SECRET:
         raise SecretError(f"{what} must be at least {MIN_SECRET} bytes long")
     return secret

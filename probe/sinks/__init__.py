@@ -25,6 +25,14 @@ class FinishedRound:
     window_rounds: int  # how many rounds that window holds now
 
 
+class OutputError(Exception):
+    """A sink could not write its output (a full disk, a closed pipe); one sentence."""
+
+
+def reason_of(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
+
+
 class Sink(Protocol):
     def round_finished(self, finished: FinishedRound) -> None:
         """A round is measured and judged (an interrupted one too: it says so)."""

@@ -11,7 +11,7 @@ from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.target_verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
-from probe.sinks import FinishedRound
+from probe.sinks import FinishedRound, OutputError, reason_of
 
 FORMAT = "throttle-probe.check/1"
 WINDOW_FORMAT = "throttle-probe.window/1"
@@ -43,8 +43,11 @@ class JsonSink:
                 [f.judgement for f in rounds],
                 rounds[-1].window,
             )
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
+            sys.stdout.flush()
+        except OSError as error:
+            raise OutputError(f"Cannot write the JSON document: {reason_of(error)}.") from None
 
 
 def round_document(

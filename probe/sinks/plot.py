@@ -6,13 +6,15 @@ the verdicts bin them, on a logarithmic axis so that 150 kbit/s and
 (``pip install 'throttle-probe[plot]'``) imported only here.
 """
 
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probe.analysis import stats
 from probe.records import Role, RoundResult, TargetResult
-from probe.sinks import FinishedRound
+from probe.sinks import FinishedRound, OutputError, reason_of
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -34,12 +36,38 @@ class PlotSink:
             print(f"Plot written to {self._path}", file=sys.stderr)
 
 
+class PlotError(OutputError):
+    """The plot could not be written; ``str()`` is one sentence."""
+
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def plot_path_problem(path: Path) -> str | None:
+    """Why the plot could not be written to ``path``, found before measuring; or None."""
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        return f"--plot: {path} must end in {', '.join(PLOT_SUFFIXES)} (the picture's format)"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"--plot: the folder {folder} does not exist"
+    if path.exists() and not path.is_file():
+        return f"--plot: {path} is not a regular file"
+    writable = os.access(path if path.exists() else folder, os.W_OK)
+    return None if writable else f"--plot: {path} cannot be written here (permission denied)"
+
+
 class PlotUnavailable(Exception):
     """matplotlib is not installed; ``str()`` says how to install it."""
 
 
 def plot_round(result: RoundResult, path: Path) -> None:
-    """Write one panel per target group, controls drawn dashed on every panel."""
+    """Write one panel per target group, controls drawn dashed on every panel.
+
+    PlotError (one sentence) if the file cannot be written.
+    """
+    # Where the home directory is not writable (a container, a sandboxed service)
+    # matplotlib warns at every import that it made a temporary cache: noise here.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     try:
         import matplotlib
 
@@ -70,8 +98,12 @@ def plot_round(result: RoundResult, path: Path) -> None:
     axes[-1, 0].set_xlabel("seconds since the first body byte")
     figure.suptitle(f"throttle-probe check, {result.started_at}")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        figure.savefig(path, dpi=100)
+    except OSError as error:
+        raise PlotError(f"Cannot write the plot to {path}: {reason_of(error)}.") from None
+    finally:
+        plt.close(figure)
 
 
 def _draw(axis: "Axes", entry: TargetResult, style: str) -> None:

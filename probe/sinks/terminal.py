@@ -34,7 +34,7 @@ from probe.records import (
     TransferRecord,
     VerdictKind,
 )
-from probe.sinks import FinishedRound
+from probe.sinks import FinishedRound, OutputError, reason_of
 from probe.units import format_bytes, format_ms, format_rate
 
 
@@ -51,10 +51,15 @@ class TerminalSink:
         rounds = self._finished
         if not rounds or all(network_unavailable(f.result) for f in rounds):
             return  # nothing to show: the command says why
-        if len(rounds) == 1:
-            render_round(stdout_console(), rounds[0].result, rounds[0].judgement)
-        else:
-            render_window(stdout_console(), rounds)
+        console = stdout_console()
+        try:
+            if len(rounds) == 1:
+                render_round(console, rounds[0].result, rounds[0].judgement)
+            else:
+                render_window(console, rounds)
+            console.file.flush()
+        except OSError as error:
+            raise OutputError(f"Cannot write the results: {reason_of(error)}.") from None
 
 
 class RateMeter:
