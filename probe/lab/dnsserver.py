@@ -2,7 +2,9 @@
 
 It answers A and AAAA from a zone (a dict of name to addresses; a ``*.``
 entry covers every subdomain), NXDOMAIN for the rest, and can be told to stay
-silent to provoke resolver time-outs. Given a zone file, it re-reads the file
+silent to provoke resolver time-outs, or to answer some names with an error
+code (``rcodes``: SERVFAIL, REFUSED, NOTIMP, ...), as broken or censoring
+resolvers do. Given a zone file, it re-reads the file
 whenever it changes: that is how the lab's ISP resolver starts and stops lying.
 """
 
@@ -36,8 +38,11 @@ def lookup(zone: Zone, name: str) -> list[str] | None:
 
 
 class _ZoneResolver(BaseResolver):  # type: ignore[misc]
-    def __init__(self, zone: Zone, silent: bool, zone_file: Path | None) -> None:
+    def __init__(
+        self, zone: Zone, silent: bool, zone_file: Path | None, rcodes: dict[str, str]
+    ) -> None:
         self.zone = _normalise(zone)
+        self.rcodes = {name.lower().rstrip("."): code for name, code in rcodes.items()}
         self.silent = silent
         self.zone_file = zone_file
         self._mtime: int | None = None
@@ -47,6 +52,10 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
             return None
         self._reload_if_changed()
         reply = request.reply()
+        code = self.rcodes.get(str(request.q.qname).lower().rstrip("."))
+        if code is not None:
+            reply.header.rcode = getattr(RCODE, code)
+            return reply
         addresses = lookup(self.zone, str(request.q.qname))
         if addresses is None:
             reply.header.rcode = RCODE.NXDOMAIN
@@ -84,8 +93,9 @@ class LabDNSServer:
         *,
         silent: bool = False,
         zone_file: Path | None = None,
+        rcodes: dict[str, str] | None = None,
     ) -> None:
-        self._resolver = _ZoneResolver(zone or {}, silent, zone_file)
+        self._resolver = _ZoneResolver(zone or {}, silent, zone_file, rcodes or {})
         self._server = DNSServer(self._resolver, address=host, port=port, logger=_QuietLogger())
         self.host = host
         self.port: int = self._server.server.server_address[1]

@@ -222,6 +222,8 @@ def classify(error: BaseException, phase: str | None) -> Failure:
         return Failure.TCP_RESET
     if isinstance(error, httpx.RemoteProtocolError) and phase == "body":
         return Failure.HTTP_TRUNCATED
+    if any(type(c).__module__.startswith("h11") for c in causes):
+        return Failure.HTTP_ERROR  # the server answered, but not in HTTP
     if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError):
         # Closed after the request without a response: a quiet way to block.
         return Failure.TCP_RESET if phase in ("request", "wait") else Failure.HTTP_ERROR
