@@ -290,6 +290,46 @@ def test_running_out_of_descriptors_is_no_flood(tmp_path: Path) -> None:
     assert stderr.count("connections closed at once") == 1
 
 
+EXHAUSTED_SERVER = """
+import asyncio, logging, sys
+from probe.server import ReplayServer, ServerLimits
+logging.basicConfig(format="%(message)s", level=logging.WARNING, stream=sys.stderr)
+async def main():
+    limits = ServerLimits(max_connections=100_000, hello_timeout=30)  # past the descriptors
+    server = await ReplayServer(b"a secret that is long enough", limits).start("127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(6)
+asyncio.run(main())
+"""
+
+
+def test_accept_without_descriptors_is_one_line_and_a_pause() -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-c", EXHAUSTED_SERVER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)),
+    )
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    flood = []
+    for index in range(200):
+        client = socket.socket()
+        client.bind((f"127.0.7.{index % 250 + 1}", 0))
+        client.connect_ex(("127.0.0.1", port))
+        flood.append(client)
+    _, stderr = server.communicate(timeout=30)
+    for client in flood:
+        client.close()
+
+    assert server.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line]
+    assert lines and all("out of file descriptors" in line for line in lines), lines
+    assert len(lines) == 1  # one line per ten seconds, however many accepts failed
+
+
 def test_the_journal_refuses_what_it_cannot_write(tmp_path: Path) -> None:
     unwritable = tmp_path / "no-such-dir" / "replay.nonces"
 
