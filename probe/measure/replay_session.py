@@ -127,9 +127,10 @@ async def replay(
     except Exception as error:  # OS errors, our deadline, a refusing or truncating server
         _record_failure(record, phases, deadline, error)
     finally:
+        # Finished while the socket is open: the sampler's last TCP_INFO reads it.
+        finish_record(record, phases, clock, sampler, counter, received_here=not upload)
         if writer is not None:
             writer.transport.abort()  # what is still queued need not be sent
-        finish_record(record, phases, clock, sampler, counter, received_here=not upload)
     return record
 
 
