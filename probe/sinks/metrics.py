@@ -14,6 +14,7 @@ verdict, mechanism, stage, failure): never an address, a URL or an error text.
 A scrape reads the snapshot and never waits for a measurement.
 """
 
+import datetime
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -323,8 +324,6 @@ def _entry_labels(entry: TargetResult) -> tuple[str, str, str]:
 
 
 def _round_seconds(result: RoundResult) -> float:
-    import datetime
-
     started = datetime.datetime.fromisoformat(result.started_at)
     finished = datetime.datetime.fromisoformat(result.finished_at)
     return max(0.0, (finished - started).total_seconds())
