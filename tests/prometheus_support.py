@@ -61,8 +61,8 @@ class Prometheus:
             f"--storage.tsdb.path={self.directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
         ]
-        log = open(self.directory / "prometheus.log", "wb")
-        self._process = subprocess.Popen([*self.prefix, *argv], stdout=log, stderr=log)
+        with open(self.directory / "prometheus.log", "wb") as log:
+            self._process = subprocess.Popen([*self.prefix, *argv], stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._get("/-/ready", check=False) == "Prometheus Server is Ready.\n":
