@@ -86,7 +86,8 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
         try:
             new_config, new_secret = load_targets(options.targets_file)
         except ConfigError as error:
-            log.warning("reload refused, the previous targets stay: %s", error)
+            reason = str(error).replace("\n", "; ")  # a file with several errors: one line
+            log.warning("reload refused, the previous targets stay: %s", reason)
             metrics.reloaded(False)
             return
         runner.replace(new_config, new_secret, schedule_of(new_config))
