@@ -42,12 +42,23 @@ def free_port() -> int:
 class Prometheus:
     """A Prometheus server with its own storage, scraping ``scrape`` every second."""
 
-    def __init__(self, directory: Path, scrape: dict[str, Any], prefix: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        scrape: dict[str, Any],
+        prefix: Sequence[str] = (),
+        rule_files: Sequence[Path] = (),
+    ) -> None:
         self.prefix = list(prefix)
         self.port = free_port()
         self.directory = directory
         config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+            "global": {
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "evaluation_interval": "1s",
+            },
+            "rule_files": [str(path) for path in rule_files],
             "scrape_configs": [{"job_name": "throttle-probe", **scrape}],
         }
         directory.mkdir(parents=True, exist_ok=True)
@@ -93,6 +104,14 @@ class Prometheus:
         assert answer["status"] == "success", answer
         result: list[dict[str, Any]] = answer["data"]["result"]
         return result
+
+    def rule(self, name: str) -> dict[str, Any]:
+        """The state of the loaded rule ``name`` (health, lastEvaluation, ...)."""
+        answer = json.loads(self._get("/api/v1/rules"))
+        rules = [r for g in answer["data"]["groups"] for r in g["rules"] if r["name"] == name]
+        assert len(rules) == 1, answer
+        found: dict[str, Any] = rules[0]
+        return found
 
     def values(self, promql: str, by: str = "target") -> dict[str, float]:
         """``promql``'s samples now, by the value of label ``by``."""

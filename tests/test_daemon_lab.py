@@ -22,6 +22,11 @@ from tests.lab_support import TEST_LAB, apply, require_lab
 from tests.prometheus_support import Daemon, Prometheus, require_prometheus
 
 PASSWORD = "a password for the lab's prometheus"
+RULES = (
+    Path(__file__).parent.parent / "deploy" / "prometheus" / "rules" / "throttle-probe.rules.yml"
+)
+FIRING = 'ALERTS{alertname="ThrottleProbeTargetThrottled",alertstate="firing"}'
+
 PORT = 10130
 POLICED = sorted(name for name, label in EXPECTED["sni-police"].items() if label != "ok")
 UNTOUCHED = sorted(name for name, label in EXPECTED["sni-police"].items() if label == "ok")
@@ -66,18 +71,32 @@ def files(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     return {"targets": targets, "web": web, "ca": pki.ca_file}
 
 
+def lab_rules(directory: Path) -> Path:
+    """deploy/prometheus's rules as they are, but for how long an alert must hold.
+
+    Lab rounds take seconds, not the default 15 minutes: the expressions and
+    the window verdict behind them are the real ones, the ``for`` is 5 s.
+    """
+    text = RULES.read_text()
+    assert "for: 30m" in text
+    path = directory / "throttle-probe.rules.yml"
+    path.write_text(text.replace("for: 30m", "for: 5s"))
+    return path
+
+
 class Measured:
-    """A daemon and a Prometheus in the client namespace, for one scenario."""
+    """A daemon and a Prometheus with the alert rules in the client namespace."""
 
     def __init__(self, lab: Lab, files: dict[str, Path], directory: Path) -> None:
         prefix = lab.client_command([])
+        rules = lab_rules(directory)
         scrape = {
             "scheme": "https",
             "tls_config": {"ca_file": str(files["ca"]), "server_name": "probe.test"},
             "basic_auth": {"username": "prometheus", "password": PASSWORD},
             "static_configs": [{"targets": [f"127.0.0.1:{PORT}"]}],
         }
-        self.prometheus = Prometheus(directory / "prometheus", scrape, prefix)
+        self.prometheus = Prometheus(directory / "prometheus", scrape, prefix, [rules])
         args = ["--targets", str(files["targets"]), "--listen", f"127.0.0.1:{PORT}"]
         args += ["--web-config", str(files["web"])]
         self.daemon = Daemon(args, directory / "daemon.log", prefix)
@@ -119,9 +138,13 @@ def test_sni_policing_shows_as_throttled_targets_at_the_policed_rate(
         ratios = prometheus.values("throttle_probe_goodput_ratio_to_controls")
         up = prometheus.values("up", by="job")
         documented = {query: prometheus.query(query) for query in documented_queries()}
+        alerts = prometheus.wait_for(FIRING, timeout=60)
 
     assert up == {"throttle-probe": 1.0}  # over TLS, with basic auth
     assert sorted(window) == POLICED
+    # deploy/prometheus's throttling alert fires, for the policed names only.
+    assert sorted(a["metric"]["target"] for a in alerts) == POLICED
+    assert {a["metric"]["mechanism"] for a in alerts} == {"policing"}
     for name in POLICED:
         assert 100e3 < rates[name] < 200e3, rates
         assert ratios[name] < 0.1, ratios
@@ -170,8 +193,16 @@ def test_no_throttling_on_a_clean_congested_or_lossy_network(
         verdicts = prometheus.values(
             'sum by (verdict) (throttle_probe_verdicts_total{scope="round"})', by="verdict"
         )
+        # Ever pending or firing during the run, not only now.
+        alerts = prometheus.query(
+            'count_over_time(ALERTS{alertname="ThrottleProbeTargetThrottled"}[10m])'
+        )
+        rule = prometheus.rule("ThrottleProbeTargetThrottled")
 
     assert by_round == {} and by_window == {}, (by_round, by_window)
+    # The rule was evaluated, without error, and never even pended.
+    assert rule["health"] == "ok" and rule["lastEvaluation"] > "2000", rule
+    assert alerts == []
     judged = sum(verdicts.values())
     assert judged >= rounds * len(EXPECTED[composition])
     expected = set(EXPECTED[composition].values())  # ok, or degraded when congested
