@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from probe.config import Config
     from probe.lab.control import Lab
     from probe.server import ServerLimits
+    from probe.sinks import Sink
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 T = TypeVar("T")
@@ -30,7 +31,41 @@ def main() -> None:
     """Measure whether this network throttles or blocks Twitter/X, TikTok and others."""
 
 
-def _targets_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+Decorator = Callable[[Callable[..., None]], Callable[..., None]]
+
+
+def _archive_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--archive DIR and --archive-cap SIZE, shared by check and run."""
+    command = click.option(
+        "--archive-cap",
+        default="1GiB",
+        show_default=True,
+        metavar="SIZE",
+        help="Most the archive folder may hold; the oldest files go first.",
+    )(command)
+    return click.option(
+        "--archive",
+        "archive_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Append every round, with its records and verdicts, to the archive in DIR.",
+    )(command)
+
+
+def _archive_sink(archive_dir: Path | None, cap: str, source: str) -> "Sink | None":
+    """The archive sink for --archive, or one sentence and exit 2."""
+    if archive_dir is None:
+        return None
+    from probe.config import ConfigError, parse_size
+    from probe.sinks import OutputError
+    from probe.sinks.archive import ArchiveSink
+
+    try:
+        return ArchiveSink(archive_dir, source, parse_size(cap, "--archive-cap"))
+    except (ConfigError, OutputError) as error:
+        _fail(str(error), EXIT_USAGE)
+
+
+def _targets_option(help_text: str) -> Decorator:
     return click.option(
         "--targets",
         "targets_file",
@@ -90,6 +125,7 @@ def _targets_option(help_text: str) -> Callable[[Callable[..., None]], Callable[
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Draw throughput over time, targets against controls, to this PNG (needs [plot]).",
 )
+@_archive_options
 def check(
     targets_file: Path | None,
     groups: tuple[str, ...],
@@ -102,6 +138,8 @@ def check(
     interval: float,
     as_json: bool,
     plot_file: Path | None,
+    archive_dir: Path | None,
+    archive_cap: str,
 ) -> None:
     """Measure every target once, now, and report what happened.
 
@@ -121,11 +159,18 @@ def check(
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
+    source = str(targets_file) if targets_file else "built-in"
+    outputs: list[Sink] = []
     if plot_file is not None:
         _check_plot_file(plot_file)
+        from probe.sinks.plot import PlotSink
+
+        outputs.append(PlotSink(plot_file))
+    archive = _archive_sink(archive_dir, archive_cap, source)
+    if archive is not None:
+        outputs.append(archive)
     secret = None if no_replay else _replay_secret(config)
-    source = str(targets_file) if targets_file else "built-in"
-    sys.exit(_check(config, secret, source, rounds, interval, as_json, plot_file))
+    sys.exit(_check(config, secret, source, rounds, interval, as_json, outputs))
 
 
 def _finite(option: str, value: float | None) -> float | None:
@@ -167,16 +212,16 @@ def _check(
     rounds: int,
     interval: float,
     as_json: bool,
-    plot_file: Path | None,
+    outputs: list["Sink"],
 ) -> int:
-    """Measure ``rounds`` rounds, report them through the chosen sinks; the exit code."""
+    """Measure ``rounds`` rounds, report them (and to ``outputs``); the exit code."""
     import asyncio
 
     from rich.console import Console
 
     from probe.analysis.reachability import network_unavailable
     from probe.runner import Runner, Schedule
-    from probe.sinks import OutputError, Sink
+    from probe.sinks import OutputError
     from probe.sinks.document import JsonSink
     from probe.sinks.terminal import LiveProgress, RoundCounter, TerminalSink
 
@@ -184,10 +229,7 @@ def _check(
     sinks: list[Sink] = [JsonSink(config, source) if as_json else TerminalSink()]
     if rounds > 1:
         sinks.append(RoundCounter(rounds, stderr))
-    if plot_file is not None:
-        from probe.sinks.plot import PlotSink
-
-        sinks.append(PlotSink(plot_file))
+    sinks += outputs
     runner = Runner(
         config,
         secret,
@@ -238,7 +280,15 @@ def _fail(message: str, code: int) -> NoReturn:
     show_default=True,
     help="One line per event on standard error, as text or as JSON.",
 )
-def run(targets_file: Path | None, listen: str, web_config: Path | None, log_format: str) -> None:
+@_archive_options
+def run(
+    targets_file: Path | None,
+    listen: str,
+    web_config: Path | None,
+    log_format: str,
+    archive_dir: Path | None,
+    archive_cap: str,
+) -> None:
     """Measure on a schedule, forever, and serve Prometheus metrics.
 
     Rounds follow the targets file's `daemon:` settings (interval, jitter,
@@ -258,10 +308,11 @@ def run(targets_file: Path | None, listen: str, web_config: Path | None, log_for
         web = None if web_config is None else load_web_config(web_config)
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
+    archive = _archive_sink(archive_dir, archive_cap, str(targets_file or "built-in"))
     configure_logging(log_format)
     host, port = address
     try:
-        run_daemon(DaemonOptions(targets_file, host, port, web), config, secret)
+        run_daemon(DaemonOptions(targets_file, host, port, web, archive), config, secret)
     except OSError as error:
         _fail(listen_error(error, host, port), EXIT_FAILED)
 

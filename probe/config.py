@@ -17,7 +17,15 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ByteSize, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 # Names end up as Prometheus label values and in file names: keep them tame.
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
@@ -342,6 +350,14 @@ def with_overrides(
     except ValidationError as error:
         first = error.errors()[0]
         raise ConfigError(f"{_dotted(tuple(first['loc']))}: {first['msg']}.") from None
+
+
+def parse_size(text: str, option: str) -> int:
+    """A size such as ``1GiB``, ``500MB`` or ``1048576``; ConfigError naming ``option``."""
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(text))
+    except ValidationError:
+        raise ConfigError(f"{option}: {text!r} is not a size (e.g. 1GiB, 500MB).") from None
 
 
 def _resolver_name(address: str) -> str:

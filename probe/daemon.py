@@ -26,6 +26,7 @@ from probe.budget import DataBudget
 from probe.config import Config, ConfigError, load_config
 from probe.measure.replaywire import SecretError, load_secret
 from probe.runner import Runner, Schedule
+from probe.sinks import Sink
 from probe.sinks.metrics import MetricsSink
 from probe.webconfig import WebConfig
 from probe.webserver import MetricsServer, Status
@@ -40,6 +41,7 @@ class DaemonOptions:
     host: str
     port: int
     web: WebConfig | None
+    archive: Sink | None = None  # --archive
 
 
 def load_targets(path: Path | None) -> tuple[Config, bytes | None]:
@@ -80,7 +82,8 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
 
     address = (options.host, options.port)
     server = MetricsServer(address, render, lambda: metrics.generation, status, options.web)
-    runner = Runner(config, secret, schedule_of(config), [metrics], budget=budget)
+    sinks: list[Sink] = [metrics] if options.archive is None else [metrics, options.archive]
+    runner = Runner(config, secret, schedule_of(config), sinks, budget=budget)
 
     def reload() -> None:
         try:

@@ -279,6 +279,9 @@ class RoundResult:
     interrupted: bool
     targets: list[TargetResult]
     replays: list[ReplayRecord] = field(default_factory=list)  # the replay test, if configured
+    # Names the round in the archive, the JSON and the metrics' exemplars (empty in
+    # documents written before rounds had ids).
+    round_id: str = ""
 
     @property
     def bytes_transferred(self) -> int:
@@ -317,6 +320,7 @@ def round_from_jsonable(document: dict[str, Any]) -> RoundResult:
         interrupted=document["interrupted"],
         targets=[_target_from(entry) for entry in document["targets"]],
         replays=[_replay_from(entry) for entry in document.get("replays", [])],
+        round_id=document.get("round_id", ""),
     )
 
 

@@ -26,7 +26,7 @@ from probe.config import Config
 from probe.measure.round import ProgressListener, measure_round
 from probe.measure.timing import Interrupt
 from probe.records import RoundResult
-from probe.sinks import FinishedRound, Sink
+from probe.sinks import FinishedRound, OutputError, Sink
 from probe.units import format_bytes
 
 log = logging.getLogger("throttle-probe")
@@ -131,6 +131,9 @@ class Runner:
             return await self._round(number)
         try:
             return await self._round(number)
+        except OutputError as error:  # a full disk: one line, not a traceback a round
+            log.error("round %d: %s", number, error)
+            return None
         except Exception:
             log.exception("round %d failed; the next round follows on schedule", number)
             return None
@@ -160,7 +163,7 @@ class Runner:
         rounds = [*(r.result for r in self.recent), result][-self.schedule.window :]
         verdicts = [*(r.judgement.verdicts for r in self.recent), judgement.verdicts]
         window = judge_window(rounds, verdicts[-len(rounds) :])
-        finished = FinishedRound(number, result, judgement, window, len(rounds))
+        finished = FinishedRound(number, result, judgement, window, len(rounds), config)
         self.recent.append(finished)
         return finished
 

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.window_verdict import judge_window
 from probe.budget import DataBudget
-from probe.config import ConfigError, Identity
+from probe.config import ConfigError, Identity, parse_config
 from probe.lab.pki import LabPKI
 from probe.records import RoundResult, round_from_jsonable
 from probe.sinks import FinishedRound
@@ -22,6 +22,7 @@ from probe.webconfig import load_web_config
 from tests.prometheus_support import IN_CI
 
 DATA = Path(__file__).parent / "data"
+LAB_LIKE = "groups: {control: {role: control, targets: [{name: c, url: 'https://c.test/'}]}}\n"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -32,7 +33,7 @@ def recorded(name: str) -> RoundResult:
 def finished(result: RoundResult, number: int = 1) -> FinishedRound:
     judgement = judge_all(result)
     window = judge_window([result], [judgement.verdicts])
-    return FinishedRound(number, result, judgement, window, 1)
+    return FinishedRound(number, result, judgement, window, 1, parse_config(LAB_LIKE, "t"))
 
 
 def exposition(*rounds: RoundResult, budget: DataBudget | None = None) -> str:

@@ -116,6 +116,7 @@ async def measure_round(
         interrupted=shared.interrupt.requested,
         targets=list(results),
         replays=list(replays),
+        round_id=secrets.token_hex(8),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.target_verdict import Verdict
+from probe.config import Config
 from probe.records import RoundResult
 
 
@@ -23,6 +24,7 @@ class FinishedRound:
     # Verdicts over the rolling window of the latest rounds, this one included.
     window: dict[str, Verdict]
     window_rounds: int  # how many rounds that window holds now
+    config: Config  # what the round measured, as it was then (a reload changes it later)
 
 
 class OutputError(Exception):

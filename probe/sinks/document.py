@@ -60,12 +60,13 @@ def round_document(
     entries = to_jsonable(result.targets)
     for entry in entries:
         verdict = judgement.verdicts.get(entry["name"])
-        entry["verdict"] = None if verdict is None else _verdict_json(verdict)
+        entry["verdict"] = None if verdict is None else verdict_json(verdict)
         entry["evidence"] = None if verdict is None else to_jsonable(verdict.evidence)
     swap = judgement.swap
     return {
         "format": FORMAT,
         "probe_version": __version__,
+        "round_id": result.round_id,
         "config": source,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
@@ -98,13 +99,13 @@ def window_document(
             for result, judgement in zip(results, judgements, strict=True)
         ],
         "window": {
-            name: {**_verdict_json(verdict), "evidence": to_jsonable(verdict.evidence)}
+            name: {**verdict_json(verdict), "evidence": to_jsonable(verdict.evidence)}
             for name, verdict in window.items()
         },
     }
 
 
-def _verdict_json(verdict: Verdict) -> dict[str, Any]:
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
     return {
         "verdict": verdict.verdict,
         "reason": verdict.reason,

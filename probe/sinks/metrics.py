@@ -117,17 +117,20 @@ class MetricsSink:
 
     def round_finished(self, finished: FinishedRound) -> None:
         result = finished.result
-        self._rounds.inc()
-        self._round_seconds.observe(_round_seconds(result))
+        # The round's id as an exemplar (OpenMetrics): a point on a panel leads
+        # to the archived evidence of that very round.
+        exemplar = {"round_id": result.round_id} if result.round_id else None
+        self._rounds.inc(exemplar=exemplar)
+        self._round_seconds.observe(_round_seconds(result), exemplar)
         self._transferred.inc(result.bytes_transferred)
         for entry in result.targets:
-            self._count(entry)
+            self._count(entry, exemplar)
         self.generation += 1
         if result.interrupted:
             return  # stopped by the user: its verdicts say so, not what the network did
         self._snapshot = self._next_snapshot(finished)
         for labels, verdict in self._snapshot.verdicts:
-            self._verdicts.labels(*labels, verdict.verdict).inc()
+            self._verdicts.labels(*labels, verdict.verdict).inc(exemplar=exemplar)
 
     def close(self) -> None:
         pass
@@ -139,26 +142,26 @@ class MetricsSink:
             self.identity = identity
         self.generation += 1
 
-    def _count(self, entry: TargetResult) -> None:
+    def _count(self, entry: TargetResult, exemplar: dict[str, str] | None) -> None:
         if entry.failure == Failure.INTERRUPTED:
             return  # the user stopped it: not a network outcome
         labels = _entry_labels(entry)
         result = "success" if entry.failure is None else "failure"
-        self._measurements.labels(*labels, result).inc()
+        self._measurements.labels(*labels, result).inc(exemplar=exemplar)
         if entry.failure is not None:
             stage = STAGE_OF_FAILURE.get(entry.failure, "http")
-            self._failures.labels(*labels, stage, entry.failure).inc()
+            self._failures.labels(*labels, stage, entry.failure).inc(exemplar=exemplar)
         transfer = entry.transfer
         if transfer is None:
             return
         self._received.labels(*labels).inc(transfer.bytes)
         dns = next((r for r in entry.dns if r.resolver == entry.address_from), None)
         if dns is not None:
-            self._phases.labels(*labels, "dns").observe(dns.t - dns.t0)
+            self._phases.labels(*labels, "dns").observe(dns.t - dns.t0, exemplar)
         for phase, name in PHASES.items():
             seconds = transfer.duration(phase)
             if seconds is not None:
-                self._phases.labels(*labels, name).observe(seconds)
+                self._phases.labels(*labels, name).observe(seconds, exemplar)
 
     def _next_snapshot(self, finished: FinishedRound) -> _Snapshot:
         result = finished.result

@@ -1,0 +1,85 @@
+"""The round archive: one self-contained JSON line per round, and reading it back.
+
+An entry holds everything needed to show, months later, what was measured,
+how, and against which control: the format name, the probe's version and
+identity, the effective settings, every record, the verdicts of the round
+and of the window with their evidence (``ENTRY_FORMAT``). Files are JSON
+Lines, plain while written and gzip-compressed once closed. Reading skips a
+torn line (a crash or power loss mid-write) with a warning, never failing
+the whole file.
+"""
+
+import gzip
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ENTRY_FAMILY = "throttle-probe.round/"
+ENTRY_FORMAT = ENTRY_FAMILY + "1"
+log = logging.getLogger("throttle-probe")
+
+
+class NotAnArchive(Exception):
+    """A file that holds no archive entry at all; ``str()`` is one sentence."""
+
+
+class TornLine(UserWarning):
+    """A line of an archive that is not a whole entry (skipped)."""
+
+
+def read_entries(path: Path) -> Iterator[dict[str, Any]]:
+    """The entries of one archive file (``.jsonl`` or ``.jsonl.gz``), in order.
+
+    NotAnArchive when the file holds no entry at all; a line that is not
+    a whole entry is skipped with a ``TornLine`` warning.
+    """
+    found = False
+    skipped: list[int] = []  # told once the file shows it is an archive at all
+    try:
+        with _open(path) as lines:
+            for number, line in enumerate(lines, start=1):
+                entry = _entry(line)
+                if entry is None:
+                    if line.strip():
+                        skipped.append(number)
+                    if found:
+                        _warn_skipped(path, skipped)
+                    continue
+                _warn_skipped(path, skipped)
+                found = True
+                yield entry
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        if not found:
+            raise NotAnArchive(f"{path}: cannot be read as an archive: {error}.") from None
+        # A gzip file cut short: what came before the cut stands.
+        warnings.warn(f"{path}: ends early ({error}); read up to there", TornLine, stacklevel=2)
+    if not found:
+        raise NotAnArchive(f"{path}: not a throttle-probe archive (no {ENTRY_FAMILY} entry).")
+
+
+def _warn_skipped(path: Path, numbers: list[int]) -> None:
+    for number in numbers:
+        warnings.warn(
+            f"{path}:{number}: not a whole archive entry (skipped)", TornLine, stacklevel=3
+        )
+    numbers.clear()
+
+
+def _open(path: Path) -> Any:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _entry(line: str) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    # Any version of the entry format: a reader decides what it understands.
+    if not isinstance(entry, dict) or not str(entry.get("format", "")).startswith(ENTRY_FAMILY):
+        return None
+    return entry

@@ -1,0 +1,147 @@
+"""The round archive: written by check and run, rotated, compressed, capped, read back."""
+
+import gzip
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from probe.archive import ENTRY_FORMAT, NotAnArchive, TornLine, read_entries
+from probe.sinks.archive import ArchiveSink, entry
+from tests.conftest import Lab
+from tests.prometheus_support import Daemon, free_port
+from tests.test_metrics import finished, recorded
+
+
+def archived(directory: Path) -> list[dict[str, object]]:
+    return [entry for path in sorted(directory.iterdir()) for entry in read_entries(path)]
+
+
+def test_check_archives_each_round_self_contained(lab: Lab, tmp_path: Path) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(
+        lab.config_text(
+            {
+                "twitter": [("tw", lab.url("pbs.twimg.test", "/bytes/100000"))],
+                "control": [("ctl", lab.url("control.test", "/bytes/100000"))],
+            }
+        )
+        + "identity: {id: archive-test, country: DE}\n"
+    )
+    archive = tmp_path / "archive"
+    command = [sys.executable, "-m", "probe", "check", "--targets", str(targets), "--json"]
+    command += ["--rounds", "2", "--interval", "0", "--archive", str(archive)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    entries = archived(archive)
+    assert [path.suffix for path in archive.iterdir()] == [".gz"]  # closed, compressed
+    document = json.loads(done.stdout)
+    assert [e["round_id"] for e in entries] == [r["round_id"] for r in document["rounds"]]
+    first = entries[0]
+    assert first["format"] == ENTRY_FORMAT
+    assert first["identity"] == {"id": "archive-test", "asn": None, "country": "DE"}
+    tw = next(t for t in first["targets"] if t["name"] == "tw")  # type: ignore[attr-defined]
+    assert tw["transfer"]["samples"] and tw["dns"] and tw["verdict"]["verdict"] == "ok"
+    assert tw["evidence"]["controls"]["goodput_bytes_per_second"]
+    assert first["settings"]["max_bytes"] == 2 * 1024 * 1024  # type: ignore[index]
+    assert entries[1]["window"]["rounds"] == 2  # type: ignore[index]
+    assert entries[1]["window"]["verdicts"]["tw"]["evidence"]["rounds"] == ["ok", "ok"]  # type: ignore[index]
+
+
+def test_files_rotate_compress_and_the_oldest_go_past_the_cap(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = finished(recorded("lab-sni-police.json"))
+    line = len(json.dumps(entry(result, "lab"), separators=(",", ":"))) + 1
+    packed = len(gzip.compress(json.dumps(entry(result, "lab")).encode()))
+    # Two rounds a file; room for about three compressed files.
+    cap = 3 * 2 * packed
+    sink = ArchiveSink(tmp_path, "lab", max_total_bytes=cap, max_file_bytes=2 * line + 1)
+
+    with caplog.at_level(logging.WARNING, logger="throttle-probe"):
+        for _ in range(12):
+            sink.round_finished(result)
+            time.sleep(0.01)
+        sink.close()
+
+    files = sorted(tmp_path.iterdir())
+    assert files and all(path.name.endswith(".jsonl.gz") for path in files)
+    assert len(files) >= 2
+    assert sum(path.stat().st_size for path in files) <= cap + 2 * line
+    deleted = [r for r in caplog.records if "deleted" in r.getMessage()]
+    assert deleted, "the cap deleted the oldest files"
+    assert len(archived(tmp_path)) < 12  # the oldest rounds are gone ...
+    assert archived(tmp_path)[-1]["round_id"] == result.result.round_id  # ... the newest stay
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    sink = ArchiveSink(tmp_path, "lab", max_total_bytes=10**9)
+    result = finished(recorded("lab-clean.json"))
+    sink.round_finished(result)
+    sink.round_finished(result)
+    (plain,) = tmp_path.iterdir()
+    with open(plain, "a") as torn:
+        torn.write('{"format": "throttle-probe.round/1", "targ')  # the power went here
+
+    with pytest.warns(TornLine, match=":3: not a whole archive entry"):
+        entries = list(read_entries(plain))
+
+    assert len(entries) == 2
+    ArchiveSink(tmp_path, "lab", max_total_bytes=10**9)  # a new run compresses the leftover
+    (packed,) = tmp_path.iterdir()
+    assert packed.name.endswith(".jsonl.gz")
+    with pytest.warns(TornLine):
+        assert len(list(read_entries(packed))) == 2
+
+
+def test_other_versions_are_read_and_other_files_are_refused(tmp_path: Path) -> None:
+    mixed = tmp_path / "rounds-mixed.jsonl.gz"
+    with gzip.open(mixed, "wt") as out:
+        out.write(json.dumps({"format": "throttle-probe.round/1", "round_id": "a"}) + "\n")
+        out.write(json.dumps({"format": "throttle-probe.round/2", "round_id": "b"}) + "\n")
+    other = tmp_path / "notes.txt"
+    other.write_text("groceries\n")
+
+    assert [e["round_id"] for e in read_entries(mixed)] == ["a", "b"]
+    with pytest.raises(NotAnArchive, match=r"notes\.txt: not a throttle-probe archive"):
+        list(read_entries(other))
+
+
+def test_the_daemon_archives_and_its_exemplars_name_the_archived_round(
+    lab: Lab, tmp_path: Path
+) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(
+        lab.config_text({"control": [("ctl", lab.url("control.test", "/bytes/100000"))]})
+        + "daemon: {interval: 60, jitter: 0}\n"
+    )
+    archive, port = tmp_path / "archive", free_port()
+    args = ["--targets", str(targets), "--listen", f"127.0.0.1:{port}", "--archive", str(archive)]
+    with Daemon(args, tmp_path / "daemon.log") as daemon:
+        daemon.wait_for_log("round 1: done", timeout=30)
+        exposition = httpx.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+            trust_env=False,
+        ).text
+    (entry,) = archived(archive)
+
+    assert f'throttle_probe_rounds_total 1.0 # {{round_id="{entry["round_id"]}"}}' in exposition
+
+
+def test_an_archive_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    command = [sys.executable, "-m", "probe", "check", "--archive", str(blocker / "sub")]
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"Cannot use the archive {blocker / 'sub'}")
+    assert "Traceback" not in done.stderr
