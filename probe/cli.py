@@ -460,6 +460,76 @@ def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str,
     return asyncio.run(run())
 
 
+@main.command()
+@click.argument(
+    "archives", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="ARCHIVE..."
+)
+@click.option("--since", metavar="TIME", help="Only rounds from this time on (ISO 8601, UTC).")
+@click.option("--until", metavar="TIME", help="Only rounds up to this time (ISO 8601, UTC).")
+@click.option("--target", metavar="NAME", help="Only this target's episodes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one self-contained page (needs [plot]).",
+)
+@click.option(
+    "--reanalyse",
+    is_flag=True,
+    help="Judge every round again with this version and show where it differs.",
+)
+def report(
+    archives: tuple[Path, ...],
+    since: str | None,
+    until: str | None,
+    target: str | None,
+    as_json: bool,
+    html_file: Path | None,
+    reanalyse: bool,
+) -> None:
+    """Read archives (files or folders from --archive) back as episodes per target.
+
+    An episode is a stretch of rounds with the same window verdict:
+    throttled from when to when, at what rate, what the controls got.
+    """
+    import json
+
+    from probe.report import ReportError, build_report, parse_time
+
+    if html_file is not None:
+        _check_html_file(html_file)
+    try:
+        start = None if since is None else parse_time(since, "--since")
+        end = None if until is None else parse_time(until, "--until")
+        built = build_report(list(archives), start, end, target, reanalyse)
+    except ReportError as error:
+        _fail(str(error), EXIT_USAGE)
+    for note in built.warnings:
+        click.echo(f"warning: {note}", err=True)
+    if as_json:
+        click.echo(json.dumps(built.document(), indent=2))
+    else:
+        from probe.sinks.terminal import report_tables, stdout_console
+
+        report_tables(stdout_console(), built)
+    if html_file is not None:
+        from probe.report_html import render
+
+        try:
+            html_file.write_text(render(built), encoding="utf-8")
+        except OSError as error:
+            _fail(f"Cannot write {html_file}: {(error.strerror or str(error)).lower()}.", 1)
+        click.echo(f"Report written to {html_file}", err=True)
+
+
+def _check_html_file(path: Path) -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        _fail("--html needs matplotlib: pip install 'throttle-probe[plot]'.", EXIT_USAGE)
+    if not path.parent.is_dir():
+        _fail(f"--html: the folder {path.parent} does not exist.", EXIT_USAGE)
+
+
 @main.group()
 @click.option(
     "--name",

@@ -60,8 +60,8 @@ def test_files_rotate_compress_and_the_oldest_go_past_the_cap(
     result = finished(recorded("lab-sni-police.json"))
     line = len(json.dumps(entry(result, "lab"), separators=(",", ":"))) + 1
     packed = len(gzip.compress(json.dumps(entry(result, "lab")).encode()))
-    # Two rounds a file; room for about three compressed files.
-    cap = 3 * 2 * packed
+    # Two rounds a file; room for the open file and about three compressed ones.
+    cap = 2 * line + 3 * 2 * packed
     sink = ArchiveSink(tmp_path, "lab", max_total_bytes=cap, max_file_bytes=2 * line + 1)
 
     with caplog.at_level(logging.WARNING, logger="throttle-probe"):

@@ -97,6 +97,16 @@ class Verdict:
     stage: Stage | None = None  # blocked only
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """``throttled/policing``, ``blocked/tls``, ``ok``: the verdict in one word."""
+        return label_of(self.verdict, self.mechanism or self.stage)
+
+
+def label_of(verdict: str, detail: str | None) -> str:
+    """A verdict and its mechanism or stage in one word, as tables and reports show it."""
+    return str(verdict) + (f"/{detail}" if detail else "")
+
 
 @dataclass
 class Controls:

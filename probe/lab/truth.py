@@ -5,6 +5,8 @@ parameters), so that a change to either shows up as a disagreement in the
 lab tests and the accuracy benchmark.
 """
 
+from probe.analysis.episodes import document_label
+from probe.analysis.target_verdict import label_of
 from probe.records import Mechanism, Stage, VerdictKind
 
 TARGETS = ("pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com")
@@ -12,7 +14,7 @@ TARGETS = ("pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com
 
 def label(kind: VerdictKind, detail: Mechanism | Stage | None = None) -> str:
     """``throttled/policing``, ``blocked/tls``, ``ok``: a verdict as the tables below name it."""
-    return str(kind) + (f"/{detail}" if detail else "")
+    return label_of(kind, detail)
 
 
 OK, DEGRADED = label(VerdictKind.OK), label(VerdictKind.DEGRADED)
@@ -60,5 +62,4 @@ def is_right(composition: str, target: str, label: str) -> bool:
 
 def verdict_label(verdict: dict[str, str | None]) -> str:
     """The label of a verdict from a JSON document (``check --json``)."""
-    detail = verdict.get("mechanism") or verdict.get("stage")
-    return str(verdict["verdict"]) + (f"/{detail}" if detail else "")
+    return document_label(verdict)

@@ -1,7 +1,7 @@
 """``--archive DIR``: every round appended to the archive as one self-contained JSON line.
 
 Files are named by the UTC time they were opened
-(``rounds-20261129T061500Z.jsonl``). A file is closed at the end of its UTC
+(``rounds-20261129T061500Z-000.jsonl``). A file is closed at the end of its UTC
 day or past ``max_file_bytes``, and then compressed to ``.jsonl.gz`` (as are
 plain files left by an earlier run). When the folder holds more than
 ``max_total_bytes``, the oldest files are deleted first, each with a log
@@ -47,6 +47,7 @@ class ArchiveSink:
         self._file: IO[str] | None = None
         self._path: Path | None = None
         self._day = ""
+        self._opened = 0  # files this sink opened: their counter only grows
         try:
             directory.mkdir(parents=True, exist_ok=True)
             for leftover in sorted(directory.glob(PREFIX + "*" + PLAIN)):
@@ -76,7 +77,8 @@ class ArchiveSink:
                 self._close_file()
         if self._file is None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            self._path = _unused(self.directory / f"{PREFIX}{stamp}{PLAIN}")
+            self._path = _unused(self.directory, stamp, self._opened)
+            self._opened += 1
             self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
             self._day = day
         return self._file
@@ -125,13 +127,15 @@ def _json_line(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":")) + "\n"
 
 
-def _unused(path: Path) -> Path:
-    """``path``, or with a counter when two files open within one second."""
-    candidate, counter = path, 1
-    while candidate.exists() or candidate.with_suffix(".jsonl.gz").exists():
-        candidate = path.with_name(f"{path.name[: -len(PLAIN)]}-{counter}{PLAIN}")
-        counter += 1
-    return candidate
+def _unused(directory: Path, stamp: str, first: int) -> Path:
+    """A new file for ``stamp``; the counter (from ``first``, the files this sink
+    opened) keeps name order = creation order within one second: the cap deletes
+    by name."""
+    for counter in range(first, first + 1000):
+        candidate = directory / f"{PREFIX}{stamp}-{counter:03d}{PLAIN}"
+        if not candidate.exists() and not candidate.with_name(candidate.name + ".gz").exists():
+            return candidate
+    raise OSError(f"more than 1000 archive files opened at {stamp}")
 
 
 def _compress(path: Path) -> None:

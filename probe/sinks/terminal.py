@@ -3,6 +3,7 @@
 import time
 from collections import deque
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -36,6 +37,9 @@ from probe.records import (
 )
 from probe.sinks import FinishedRound, OutputError, reason_of
 from probe.units import format_bytes, format_ms, format_rate
+
+if TYPE_CHECKING:
+    from probe.report import Report
 
 
 class TerminalSink:
@@ -186,6 +190,43 @@ class RoundCounter:
 
     def close(self) -> None:
         pass
+
+
+def report_tables(console: Console, report: "Report") -> None:
+    """``throttle-probe report``: the episodes per target, then the re-analysis."""
+    summary = report.document()
+    console.print(
+        f"{summary['rounds']} rounds from {summary['first_round']} to {summary['last_round']}",
+        highlight=False,
+    )
+    table = Table(title="Episodes (window verdicts)", title_justify="left")
+    for column in ("target", "verdict", "from", "to", "rounds", "rate", "controls"):
+        table.add_column(column, no_wrap=column != "target")
+    for episode in report.episodes:
+        row = episode.summary()
+        style = _VERDICT_STYLE.get(VerdictKind(episode.verdict), "")
+        table.add_row(
+            episode.target,
+            f"[{style}]{episode.label}[/{style}]",
+            episode.start[:19],
+            episode.end[:19],
+            str(episode.rounds),
+            format_rate(row["rate_bytes_per_second"]),
+            format_rate(row["controls_bytes_per_second"]),
+        )
+    console.print(table)
+    if report.reanalysed is not None:
+        console.print(
+            f"Judged again with this version: {report.reanalysed} rounds, "
+            f"{len(report.differences)} verdicts differ.",
+            highlight=False,
+        )
+        for difference in report.differences:
+            console.print(
+                f"  {difference.started_at} {difference.target}: archived "
+                f"{difference.recorded}, now {difference.now}",
+                highlight=False,
+            )
 
 
 def render_round(console: Console, result: RoundResult, judgement: RoundJudgement) -> None:

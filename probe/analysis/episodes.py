@@ -1,0 +1,160 @@
+"""Episodes: a target's verdicts over time, read from archived rounds, as stretches.
+
+"twitter-com throttled (policing) at ~140 kbit/s from 06:00 to 09:30, while
+the controls got 95 Mbit/s" is what a report needs, not 800 round verdicts.
+Consecutive rounds with the same window verdict (kind, and the mechanism or
+stage) make one episode; pure functions over archive entries (dicts, as
+``probe.archive`` reads them).
+"""
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from probe.analysis.round_judgement import judge_all
+from probe.analysis.target_verdict import label_of
+from probe.records import Role, round_from_jsonable
+
+
+@dataclass
+class Episode:
+    target: str
+    group: str
+    verdict: str  # ok, throttled, blocked, degraded, inconclusive
+    detail: str | None  # the mechanism (throttled) or the stage (blocked)
+    start: str  # the first round's start (ISO 8601, UTC)
+    end: str  # the last round's end
+    rounds: int = 0
+    rates: list[float] = field(default_factory=list)  # the target's window rates
+    controls: list[float] = field(default_factory=list)  # the controls' medians
+    round_ids: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return label_of(self.verdict, self.detail)
+
+    def summary(self) -> dict[str, Any]:
+        """The episode as the report's JSON gives it."""
+        return {
+            "target": self.target,
+            "group": self.group,
+            "verdict": self.verdict,
+            "detail": self.detail,
+            "start": self.start,
+            "end": self.end,
+            "rounds": self.rounds,
+            "rate_bytes_per_second": _median(self.rates),
+            "controls_bytes_per_second": _median(self.controls),
+            "first_round_id": self.round_ids[0] if self.round_ids else None,
+            "last_round_id": self.round_ids[-1] if self.round_ids else None,
+        }
+
+
+def episodes(entries: Iterable[dict[str, Any]]) -> list[Episode]:
+    """Every target's episodes, by target, then by time."""
+    open_episodes: dict[str, Episode] = {}
+    done: list[Episode] = []
+    for entry in sorted(entries, key=lambda e: str(e.get("started_at", ""))):
+        controls = _controls_median(entry)
+        for name, verdict in _window_verdicts(entry).items():
+            group = _group_of(entry, name)
+            detail = verdict.get("mechanism") or verdict.get("stage")
+            current = open_episodes.get(name)
+            same = current is not None and (current.verdict, current.detail) == (
+                verdict["verdict"],
+                detail,
+            )
+            if current is None or not same:
+                if current is not None:
+                    done.append(current)
+                current = Episode(name, group, verdict["verdict"], detail, entry["started_at"], "")
+                open_episodes[name] = current
+            current.end = entry["finished_at"]
+            current.rounds += 1
+            current.round_ids.append(str(entry.get("round_id", "")))
+            rate = verdict.get("rate_bytes_per_second")
+            if rate is not None:
+                current.rates.append(float(rate))
+            if controls is not None:
+                current.controls.append(controls)
+    done.extend(open_episodes.values())
+    return sorted(done, key=lambda e: (e.target, e.start))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A round whose verdict the current code judges otherwise than the archive says."""
+
+    round_id: str
+    started_at: str
+    target: str
+    recorded: str
+    now: str
+
+
+def reanalyse(entries: Iterable[dict[str, Any]]) -> tuple[int, list[Difference]]:
+    """(rounds judged again, the differences) for each round's own verdicts.
+
+    The window verdicts depend on the rounds around them and are not judged
+    again here.
+    """
+    judged, differences = 0, []
+    for entry in entries:
+        result = round_from_jsonable(entry)
+        now = judge_all(result, _replay_control_name(entry)).verdicts
+        judged += 1
+        for target in entry.get("targets", []):
+            recorded = target.get("verdict")
+            if recorded is None or target["name"] not in now:
+                continue
+            was, is_now = document_label(recorded), now[target["name"]].label
+            if was != is_now:
+                differences.append(
+                    Difference(
+                        str(entry.get("round_id", "")),
+                        entry["started_at"],
+                        target["name"],
+                        was,
+                        is_now,
+                    )
+                )
+    return judged, differences
+
+
+def document_label(verdict: dict[str, Any]) -> str:
+    """The one-word label of a verdict as a JSON document or the archive holds it."""
+    return label_of(verdict["verdict"], verdict.get("mechanism") or verdict.get("stage"))
+
+
+def _replay_control_name(entry: dict[str, Any]) -> str:
+    outcomes = (entry.get("replay") or {}).get("outcomes") or []
+    return next((str(o["sni"]) for o in outcomes if o.get("control")), "")
+
+
+def _window_verdicts(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    window = entry.get("window") or {}
+    verdicts: dict[str, dict[str, Any]] = window.get("verdicts") or {}
+    if verdicts:
+        return verdicts
+    # A round archived without a window: its own verdicts stand in.
+    return {t["name"]: t["verdict"] for t in entry.get("targets", []) if t.get("verdict")}
+
+
+def _group_of(entry: dict[str, Any], name: str) -> str:
+    return next((str(t["group"]) for t in entry.get("targets", []) if t["name"] == name), "")
+
+
+def _controls_median(entry: dict[str, Any]) -> float | None:
+    rates = [
+        float(t["goodput_bytes_per_second"])
+        for t in entry.get("targets", [])
+        if t.get("role") == Role.CONTROL
+        and t.get("failure") is None
+        and t.get("goodput_bytes_per_second") is not None
+    ]
+    return statistics.median(rates) if rates else None
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None

@@ -1,0 +1,216 @@
+"""``throttle-probe report`` over archives of recorded lab rounds; its page in Chromium."""
+
+import contextlib
+import datetime
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from probe.records import RoundResult
+from probe.sinks.archive import ArchiveSink
+from tests.test_metrics import finished, recorded
+
+START = datetime.datetime(2026, 3, 10, 6, 0, tzinfo=datetime.UTC)
+STORY = ["lab-clean.json", "lab-sni-police.json", "lab-sni-police.json", "lab-clean.json"]
+
+
+def at(result: RoundResult, minutes: int, round_id: str) -> RoundResult:
+    """The round as if measured ``minutes`` after START, under ``round_id``."""
+    started = START + datetime.timedelta(minutes=minutes)
+    result.started_at = started.isoformat(timespec="milliseconds")
+    result.finished_at = (started + datetime.timedelta(seconds=40)).isoformat()
+    result.round_id = round_id
+    return result
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """Clean, policed, policed, clean: a quarter of an hour apart, two files."""
+    directory = tmp_path / "archive"
+    sink = ArchiveSink(directory, "lab", max_total_bytes=10**9, max_file_bytes=1)
+    for index, name in enumerate(STORY):
+        sink.round_finished(finished(at(recorded(name), 15 * index, f"round{index}")))
+    sink.close()
+    return directory
+
+
+def report(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "probe", "report", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def episodes_of(done: subprocess.CompletedProcess[str], target: str) -> list[dict[str, Any]]:
+    assert done.returncode == 0, done.stderr
+    found: list[dict[str, Any]] = json.loads(done.stdout)["episodes"]
+    return [e for e in found if e["target"] == target]
+
+
+def test_verdicts_over_time_become_episodes(archive: Path) -> None:
+    pbs = episodes_of(report(str(archive), "--json"), "pbs-twimg-com")
+
+    assert [(e["verdict"], e["detail"], e["rounds"]) for e in pbs] == [
+        ("ok", None, 1),
+        ("throttled", "policing", 2),
+        ("ok", None, 1),
+    ]
+    throttled = pbs[1]
+    assert throttled["start"].startswith("2026-03-10T06:15")
+    assert throttled["end"].startswith("2026-03-10T06:30")
+    assert 100e3 < throttled["rate_bytes_per_second"] * 8 < 200e3
+    assert throttled["controls_bytes_per_second"] * 8 > 10e6
+    assert (throttled["first_round_id"], throttled["last_round_id"]) == ("round1", "round2")
+
+
+def test_since_until_and_target_choose_what_is_read(archive: Path) -> None:
+    done = report(
+        str(archive), "--json", "--since", "2026-03-10T06:10", "--until", "2026-03-10T06:20"
+    )
+    only = report(str(archive), "--json", "--target", "x-com")
+
+    assert json.loads(done.stdout)["rounds"] == 1
+    assert [e["verdict"] for e in episodes_of(done, "pbs-twimg-com")] == ["throttled"]
+    assert {e["target"] for e in json.loads(only.stdout)["episodes"]} == {"x-com"}
+
+
+def test_reanalyse_shows_where_the_current_code_disagrees(archive: Path, tmp_path: Path) -> None:
+    tampered = tmp_path / "tampered.jsonl"
+    lines = []
+    for path in sorted(archive.iterdir()):
+        with gzip.open(path, "rt") as packed:
+            lines += packed.read().splitlines()
+    index = next(i for i, line in enumerate(lines) if '"round_id":"round1"' in line)
+    entry = json.loads(lines[index])  # the first policed round: say it was fine
+    pbs = next(t for t in entry["targets"] if t["name"] == "pbs-twimg-com")
+    pbs["verdict"] = {**pbs["verdict"], "verdict": "ok", "mechanism": None}
+    lines[index] = json.dumps(entry)
+    tampered.write_text("\n".join(lines) + "\n")
+
+    done = report(str(tampered), "--json", "--reanalyse")
+
+    assert done.returncode == 0, done.stderr
+    reanalysis = json.loads(done.stdout)["reanalysis"]
+    assert reanalysis["rounds"] == 4
+    assert reanalysis["differences"] == [
+        {
+            "round_id": "round1",
+            "started_at": "2026-03-10T06:15:00.000+00:00",
+            "target": "pbs-twimg-com",
+            "recorded": "ok",
+            "now": "throttled/policing",
+        }
+    ]
+
+
+def test_rotated_torn_and_mixed_archives_read_with_warnings(archive: Path) -> None:
+    torn = archive / "rounds-later.jsonl"
+    torn.write_text(
+        json.dumps({"format": "throttle-probe.round/9", "started_at": "2026-03-10T08:00:00+00:00"})
+        + "\n"
+        + '{"format": "throttle-probe.round/1", "star'
+    )
+
+    done = report(str(archive))
+
+    assert done.returncode == 0, done.stderr
+    assert "warning:" in done.stderr and "rounds-later.jsonl:2" in done.stderr
+    assert "Episodes" in done.stdout and "pbs-twimg-com" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("notes.txt", b"just some notes\n", "not a throttle-probe archive"),
+        ("cut.jsonl.gz", gzip.compress(b"\x00" * 10)[:12], "cannot be read as an archive"),
+        ("photo.jsonl.gz", b"\x89PNG\r\n", "cannot be read as an archive"),
+        ("missing.jsonl", None, "no such file or folder"),
+    ],
+)
+def test_a_file_that_is_not_an_archive_is_one_sentence(
+    tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+
+    done = report(str(path))
+
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_times_are_one_sentence(archive: Path) -> None:
+    done = report(str(archive), "--since", "yesterday")
+
+    assert done.returncode == 2
+    assert "--since: 'yesterday' is not a date or time" in done.stderr
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    requests: ClassVar[list[str]] = []
+    page = b""
+
+    def do_GET(self) -> None:
+        _Recorder.requests.append(self.path)
+        body = _Recorder.page if self.path == "/report.html" else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(page: bytes) -> Iterator[int]:
+    _Recorder.requests, _Recorder.page = [], page
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_html_page_renders_its_pictures_and_asks_for_nothing(
+    archive: Path, tmp_path: Path
+) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the page in Chromium (Debian package chromium)")
+        pytest.skip("needs chromium (Debian package chromium)")
+    page = tmp_path / "report.html"
+    done = report(str(archive), "--reanalyse", "--html", str(page))
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # nothing to fetch from anywhere
+
+    with serving(text.encode()) as port:
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+        flags += ["--disable-background-networking", "--disable-component-update"]
+        flags += ["--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}"]
+        flags += ["--virtual-time-budget=5000", "--dump-dom"]
+        dom = subprocess.run(
+            [chromium, *flags, f"http://127.0.0.1:{port}/report.html"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+
+    assert 'data-images="loaded 2"' in dom.stdout, dom.stderr[-2000:]  # two groups, both drawn
+    assert _Recorder.requests == ["/report.html"]  # the page alone: no picture, icon or style
+    assert "throttled/policing" in dom.stdout and "every verdict stands" in dom.stdout
