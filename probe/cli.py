@@ -519,7 +519,8 @@ def report(
         try:
             html_file.write_text(render(built), encoding="utf-8")
         except OSError as error:
-            _fail(f"Cannot write {html_file}: {(error.strerror or str(error)).lower()}.", EXIT_FAILED)
+            reason = (error.strerror or str(error)).lower()
+            _fail(f"Cannot write {html_file}: {reason}.", EXIT_FAILED)
         click.echo(f"Report written to {html_file}", err=True)
 
 
