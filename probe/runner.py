@@ -160,10 +160,13 @@ class Runner:
     def _judge(self, number: int, result: RoundResult, config: Config) -> FinishedRound:
         control_name = config.replay.control_name if config.replay is not None else ""
         judgement = judge_all(result, control_name)
-        rounds = [*(r.result for r in self.recent), result][-self.schedule.window :]
-        verdicts = [*(r.judgement.verdicts for r in self.recent), judgement.verdicts]
-        window = judge_window(rounds, verdicts[-len(rounds) :])
-        finished = FinishedRound(number, result, judgement, window, len(rounds), config)
+        # The window: the latest rounds, this one included (``recent`` holds one fewer).
+        judged = [*((r.result, r.judgement) for r in self.recent), (result, judgement)]
+        judged = judged[-self.schedule.window :]
+        window = judge_window(
+            [r for r, _ in judged], [j.verdicts for _, j in judged], [j.controls for _, j in judged]
+        )
+        finished = FinishedRound(number, result, judgement, window, len(judged), config)
         self.recent.append(finished)
         return finished
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from probe.analysis.replay_findings import ReplayOutcome, findings, judge_replays
 from probe.analysis.sniswap import SwapOutcome, judge_swap
-from probe.analysis.target_verdict import Verdict, judge_round, round_controls
+from probe.analysis.target_verdict import Controls, Verdict, judge_round, round_controls
 from probe.records import RoundResult
 
 
@@ -14,12 +14,13 @@ class RoundJudgement:
     swap: dict[str, SwapOutcome]
     replays: list[ReplayOutcome]
     replay_findings: list[str]  # one sentence per direction
+    controls: Controls  # what the round's controls say of the network
 
 
 def judge_all(result: RoundResult, replay_control_name: str = "") -> RoundJudgement:
-    """Judge the swap and the replay once each, and hand both to the targets' verdicts."""
-    network = round_controls(result).network
-    swap = judge_swap(result, network)
-    replays = judge_replays(result.replays, replay_control_name, network)
-    verdicts = judge_round(result, swap, replays)
-    return RoundJudgement(verdicts, swap, replays, findings(replays))
+    """Summarise the controls and judge the swap and the replay once each, for the verdicts."""
+    controls = round_controls(result)
+    swap = judge_swap(result, controls.network)
+    replays = judge_replays(result.replays, replay_control_name, controls.network)
+    verdicts = judge_round(result, swap, replays, controls)
+    return RoundJudgement(verdicts, swap, replays, findings(replays), controls)

@@ -50,6 +50,7 @@ from probe.records import (
     StopReason,
     TargetResult,
     TransferRecord,
+    Variant,
     VerdictKind,
 )
 from probe.units import format_rate
@@ -165,15 +166,16 @@ def judge_round(
     result: RoundResult,
     swap: dict[str, SwapOutcome] | None = None,
     replays: Sequence[ReplayOutcome] = (),
+    controls: "Controls | None" = None,
 ) -> dict[str, Verdict]:
     """A verdict for every target (role ``target``) of the round, by name.
 
     Where the round ran the SNI swap or the replay test for a target's host
     name, their outcomes (``swap`` is judged here unless the caller already
     did; ``replays`` come from ``judge_replays``) join the evidence and the
-    reason.
+    reason. ``controls``: the round's, if the caller has summarised them already.
     """
-    controls = round_controls(result)
+    controls = round_controls(result) if controls is None else controls
     swap = judge_swap(result, controls.network) if swap is None else swap
     verdicts = {}
     for target in (t for t in result.targets if t.role == Role.TARGET):
@@ -183,7 +185,7 @@ def judge_round(
         if outcome is not None:
             verdict.evidence["sni_swap"] = dataclasses.asdict(outcome)
             verdict.reason += f"; {swap_text(outcome)}"
-        replayed = [r for r in replays if r.sni == host and r.variant == "plain"]
+        replayed = [r for r in replays if r.sni == host and r.variant == Variant.PLAIN]
         if replayed:
             verdict.evidence["replay"] = [dataclasses.asdict(r) for r in replayed]
             verdict.reason += f"; {replay_text(replayed)}"

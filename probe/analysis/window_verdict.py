@@ -16,21 +16,28 @@ from dataclasses import asdict
 from typing import Any
 
 from probe.analysis import stats
-from probe.analysis.target_verdict import Verdict, round_controls
+from probe.analysis.target_verdict import Controls, Verdict, round_controls
 from probe.records import Mechanism, RoundResult, VerdictKind
 from probe.units import format_rate
 
 
 def judge_window(
-    rounds: Sequence[RoundResult], verdicts: Sequence[dict[str, Verdict]]
+    rounds: Sequence[RoundResult],
+    verdicts: Sequence[dict[str, Verdict]],
+    controls: Sequence[Controls] | None = None,
 ) -> dict[str, Verdict]:
-    """A verdict per target over ``rounds``, given each round's own ``verdicts``."""
+    """A verdict per target over ``rounds``, given each round's own ``verdicts``
+    (and its ``controls``, when the caller has them: summarised once per round)."""
+    controls = [round_controls(result) for result in rounds] if controls is None else controls
     names = list(dict.fromkeys(name for round_verdicts in verdicts for name in round_verdicts))
-    return {name: _judge(name, rounds, verdicts) for name in names}
+    return {name: _judge(name, rounds, verdicts, controls) for name in names}
 
 
 def _judge(
-    name: str, rounds: Sequence[RoundResult], verdicts: Sequence[dict[str, Verdict]]
+    name: str,
+    rounds: Sequence[RoundResult],
+    verdicts: Sequence[dict[str, Verdict]],
+    controls: Sequence[Controls],
 ) -> Verdict:
     mine = [v[name] for v in verdicts if name in v]
     labels = Counter(v.verdict for v in mine)
@@ -49,13 +56,15 @@ def _judge(
         stage, count = stages.most_common(1)[0]
         reason = f"blocked at the {stage} stage in {count} of {len(mine)} rounds"
         return Verdict(VerdictKind.BLOCKED, reason, stage=stage, evidence=evidence)
-    return _judge_throughput(name, rounds, mine, evidence)
+    pooled = _pooled(name, rounds, controls)
+    return _judge_throughput(pooled, mine, evidence)
 
 
-def _judge_throughput(
-    name: str, rounds: Sequence[RoundResult], mine: Sequence[Verdict], evidence: dict[str, Any]
-) -> Verdict:
-    target_rates, target_bins, control_slowest, control_bins = _pooled(name, rounds)
+Pooled = tuple[list[float], list[float], list[float], list[float]]
+
+
+def _judge_throughput(pooled: Pooled, mine: Sequence[Verdict], evidence: dict[str, Any]) -> Verdict:
+    target_rates, target_bins, control_slowest, control_bins = pooled
     if not target_rates or not control_slowest:
         return Verdict(
             VerdictKind.INCONCLUSIVE,
@@ -96,17 +105,14 @@ def _judge_throughput(
     )
 
 
-def _pooled(
-    name: str, rounds: Sequence[RoundResult]
-) -> tuple[list[float], list[float], list[float], list[float]]:
+def _pooled(name: str, rounds: Sequence[RoundResult], summaries: Sequence[Controls]) -> Pooled:
     """The target's rates and bins, and the controls' slowest rates and bins, over rounds."""
     target_rates: list[float] = []
     target_bins: list[float] = []
     control_slowest: list[float] = []
     control_bins: list[float] = []
-    for result in rounds:
+    for result, controls in zip(rounds, summaries, strict=True):
         target = next((t for t in result.targets if t.name == name), None)
-        controls = round_controls(result)
         rate = None if target is None else target.goodput_bytes_per_second
         if target is None or target.transfer is None or rate is None or controls.slowest is None:
             continue

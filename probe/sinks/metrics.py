@@ -23,10 +23,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from probe import __version__
-from probe.analysis.target_verdict import STAGE_OF_FAILURE, Verdict, round_controls
+from probe.analysis.target_verdict import STAGE_OF_FAILURE, Verdict
 from probe.budget import DataBudget
 from probe.config import Identity
-from probe.records import Failure, Role, RoundResult, TargetResult, VerdictKind
+from probe.records import Failure, Role, RoundResult, Stage, TargetResult, VerdictKind
 from probe.sinks import FinishedRound
 
 PREFIX = "throttle_probe"
@@ -149,7 +149,7 @@ class MetricsSink:
         result = "success" if entry.failure is None else "failure"
         self._measurements.labels(*labels, result).inc(exemplar=exemplar)
         if entry.failure is not None:
-            stage = STAGE_OF_FAILURE.get(entry.failure, "http")
+            stage = STAGE_OF_FAILURE.get(entry.failure, Stage.HTTP)
             self._failures.labels(*labels, stage, entry.failure).inc(exemplar=exemplar)
         transfer = entry.transfer
         if transfer is None:
@@ -175,7 +175,7 @@ class MetricsSink:
         present = {_entry_labels(e) for e in result.targets}
         last_success = {k: v for k, v in self._snapshot.last_success.items() if k in present}
         last_success.update({labels: now for labels in goodput})
-        median = round_controls(result).median
+        median = finished.judgement.controls.median
         ratios = {}
         if median:
             for entry in result.targets:
