@@ -10,7 +10,6 @@ import base64
 import datetime
 import html
 import io
-import logging
 from collections import defaultdict
 from typing import Any
 
@@ -18,6 +17,7 @@ from probe import __version__
 from probe.analysis.episodes import Episode
 from probe.records import Role
 from probe.report import Report
+from probe.sinks.plot import pyplot
 from probe.units import format_rate
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -139,12 +139,7 @@ def _figures(report: Report) -> dict[str, bytes]:
 
 
 def _draw(group: str, series: dict[Any, Any], controls: dict[Any, Any]) -> bytes:
-    logging.getLogger("matplotlib").setLevel(logging.ERROR)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(9, 3.2))
     for (series_group, name, _), points in series.items():
         if series_group == group and (group, name, False) in series:

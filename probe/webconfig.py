@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from probe.config import ConfigError, yaml_error_message
+from probe.config import ConfigError, read_small_text, yaml_error_message
 
 ClientAuth = Literal[
     "NoClientCert",
@@ -74,10 +74,9 @@ class WebConfig:
 def load_web_config(path: Path) -> WebConfig:
     """Read and check ``path``; ConfigError (one sentence) if it cannot be used."""
     label = str(path)
+    text = read_small_text(path, label, "the web config")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{label}: cannot read the web config: {_reason(error)}.") from None
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError(yaml_error_message(label, error)) from None
     if not isinstance(data, dict):

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from probe.analysis import stats
 from probe.records import Role, RoundResult, TargetResult
@@ -60,11 +60,8 @@ class PlotUnavailable(Exception):
     """matplotlib is not installed; ``str()`` says how to install it."""
 
 
-def plot_round(result: RoundResult, path: Path) -> None:
-    """Write one panel per target group, controls drawn dashed on every panel.
-
-    PlotError (one sentence) if the file cannot be written.
-    """
+def pyplot() -> Any:
+    """matplotlib's pyplot, drawing to files only; PlotUnavailable without the extra."""
     # Where the home directory is not writable (a container, a sandboxed service)
     # matplotlib warns at every import that it made a temporary cache: noise here.
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
@@ -77,6 +74,15 @@ def plot_round(result: RoundResult, path: Path) -> None:
         raise PlotUnavailable(
             "--plot needs matplotlib: pip install 'throttle-probe[plot]'."
         ) from None
+    return plt
+
+
+def plot_round(result: RoundResult, path: Path) -> None:
+    """Write one panel per target group, controls drawn dashed on every panel.
+
+    PlotError (one sentence) if the file cannot be written.
+    """
+    plt = pyplot()
     controls = [t for t in result.targets if t.role == Role.CONTROL]
     groups: dict[str, list[TargetResult]] = {}
     for entry in result.targets:
