@@ -48,8 +48,10 @@ class Prometheus:
         scrape: dict[str, Any],
         prefix: Sequence[str] = (),
         rule_files: Sequence[Path] = (),
+        flags: Sequence[str] = (),
     ) -> None:
         self.prefix = list(prefix)
+        self.flags = list(flags)
         self.port = free_port()
         self.directory = directory
         config = {
@@ -71,6 +73,7 @@ class Prometheus:
             f"--config.file={self.directory / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            *self.flags,
         ]
         with open(self.directory / "prometheus.log", "wb") as log:
             self._process = subprocess.Popen([*self.prefix, *argv], stdout=log, stderr=log)
@@ -103,6 +106,24 @@ class Prometheus:
         answer = json.loads(self._get("/api/v1/query", f"query={promql}"))
         assert answer["status"] == "success", answer
         result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def query_range(self, promql: str, seconds: float, step: float = 5) -> list[dict[str, Any]]:
+        """The series ``promql`` gives over the past ``seconds``, as a panel asks for them."""
+        now = time.time()
+        params = (f"query={promql}", f"start={now - seconds}", f"end={now}", f"step={step}")
+        answer = json.loads(self._get("/api/v1/query_range", *params))
+        assert answer["status"] == "success", answer
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def exemplars(self, promql: str, seconds: float) -> list[dict[str, Any]]:
+        """The exemplars of the series ``promql`` selects, over the past ``seconds``."""
+        now = time.time()
+        params = (f"query={promql}", f"start={now - seconds}", f"end={now}")
+        answer = json.loads(self._get("/api/v1/query_exemplars", *params))
+        assert answer["status"] == "success", answer
+        result: list[dict[str, Any]] = answer["data"]
         return result
 
     def rule(self, name: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from probe.lab.control import Lab, fresh_lab
 from probe.lab.pki import LabPKI
 from probe.lab.topology import Names
 from probe.lab.truth import EXPECTED
+from tests.grafana_support import DASHBOARDS, load, queries, substitute
 from tests.lab_support import TEST_LAB, apply, require_lab
 from tests.prometheus_support import Daemon, Prometheus, require_prometheus
 
@@ -28,6 +29,7 @@ RULES = (
 FIRING = 'ALERTS{alertname="ThrottleProbeTargetThrottled",alertstate="firing"}'
 
 PORT = 10130
+PROBE = "lab-probe"
 POLICED = sorted(name for name, label in EXPECTED["sni-police"].items() if label != "ok")
 UNTOUCHED = sorted(name for name, label in EXPECTED["sni-police"].items() if label == "ok")
 
@@ -85,7 +87,11 @@ def lab_rules(directory: Path) -> Path:
 
 
 class Measured:
-    """A daemon and a Prometheus with the alert rules in the client namespace."""
+    """A daemon and a Prometheus with the alert rules in the client namespace.
+
+    Prometheus stores exemplars and labels the probe as the Compose and fleet
+    configs do (``probe``), so that the Grafana panels' queries run as they are.
+    """
 
     def __init__(self, lab: Lab, files: dict[str, Path], directory: Path) -> None:
         prefix = lab.client_command([])
@@ -94,9 +100,10 @@ class Measured:
             "scheme": "https",
             "tls_config": {"ca_file": str(files["ca"]), "server_name": "probe.test"},
             "basic_auth": {"username": "prometheus", "password": PASSWORD},
-            "static_configs": [{"targets": [f"127.0.0.1:{PORT}"]}],
+            "static_configs": [{"targets": [f"127.0.0.1:{PORT}"], "labels": {"probe": PROBE}}],
         }
-        self.prometheus = Prometheus(directory / "prometheus", scrape, prefix, [rules])
+        flags = ["--enable-feature=exemplar-storage"]
+        self.prometheus = Prometheus(directory / "prometheus", scrape, prefix, [rules], flags)
         args = ["--targets", str(files["targets"]), "--listen", f"127.0.0.1:{PORT}"]
         args += ["--web-config", str(files["web"])]
         self.daemon = Daemon(args, directory / "daemon.log", prefix)
@@ -159,6 +166,48 @@ def test_sni_policing_shows_as_throttled_targets_at_the_policed_rate(
 def documented_queries() -> list[str]:
     text = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
     return re.findall(r"```promql\n(.+?)\n```", text, flags=re.DOTALL)
+
+
+def test_every_dashboard_panel_shows_series_from_the_lab(
+    lab: Lab, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Twitter policed and TikTok reset at once: every panel of every dashboard has data."""
+    apply(lab, "sni-police:rate=150kbit+sni-reset")
+    with Measured(lab, files, tmp_path) as prometheus:
+        rounds_done(prometheus, 3, timeout=150)
+        prometheus.wait_for('throttle_probe_verdict{scope="window",verdict="throttled"} == 1', 60)
+        found = {
+            (path.stem, title, target): bool(prometheus.query_range(expr, seconds=600))
+            for path in DASHBOARDS
+            for target in (POLICED[0], "tiktok-com")
+            for title, expr in dashboard_queries(path, target)
+        }
+        variables = {
+            name: prometheus.query(f"group by ({name}) ({source})")
+            for name, source in [
+                ("probe", "throttle_probe_info"),
+                ("group", "throttle_probe_verdict"),
+            ]
+        }
+        exemplars = prometheus.exemplars("throttle_probe_rounds_total", seconds=600)
+
+    # Each panel finds series for at least one of the two targets of the drill-down.
+    by_panel: dict[tuple[str, str], bool] = {}
+    for (board, title, _), has_series in found.items():
+        by_panel[(board, title)] = by_panel.get((board, title), False) or has_series
+    assert [panel for panel, has_series in by_panel.items() if not has_series] == []
+    assert len(by_panel) >= 20
+    assert [r["metric"]["probe"] for r in variables["probe"]] == [PROBE]
+    assert {r["metric"]["group"] for r in variables["group"]} >= {"twitter", "tiktok"}
+    # The rounds carry their ids as exemplars, for the panel that shows them.
+    ids = {e["labels"]["round_id"] for series in exemplars for e in series["exemplars"]}
+    assert len(ids) >= 3 and all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids), ids
+
+
+def dashboard_queries(path: Path, target: str) -> list[tuple[str, str]]:
+    """Each panel's queries as Grafana sends them with "All" probes and groups, one target."""
+    values = {"probe": ".*", "group": ".*", "target": target}
+    return [(title, substitute(expr, values)) for title, expr in queries(load(path))]
 
 
 def test_sni_reset_blocks_at_the_tls_stage(

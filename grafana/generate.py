@@ -1,0 +1,501 @@
+"""Build the Grafana dashboards in grafana/dashboards/ with grafana-foundation-sdk.
+
+    python grafana/generate.py                 # rewrite grafana/dashboards/*.json
+    python grafana/generate.py --output DIR    # write them elsewhere
+
+The JSON is checked in (Grafana provisions files, not Python); the tests
+regenerate it and compare, and run every panel's query against a real
+Prometheus that scraped the daemon in the lab. Every query filters by the
+dashboard's variables: ``datasource`` (any Prometheus, a fleet's central
+store included), ``probe`` (the ``probe`` label a fleet's agents or the
+scrape config set; "All" matches probes without one) and ``group``.
+"""
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as board
+from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common, dashboard
+
+HERE = Path(__file__).resolve().parent
+DASHBOARDS = HERE / "dashboards"
+DATASOURCE = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
+OVERVIEW_UID = "throttle-probe-overview"
+TARGET_UID = "throttle-probe-target"
+WINDOW = 'scope="window"'
+
+# The verdicts in the order of their codes on the state timelines, with colours.
+VERDICTS = [
+    ("ok", "green"),
+    ("degraded", "yellow"),
+    ("throttled", "orange"),
+    ("blocked", "red"),
+    ("inconclusive", "text"),
+]
+PHASES = [
+    ("dns", "DNS", "the query to the resolver whose answer was used"),
+    ("connect", "TCP connect", "the TCP handshake"),
+    ("tls", "TLS handshake", "the TLS handshake, from the ClientHello on"),
+    ("first_byte", "First byte", "from the request to the first byte of the body"),
+]
+
+
+def selector(*matchers: str, group: bool = True) -> str:
+    """The variables' matchers (and ``matchers``) for a PromQL selector."""
+    parts = ['probe=~"$probe"', *(['group=~"$group"'] if group else []), *matchers]
+    return "{" + ", ".join(parts) + "}"
+
+
+def verdict_code(scope: str, *matchers: str) -> str:
+    """One series per probe and target whose value is its verdict's code (1 ok ... 5 inconclusive).
+
+    The state set has exactly one verdict at 1, so the weighted sum is that verdict's code.
+    """
+    terms = []
+    for code, (name, _) in enumerate(VERDICTS, start=1):
+        match = selector(f'scope="{scope}"', f'verdict="{name}"', *matchers)
+        terms.append(f"{code} * max by (probe, group, target) (throttle_probe_verdict{match})")
+    return "\n+ ".join(terms)
+
+
+def verdict_mappings() -> list[dashboard.ValueMapping]:
+    options = {
+        str(code): dashboard.ValueMappingResult(text=name, color=color, index=code - 1)
+        for code, (name, color) in enumerate(VERDICTS, start=1)
+    }
+    return [dashboard.ValueMap(options=options)]
+
+
+def query(expr: str, legend: str = "__auto", ref: str = "A") -> prometheus.Dataquery:
+    return (
+        prometheus.Dataquery()
+        .expr(expr)
+        .legend_format(legend)
+        .ref_id(ref)
+        .range()
+        .datasource(DATASOURCE)
+    )
+
+
+def verdict_timeline(title: str, expr: str, legend: str, height: int) -> statetimeline.Panel:
+    return (
+        statetimeline.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(query(expr, legend))
+        .mappings(verdict_mappings())
+        .color_scheme(board.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
+        .show_value(common.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.8)
+        .legend(common_builders.VizLegendOptions().show_legend(False))
+        .span(24)
+        .height(height)
+    )
+
+
+def rate_panel(
+    title: str, description: str, targets: Sequence[prometheus.Dataquery], unit: str, span: int = 12
+) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(span)
+        .height(8)
+        .show_points(common.VisibilityMode.ALWAYS)
+        .point_size(4)
+        .span_nulls(False)
+        .legend(
+            common_builders.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.BOTTOM)
+            .calcs(["lastNotNull", "min", "max"])
+        )
+    )
+    for target in targets:
+        panel = panel.with_target(target)
+    return panel
+
+
+def log_ratio_panel(expr: str, legend: str, span: int) -> timeseries.Panel:
+    return (
+        rate_panel(
+            "Goodput against the controls (ratio, same round)",
+            "1: as fast as the controls' median in the same round; 0.1 (dashed): OONI's 10x, "
+            "below which a round calls a slow target throttled when the controls are fast.",
+            [query(expr, legend)],
+            "none",
+            span,
+        )
+        .scale_distribution(
+            common_builders.ScaleDistributionConfig().type(common.ScaleDistribution.LOG).log(10)
+        )
+        .thresholds_style(
+            common_builders.GraphThresholdsStyleConfig().mode(
+                common.GraphThresholdsStyleMode.DASHED
+            )
+        )
+        .thresholds(
+            board.ThresholdsConfig()
+            .mode(dashboard.ThresholdsMode.ABSOLUTE)
+            .steps([dashboard.Threshold(None, "red"), dashboard.Threshold(0.1, "green")])
+        )
+    )
+
+
+def phase_expr(phase: str, *matchers: str, by: str = "probe, target") -> str:
+    match = selector(f'phase="{phase}"', *matchers)
+    bucket = f"throttle_probe_phase_duration_seconds_bucket{match}"
+    return f"histogram_quantile(0.5, sum by ({by}, le) (increase({bucket}[1h])))"
+
+
+def count_stat(title: str, verdict: str, color: str) -> stat.Panel:
+    match = selector(WINDOW, f'verdict="{verdict}"')
+    expr = f"count(throttle_probe_verdict{match} == 1) or vector(0)"
+    return (
+        stat.Panel()
+        .title(title)
+        .description(f"Targets whose window verdict is {verdict}, on the chosen probes.")
+        .datasource(DATASOURCE)
+        .with_target(query(expr, verdict))
+        .thresholds(
+            board.ThresholdsConfig()
+            .mode(dashboard.ThresholdsMode.ABSOLUTE)
+            .steps([dashboard.Threshold(None, "green"), dashboard.Threshold(1, color)])
+        )
+        .span(8)
+        .height(4)
+    )
+
+
+def freshness_stat() -> stat.Panel:
+    expr = f"time() - throttle_probe_last_round_timestamp_seconds{selector(group=False)}"
+    return (
+        stat.Panel()
+        .title("Since the last round")
+        .description("Rounds come every 15 minutes by default; past an hour the probe is stale.")
+        .datasource(DATASOURCE)
+        .with_target(query(expr, "{{probe}}"))
+        .unit("s")
+        .thresholds(
+            board.ThresholdsConfig()
+            .mode(dashboard.ThresholdsMode.ABSOLUTE)
+            .steps(
+                [
+                    dashboard.Threshold(None, "green"),
+                    dashboard.Threshold(1800, "yellow"),
+                    dashboard.Threshold(3600, "red"),
+                ]
+            )
+        )
+        .span(8)
+        .height(4)
+    )
+
+
+def variables(with_target: bool) -> list[board.QueryVariable | board.DatasourceVariable]:
+    found: list[board.QueryVariable | board.DatasourceVariable] = [
+        board.DatasourceVariable("datasource").label("Data source").type("prometheus"),
+        label_variable("probe", "Probe", "throttle_probe_info", multi=True),
+        label_variable("group", "Group", 'throttle_probe_verdict{probe=~"$probe"}', multi=True),
+    ]
+    if with_target:
+        source = 'throttle_probe_verdict{probe=~"$probe", group=~"$group"}'
+        found.append(label_variable("target", "Target", source, multi=False))
+    return found
+
+
+def label_variable(name: str, label: str, source: str, multi: bool) -> board.QueryVariable:
+    """A variable over a label's values; "All" is ``.*``, which also matches series without it."""
+    variable = (
+        board.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query({"query": f"label_values({source}, {name})", "refId": "variable"})
+        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+        .multi(multi)
+        .include_all(multi)
+    )
+    return variable.all_value(".*") if multi else variable
+
+
+def base(uid: str, title: str, description: str) -> board.Dashboard:
+    return (
+        board.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["throttle-probe"])
+        .time("now-24h", "now")
+        .refresh("1m")
+        .tooltip(dashboard.DashboardCursorSync.CROSSHAIR)
+        .timezone("utc")
+        .readonly()
+    )
+
+
+def overview() -> board.Dashboard:
+    goodput = selector('role="target"')
+    return (
+        base(
+            OVERVIEW_UID,
+            "throttle-probe: overview",
+            "Which platforms each probe finds throttled or blocked, how slow, since when.",
+        )
+        .variables(variables(with_target=False))  # type: ignore[arg-type]
+        .link(
+            board.DashboardLink("Per target")
+            .type(dashboard.DashboardLinkType.DASHBOARDS)
+            .tags(["throttle-probe"])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+        .with_row(board.Row("Verdicts"))
+        .with_panel(count_stat("Throttled now", "throttled", "orange"))
+        .with_panel(count_stat("Blocked now", "blocked", "red"))
+        .with_panel(freshness_stat())
+        .with_panel(
+            verdict_timeline(
+                "Verdict of every target (window of rounds)",
+                verdict_code("window"),
+                "{{probe}} {{target}}",
+                height=10,
+            )
+        )
+        .with_row(board.Row("Rates"))
+        .with_panel(
+            rate_panel(
+                "Target goodput against the controls",
+                "Each target's goodput in the latest round, and the median of the controls "
+                "measured beside it (dashed). A failed download is a gap, not a zero.",
+                [
+                    query(
+                        f"throttle_probe_goodput_bytes_per_second{goodput} * 8",
+                        "{{probe}} {{target}}",
+                    ),
+                    query(
+                        "throttle_probe_controls_goodput_bytes_per_second"
+                        f"{selector(group=False)} * 8",
+                        "{{probe}} controls' median",
+                        ref="B",
+                    ),
+                ],
+                "bps",
+            ).override_by_regexp(
+                ".*controls' median",
+                [
+                    dashboard.DynamicConfigValue(
+                        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+                    )
+                ],
+            )
+        )
+        .with_panel(
+            log_ratio_panel(
+                f"throttle_probe_goodput_ratio_to_controls{selector()}", "{{probe}} {{target}}", 12
+            )
+        )
+        .with_panel(
+            rate_panel(
+                "Throttled rate, by mechanism",
+                "The rate a throttled target is held to over the window (policing: flat with "
+                "loss; shaping: flat with a queue). Absent unless throttled.",
+                [
+                    query(
+                        f"throttle_probe_throttled_rate_bytes_per_second{selector(WINDOW)} * 8",
+                        "{{probe}} {{target}} {{mechanism}}",
+                    )
+                ],
+                "bps",
+                span=24,
+            )
+        )
+        .with_row(board.Row("Phases (median over the past hour)"))
+        .with_panel(phase_panels()[0])
+        .with_panel(phase_panels()[1])
+        .with_panel(phase_panels()[2])
+        .with_panel(phase_panels()[3])
+        .with_row(board.Row("Failures and the probe"))
+        .with_panel(failures_panel(selector(), "{{probe}} {{target}} {{stage}}: {{failure}}", 12))
+        .with_panel(budget_panel())
+        .with_panel(rounds_panel())
+    )
+
+
+def phase_panels(
+    *matchers: str, by: str = "probe, target", legend: str = "{{probe}} {{target}}", span: int = 6
+) -> list[timeseries.Panel]:
+    return [
+        rate_panel(
+            title,
+            f"The median time of {what}, over the downloads of the past hour.",
+            [query(phase_expr(phase, *matchers, by=by), legend)],
+            "s",
+            span,
+        )
+        for phase, title, what in PHASES
+    ]
+
+
+def failures_panel(match: str, legend: str, span: int) -> timeseries.Panel:
+    expr = (
+        "sum by (probe, target, stage, failure) "
+        f"(increase(throttle_probe_failures_total{match}[1h])) > 0"
+    )
+    return rate_panel(
+        "Failures by stage (past hour)",
+        "Failed downloads per hour, by the stage and the failure name (dns_nxdomain, "
+        "tcp_timeout, tls_reset, stall, ...). The controls' failures are here too.",
+        [query(expr, legend)],
+        "short",
+        span,
+    ).draw_style(common.GraphDrawStyle.BARS)
+
+
+def budget_panel() -> timeseries.Panel:
+    match = selector(group=False)
+    spent = f"throttle_probe_budget_spent_bytes{match} / throttle_probe_budget_bytes{match}"
+    return rate_panel(
+        "Data used today, of the daily budget",
+        "Body bytes moved since midnight UTC over daemon.daily_budget. At 100% measuring "
+        "pauses until midnight (an alert says so).",
+        [query(spent, "{{probe}}")],
+        "percentunit",
+        6,
+    ).max(1)
+
+
+def rounds_panel() -> timeseries.Panel:
+    """Rounds per hour, with the round ids as exemplars: each leads to the archived round."""
+    return rate_panel(
+        "Rounds (exemplars: round ids)",
+        "Rounds finished per hour. Each diamond is an exemplar carrying a round_id; "
+        "`zgrep '\"round_id\":\"ID\"'` over the probe's archive finds that round's evidence.",
+        [
+            query(
+                f"increase(throttle_probe_rounds_total{selector(group=False)}[1h])", "{{probe}}"
+            ).exemplar(True)
+        ],
+        "short",
+        6,
+    )
+
+
+def target_drilldown() -> board.Dashboard:
+    target = 'target="$target"'
+    return (
+        base(
+            TARGET_UID,
+            "throttle-probe: one target",
+            "One target as every chosen probe sees it: verdicts, rates, phases, failures.",
+        )
+        .variables(variables(with_target=True))  # type: ignore[arg-type]
+        .link(
+            board.DashboardLink("Overview")
+            .type(dashboard.DashboardLinkType.LINK)
+            .url(f"/d/{OVERVIEW_UID}")
+            .include_vars(True)
+            .keep_time(True)
+        )
+        .with_row(board.Row("Verdicts of $target"))
+        .with_panel(
+            verdict_timeline(
+                "Window verdict", verdict_code("window", target), "{{probe}}", height=5
+            )
+        )
+        .with_panel(
+            verdict_timeline("Round verdict", verdict_code("round", target), "{{probe}}", height=5)
+        )
+        .with_row(board.Row("Rates"))
+        .with_panel(
+            rate_panel(
+                "Goodput of $target and of the controls",
+                "The target's goodput in each round beside the controls' median (dashed), and "
+                "the throttled rate over the window when it is throttled.",
+                [
+                    query(
+                        f"throttle_probe_goodput_bytes_per_second{selector(target)} * 8",
+                        "{{probe}} $target",
+                    ),
+                    query(
+                        "throttle_probe_controls_goodput_bytes_per_second"
+                        f"{selector(group=False)} * 8",
+                        "{{probe}} controls' median",
+                        ref="B",
+                    ),
+                    query(
+                        "throttle_probe_throttled_rate_bytes_per_second"
+                        f"{selector(target, WINDOW)} * 8",
+                        "{{probe}} throttled ({{mechanism}})",
+                        ref="C",
+                    ),
+                ],
+                "bps",
+            )
+        )
+        .with_panel(
+            log_ratio_panel(
+                f"throttle_probe_goodput_ratio_to_controls{selector(target)}", "{{probe}}", 12
+            )
+        )
+        .with_row(board.Row("Phases (median over the past hour)"))
+        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[0])
+        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[1])
+        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[2])
+        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[3])
+        .with_row(board.Row("Failures"))
+        .with_panel(failures_panel(selector(target), "{{probe}} {{stage}}: {{failure}}", 12))
+        .with_panel(
+            rate_panel(
+                "Blocked at",
+                "1 at the stage where a blocked target fails over the window (dns, tcp, tls, "
+                "http, stall). Absent unless blocked.",
+                [
+                    query(
+                        f"throttle_probe_blocked_stage{selector(target, WINDOW)}",
+                        "{{probe}} {{stage}}",
+                    )
+                ],
+                "short",
+                12,
+            ).draw_style(common.GraphDrawStyle.BARS)
+        )
+    )
+
+
+def render(built: board.Dashboard) -> str:
+    model = built.build()
+    for number, panel in enumerate(model.panels or [], start=1):
+        panel.id_val = number  # stable ids: Grafana keys a panel's links and state on them
+    return json.dumps(model, cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+
+
+def write_all(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, built in (("overview", overview()), ("target", target_drilldown())):
+        path = directory / f"throttle-probe-{name}.json"
+        path.write_text(render(built))
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=DASHBOARDS, help="folder to write into")
+    for path in write_all(parser.parse_args().output):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
