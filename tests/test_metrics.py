@@ -86,6 +86,21 @@ def test_a_policed_round_exports_verdicts_rates_and_ratios() -> None:
     assert counted == 1
 
 
+def test_every_verdict_and_result_is_counted_from_zero() -> None:
+    """increase() misses the first count of a series born at 1, and "never" must read 0."""
+    found = samples(exposition(recorded("lab-sni-police.json")))
+    xcom = {"group": "twitter", "target": "x-com"}
+
+    for scope in ("round", "window"):
+        for verdict in ("ok", "throttled", "blocked", "degraded", "inconclusive"):
+            counted = value(found, "throttle_probe_verdicts_total", **xcom, scope=scope,
+                            verdict=verdict)  # fmt: skip
+            assert counted == (1 if verdict == "ok" else 0), (scope, verdict)
+    labels = {**xcom, "role": "target"}
+    assert value(found, "throttle_probe_measurements_total", **labels, result="failure") == 0
+    assert value(found, "throttle_probe_measurements_total", **labels, result="success") == 1
+
+
 def test_a_failed_download_is_a_failure_count_and_no_goodput() -> None:
     result = recorded("lab-lying-resolver.json")
     failed = [t for t in result.targets if t.failure is not None]

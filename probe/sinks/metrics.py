@@ -130,6 +130,11 @@ class MetricsSink:
             return  # stopped by the user: its verdicts say so, not what the network did
         self._snapshot = self._next_snapshot(finished)
         for labels, verdict in self._snapshot.verdicts:
+            # Every verdict's counter exists from a target's first round on, at 0:
+            # increase() cannot see the first count of a series that starts at 1,
+            # and "never throttled" is then a 0, not a missing series.
+            for kind in VerdictKind:
+                self._verdicts.labels(*labels, kind)
             self._verdicts.labels(*labels, verdict.verdict).inc(exemplar=exemplar)
 
     def close(self) -> None:
@@ -147,6 +152,8 @@ class MetricsSink:
             return  # the user stopped it: not a network outcome
         labels = _entry_labels(entry)
         result = "success" if entry.failure is None else "failure"
+        for outcome in ("success", "failure"):  # both at 0 from the start, as the verdicts
+            self._measurements.labels(*labels, outcome)
         self._measurements.labels(*labels, result).inc(exemplar=exemplar)
         if entry.failure is not None:
             stage = STAGE_OF_FAILURE.get(entry.failure, Stage.HTTP)
