@@ -39,8 +39,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def scrape_config(scrape: dict[str, Any], rule_files: Sequence[Path] = ()) -> dict[str, Any]:
+    """A Prometheus config scraping ``scrape`` and evaluating rules every second."""
+    return {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(path) for path in rule_files],
+        "scrape_configs": [{"job_name": "throttle-probe", **scrape}],
+    }
+
+
 class Prometheus:
-    """A Prometheus server with its own storage, scraping ``scrape`` every second."""
+    """A Prometheus server with its own storage, scraping ``scrape`` every second.
+
+    ``config`` replaces the generated config (a shipped file, say); ``flags``
+    are added to the command line, ``env`` to the environment. With a web
+    config of TLS and basic auth, ``curl_args`` are what queries need
+    (``--cacert``, ``--user``) and ``scheme`` is https.
+    """
 
     def __init__(
         self,
@@ -49,40 +64,46 @@ class Prometheus:
         prefix: Sequence[str] = (),
         rule_files: Sequence[Path] = (),
         flags: Sequence[str] = (),
+        *,
+        config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        scheme: str = "http",
+        curl_args: Sequence[str] = (),
     ) -> None:
         self.prefix = list(prefix)
         self.flags = list(flags)
+        self.env = env
+        self.scheme = scheme
+        self.curl_args = list(curl_args)
         self.port = free_port()
         self.directory = directory
-        config = {
-            "global": {
-                "scrape_interval": "1s",
-                "scrape_timeout": "1s",
-                "evaluation_interval": "1s",
-            },
-            "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [{"job_name": "throttle-probe", **scrape}],
-        }
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
+        text = yaml.safe_dump(config or scrape_config(scrape, rule_files))
+        (directory / "prometheus.yml").write_text(text)
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Prometheus":
         argv = [
             "prometheus",
             f"--config.file={self.directory / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--storage.{self._storage()}.path={self.directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             *self.flags,
         ]
         with open(self.directory / "prometheus.log", "wb") as log:
-            self._process = subprocess.Popen([*self.prefix, *argv], stdout=log, stderr=log)
+            env = None if self.env is None else {**os.environ, **self.env}
+            self._process = subprocess.Popen([*self.prefix, *argv], stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if self._get("/-/ready", check=False) == "Prometheus Server is Ready.\n":
+            if self._get("/-/ready", check=False).endswith(" is Ready.\n"):  # Server or Agent
                 return self
             time.sleep(0.2)
         raise RuntimeError(f"Prometheus did not start: {self.log()[-2000:]}")
+
+    def _storage(self) -> str:
+        """Agent mode refuses the TSDB's flags and takes its own."""
+        features = [f.split("=", 1)[1].split(",") for f in self.flags if "feature=" in f]
+        return "agent" if any("agent" in names for names in features) else "tsdb"
 
     def __exit__(self, *exc_info: object) -> None:
         if self._process is not None:
@@ -93,9 +114,9 @@ class Prometheus:
         return (self.directory / "prometheus.log").read_text(errors="replace")
 
     def _get(self, path: str, *params: str, check: bool = True) -> str:
-        argv = [*self.prefix, "curl", "-s", "--max-time", "10", "-G"]
+        argv = [*self.prefix, "curl", "-s", "--max-time", "10", "-G", *self.curl_args]
         argv += [arg for param in params for arg in ("--data-urlencode", param)]
-        argv.append(f"http://127.0.0.1:{self.port}{path}")
+        argv.append(f"{self.scheme}://127.0.0.1:{self.port}{path}")
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
         if check and done.returncode != 0:
             raise RuntimeError(f"curl failed: {done.stderr}")
