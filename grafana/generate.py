@@ -379,8 +379,8 @@ def rounds_panel() -> timeseries.Panel:
     """Rounds per hour, with the round ids as exemplars: each leads to the archived round."""
     return rate_panel(
         "Rounds (exemplars: round ids)",
-        "Rounds finished per hour. Each diamond is an exemplar carrying a round_id; "
-        "`zgrep '\"round_id\":\"ID\"'` over the probe's archive finds that round's evidence.",
+        "Rounds finished per hour. Each diamond is an exemplar carrying a round_id: its link "
+        "opens that round as the probe archived it (/rounds/ID on the probe, with --archive).",
         [
             query(
                 f"increase(throttle_probe_rounds_total{selector(group=False)}[1h])", "{{probe}}"

@@ -12,6 +12,7 @@ the whole file.
 import gzip
 import json
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 
 ENTRY_FAMILY = "throttle-probe.round/"
 ENTRY_FORMAT = ENTRY_FAMILY + "1"
+ROUND_ID = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8), as measure.round makes them
+ARCHIVE_SUFFIXES = (".jsonl", ".jsonl.gz")
 log = logging.getLogger("throttle-probe")
 
 
@@ -58,6 +61,37 @@ def read_entries(path: Path) -> Iterator[dict[str, Any]]:
         warnings.warn(f"{path}: ends early ({error}); read up to there", TornLine, stacklevel=2)
     if not found:
         raise NotAnArchive(f"{path}: not a throttle-probe archive (no {ENTRY_FAMILY} entry).")
+
+
+def find_round(directory: Path, round_id: str) -> dict[str, Any] | None:
+    """The entry of round ``round_id`` in the archive folder ``directory``, newest files first.
+
+    Lines are matched as text before any is parsed, so that finding a round
+    in a year of archive costs a scan of the files, not a JSON parse of each
+    line. A file being written (its last line torn) or unreadable is passed over.
+    """
+    if not ROUND_ID.fullmatch(round_id):
+        return None
+    needle = f'"round_id":"{round_id}"'
+    files = [path for path in directory.glob("*.jsonl*") if path.name.endswith(ARCHIVE_SUFFIXES)]
+    for path in sorted(files, key=_modified, reverse=True):
+        try:
+            with _open(path) as lines:
+                for line in lines:
+                    if needle in line:
+                        entry = _entry(line)
+                        if entry is not None and entry.get("round_id") == round_id:
+                            return entry
+        except (OSError, EOFError, UnicodeDecodeError):
+            continue
+    return None
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0  # rotated away meanwhile
 
 
 def _warn_skipped(path: Path, numbers: list[int]) -> None:

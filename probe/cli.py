@@ -312,7 +312,8 @@ def run(
     configure_logging(log_format)
     host, port = address
     try:
-        run_daemon(DaemonOptions(targets_file, host, port, web, archive), config, secret)
+        options = DaemonOptions(targets_file, host, port, web, archive, archive_dir)
+        run_daemon(options, config, secret)
     except OSError as error:
         _fail(listen_error(error, host, port), EXIT_FAILED)
 

@@ -22,6 +22,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from probe import __version__
+from probe.archive import find_round
 from probe.budget import DataBudget
 from probe.config import Config, ConfigError, load_config
 from probe.measure.replaywire import SecretError, load_secret
@@ -42,6 +43,7 @@ class DaemonOptions:
     port: int
     web: WebConfig | None
     archive: Sink | None = None  # --archive
+    archive_dir: Path | None = None  # where /rounds/ID looks for a round
 
 
 def load_targets(path: Path | None) -> tuple[Config, bytes | None]:
@@ -81,7 +83,9 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
         return Status(__version__, metrics.identity.id, metrics.last_round, budget.paused)
 
     address = (options.host, options.port)
-    server = MetricsServer(address, render, lambda: metrics.generation, status, options.web)
+    archived = options.archive_dir
+    finder = None if archived is None else lambda round_id: find_round(archived, round_id)
+    server = MetricsServer(address, render, lambda: metrics.generation, status, options.web, finder)
     sinks: list[Sink] = [metrics] if options.archive is None else [metrics, options.archive]
     runner = Runner(config, secret, schedule_of(config), sinks, budget=budget)
 

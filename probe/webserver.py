@@ -1,4 +1,4 @@
-"""The daemon's HTTP endpoint: a landing page, /metrics, and a health check.
+"""The daemon's HTTP endpoint: a landing page, /metrics, a health check, archived rounds.
 
 It runs in threads of its own beside the measuring event loop, so a scrape
 never waits for a measurement and a busy round never delays a scrape. The
@@ -17,6 +17,7 @@ a check, per scrape, would be the server's main cost.
 import hashlib
 import hmac
 import html
+import json
 import os
 import socket
 import ssl
@@ -45,6 +46,7 @@ class Status:
 
 
 MetricsRenderer = Callable[[str], tuple[bytes, str]]  # Accept header -> (body, content type)
+RoundFinder = Callable[[str], dict[str, Any] | None]  # round id -> its archive entry
 
 
 class _CachedMetrics:
@@ -132,8 +134,10 @@ class MetricsServer(ThreadingHTTPServer):
         generation: Callable[[], int],
         status: Callable[[], Status],
         web: WebConfig | None = None,
+        find_round: RoundFinder | None = None,
     ) -> None:
         self.metrics = _CachedMetrics(render, generation)
+        self.find_round = find_round  # None: no --archive
         self.status = status
         self.passwords = _Passwords(web.users if web else {})
         self.ssl_context = web.ssl_context if web else None
@@ -188,8 +192,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body, content_type)
         elif path == "/":
             self._send(200, _landing_page(self.server.status()), "text/html; charset=utf-8")
+        elif path.startswith("/rounds/"):
+            self._send_round(path.removeprefix("/rounds/"))
         else:
             self._send(404, b"Not found: try /metrics\n", "text/plain; charset=utf-8")
+
+    def _send_round(self, round_id: str) -> None:
+        """The archived entry of a round, where a panel's exemplar (its round_id) leads."""
+        if self.server.find_round is None:
+            text = b"No archive: start the daemon with --archive DIR to keep rounds.\n"
+            self._send(404, text, "text/plain; charset=utf-8")
+            return
+        entry = self.server.find_round(round_id)
+        if entry is None:
+            text = f"No round {round_id[:32]!r} in the archive.\n".encode()
+            self._send(404, text, "text/plain; charset=utf-8")
+            return
+        body = json.dumps(entry, indent=1).encode()
+        self._send(200, body, "application/json")
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)

@@ -1,5 +1,6 @@
 """The round archive: written by check and run, rotated, compressed, capped, read back."""
 
+import dataclasses
 import gzip
 import json
 import logging
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from probe.archive import ENTRY_FORMAT, NotAnArchive, TornLine, read_entries
+from probe.archive import ENTRY_FORMAT, NotAnArchive, TornLine, find_round, read_entries
 from probe.sinks.archive import ArchiveSink, entry
 from tests.conftest import Lab
 from tests.prometheus_support import Daemon, free_port
@@ -100,6 +101,26 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
         assert len(list(read_entries(packed))) == 2
 
 
+def test_a_round_is_found_by_its_id_in_rotated_compressed_files(tmp_path: Path) -> None:
+    base = finished(recorded("lab-clean.json"))
+    line = len(json.dumps(entry(base, "lab"), separators=(",", ":"))) + 1
+    sink = ArchiveSink(tmp_path, "lab", max_total_bytes=10**9, max_file_bytes=2 * line + 1)
+    ids = [f"{number:016x}" for number in range(1, 8)]
+    for round_id in ids:
+        result = dataclasses.replace(base.result, round_id=round_id)
+        sink.round_finished(dataclasses.replace(base, result=result))
+        time.sleep(0.01)
+
+    names = [path.name for path in tmp_path.iterdir()]
+    assert sum(name.endswith(".jsonl.gz") for name in names) >= 3  # rotated, compressed
+    assert sum(name.endswith(".jsonl") for name in names) == 1  # still being written
+    for round_id in ids:
+        found = find_round(tmp_path, round_id)
+        assert found is not None and found["round_id"] == round_id
+    assert find_round(tmp_path, "f" * 16) is None
+    assert find_round(tmp_path, "../" * 5 + "etc/passwd") is None
+
+
 def test_other_versions_are_read_and_other_files_are_refused(tmp_path: Path) -> None:
     mixed = tmp_path / "rounds-mixed.jsonl.gz"
     with gzip.open(mixed, "wt") as out:
@@ -130,9 +151,36 @@ def test_the_daemon_archives_and_its_exemplars_name_the_archived_round(
             headers={"Accept": "application/openmetrics-text; version=1.0.0"},
             trust_env=False,
         ).text
-    (entry,) = archived(archive)
+        (entry,) = archived(archive)
+        base = f"http://127.0.0.1:{port}/rounds/"
+        served = httpx.get(base + str(entry["round_id"]), trust_env=False)
+        unknown = httpx.get(base + "0" * 16, trust_env=False)
 
     assert f'throttle_probe_rounds_total 1.0 # {{round_id="{entry["round_id"]}"}}' in exposition
+    # Where a panel's exemplar leads: the archived round, served by the daemon.
+    assert served.status_code == 200 and served.json() == entry
+    assert unknown.status_code == 404 and "No round" in unknown.text
+
+
+def test_without_an_archive_the_rounds_path_says_so(lab: Lab, tmp_path: Path) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(lab.config_text({"control": [("ctl", lab.url("control.test", "/"))]}))
+    port = free_port()
+    with Daemon(["--targets", str(targets), "--listen", f"127.0.0.1:{port}"], tmp_path / "log"):
+        answer = wait_for_answer(f"http://127.0.0.1:{port}/rounds/{'0' * 16}")
+
+    assert answer.status_code == 404 and "--archive" in answer.text
+
+
+def wait_for_answer(url: str, timeout: float = 20) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, trust_env=False)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_an_archive_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:

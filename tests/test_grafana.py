@@ -29,6 +29,8 @@ from tests.prometheus_support import require_prometheus
 
 REPOSITORY = GRAFANA.parent
 COMPOSE = yaml.safe_load((REPOSITORY / "docker-compose.yml").read_text())
+# The probe service runs the image's default command.
+COMPOSE_PROBE_COMMAND = (REPOSITORY / "Dockerfile").read_text().split("\nCMD ", 1)[1]
 
 
 def test_regenerating_the_dashboards_gives_the_checked_in_files(tmp_path: Path) -> None:
@@ -159,6 +161,10 @@ def test_grafana_provisions_the_datasource_and_the_dashboards() -> None:
 
     assert source["type"] == "prometheus"
     assert source["url"] == f"http://prometheus:{published('prometheus')}"
+    (link,) = source["jsonData"]["exemplarTraceIdDestinations"]
+    probe_url = f"http://localhost:{published('probe')}/rounds/"
+    assert link == {**link, "name": "round_id", "url": probe_url + "$${__value.raw}"}
+    assert "--archive" in COMPOSE_PROBE_COMMAND  # the rounds the link leads to are kept
     provided = sorted(resolve("grafana", provider["options"]["path"]).glob("*.json"))
     assert provided == DASHBOARDS
     assert home in DASHBOARDS
