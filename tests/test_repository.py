@@ -15,9 +15,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_finds_nothing() -> None:
-    lint = run("ruff", "check", "probe", "tests", "bench")
+    lint = run("ruff", "check", "probe", "tests", "bench", "grafana")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    style = run("ruff", "format", "--check", "probe", "tests", "bench")
+    style = run("ruff", "format", "--check", "probe", "tests", "bench", "grafana")
     assert style.returncode == 0, style.stdout + style.stderr
 
 
@@ -32,3 +32,13 @@ def test_ci_runs_the_readme_test_command() -> None:
     (command,) = re.findall(r"^    (apt-get .+)$", section, flags=re.MULTILINE)[:1]
     ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
     assert command in ci_lines
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            if not (page.parent / target).exists():
+                broken.append(f"{page.name}: {target}")
+    assert broken == []
