@@ -138,6 +138,9 @@ class MetricsServer(ThreadingHTTPServer):
     ) -> None:
         self.metrics = _CachedMetrics(render, generation)
         self.find_round = find_round  # None: no --archive
+        # One archive scan at a time: a scan reads the archive's files, and many
+        # at once would take the CPU from the measurements.
+        self.scanning = threading.Lock()
         self.status = status
         self.passwords = _Passwords(web.users if web else {})
         self.ssl_context = web.ssl_context if web else None
@@ -203,7 +206,16 @@ class _Handler(BaseHTTPRequestHandler):
             text = b"No archive: start the daemon with --archive DIR to keep rounds.\n"
             self._send(404, text, "text/plain; charset=utf-8")
             return
-        entry = self.server.find_round(round_id)
+        if not self.server.scanning.acquire(blocking=False):
+            self.send_response(503)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        try:
+            entry = self.server.find_round(round_id)
+        finally:
+            self.server.scanning.release()
         if entry is None:
             text = f"No round {round_id[:32]!r} in the archive.\n".encode()
             self._send(404, text, "text/plain; charset=utf-8")

@@ -6,7 +6,9 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,7 @@ import pytest
 
 from probe.archive import ENTRY_FORMAT, NotAnArchive, TornLine, find_round, read_entries
 from probe.sinks.archive import ArchiveSink, entry
+from probe.webserver import MetricsServer, Status
 from tests.conftest import Lab
 from tests.prometheus_support import Daemon, free_port
 from tests.test_metrics import finished, recorded
@@ -170,6 +173,37 @@ def test_without_an_archive_the_rounds_path_says_so(lab: Lab, tmp_path: Path) ->
         answer = wait_for_answer(f"http://127.0.0.1:{port}/rounds/{'0' * 16}")
 
     assert answer.status_code == 404 and "--archive" in answer.text
+
+
+def test_one_archive_scan_at_a_time_the_others_are_told_to_retry() -> None:
+    """A scan reads the archive's files: many at once would starve the measurements."""
+    scanning, release = threading.Event(), threading.Event()
+
+    def slow_finder(round_id: str) -> dict[str, object] | None:
+        scanning.set()
+        release.wait(10)
+        return {"round_id": round_id}
+
+    status = Status("test", None, None, False)
+    server = MetricsServer(
+        ("127.0.0.1", 0), lambda _: (b"", "text/plain"), lambda: 0, lambda: status,
+        find_round=slow_finder,
+    )  # fmt: skip
+    server.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/rounds/{'a' * 16}"
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.get, url, trust_env=False, timeout=15)
+            assert scanning.wait(10)
+            second = httpx.get(url, trust_env=False)
+            release.set()
+            answered = first.result()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert answered.status_code == 200 and answered.json() == {"round_id": "a" * 16}
+    assert second.status_code == 503 and second.headers["Retry-After"] == "1"
 
 
 def wait_for_answer(url: str, timeout: float = 20) -> httpx.Response:
