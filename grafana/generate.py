@@ -19,6 +19,7 @@ from pathlib import Path
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, timeseries
+from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common, dashboard
 
@@ -28,6 +29,7 @@ DATASOURCE = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
 OVERVIEW_UID = "throttle-probe-overview"
 TARGET_UID = "throttle-probe-target"
 WINDOW = 'scope="window"'
+TARGET = 'role="target"'
 
 # The verdicts in the order of their codes on the state timelines, with colours.
 VERDICTS = [
@@ -99,7 +101,7 @@ def verdict_timeline(title: str, expr: str, legend: str, height: int) -> stateti
     )
 
 
-def rate_panel(
+def timeseries_panel(
     title: str, description: str, targets: Sequence[prometheus.Dataquery], unit: str, span: int = 12
 ) -> timeseries.Panel:
     panel = (
@@ -126,12 +128,13 @@ def rate_panel(
     return panel
 
 
-def log_ratio_panel(expr: str, legend: str, span: int) -> timeseries.Panel:
+def log_ratio_panel(expr: str, legend: str, span: int = 12) -> timeseries.Panel:
     return (
-        rate_panel(
+        timeseries_panel(
             "Goodput against the controls (ratio, same round)",
-            "1: as fast as the controls' median in the same round; 0.1 (dashed): OONI's 10x, "
-            "below which a round calls a slow target throttled when the controls are fast.",
+            "1: as fast as the controls' median in the same round. 0.1 (dashed): OONI's 10x; "
+            "a round calls a target throttled when it is 10x slower than every healthy "
+            "control and Wehe's tests agree (docs/check.md).",
             [query(expr, legend)],
             "none",
             span,
@@ -243,9 +246,18 @@ def base(uid: str, title: str, description: str) -> board.Dashboard:
     )
 
 
+def section(
+    built: board.Dashboard, title: str, panels: Sequence[Builder[dashboard.Panel]]
+) -> board.Dashboard:
+    """A row titled ``title`` with ``panels``, laid out left to right, 24 columns a line."""
+    built = built.with_row(board.Row(title))
+    for panel in panels:
+        built = built.with_panel(panel)
+    return built
+
+
 def overview() -> board.Dashboard:
-    goodput = selector('role="target"')
-    return (
+    built = (
         base(
             OVERVIEW_UID,
             "throttle-probe: overview",
@@ -260,75 +272,72 @@ def overview() -> board.Dashboard:
             .include_vars(True)
             .keep_time(True)
         )
-        .with_row(board.Row("Verdicts"))
-        .with_panel(count_stat("Throttled now", "throttled", "orange"))
-        .with_panel(count_stat("Blocked now", "blocked", "red"))
-        .with_panel(freshness_stat())
-        .with_panel(
+    )
+    every_target = "{{probe}} {{target}}"
+    built = section(
+        built,
+        "Verdicts",
+        [
+            count_stat("Throttled now", "throttled", "orange"),
+            count_stat("Blocked now", "blocked", "red"),
+            freshness_stat(),
             verdict_timeline(
                 "Verdict of every target (window of rounds)",
                 verdict_code("window"),
-                "{{probe}} {{target}}",
+                every_target,
                 height=10,
-            )
-        )
-        .with_row(board.Row("Rates"))
-        .with_panel(
-            rate_panel(
-                "Target goodput against the controls",
-                "Each target's goodput in the latest round, and the median of the controls "
-                "measured beside it (dashed). A failed download is a gap, not a zero.",
-                [
-                    query(
-                        f"throttle_probe_goodput_bytes_per_second{goodput} * 8",
-                        "{{probe}} {{target}}",
-                    ),
-                    query(
-                        "throttle_probe_controls_goodput_bytes_per_second"
-                        f"{selector(group=False)} * 8",
-                        "{{probe}} controls' median",
-                        ref="B",
-                    ),
-                ],
-                "bps",
-            ).override_by_regexp(
-                ".*controls' median",
-                [
-                    dashboard.DynamicConfigValue(
-                        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
-                    )
-                ],
-            )
-        )
-        .with_panel(
-            log_ratio_panel(
-                f"throttle_probe_goodput_ratio_to_controls{selector()}", "{{probe}} {{target}}", 12
-            )
-        )
-        .with_panel(
-            rate_panel(
-                "Throttled rate, by mechanism",
-                "The rate a throttled target is held to over the window (policing: flat with "
-                "loss; shaping: flat with a queue). Absent unless throttled.",
-                [
-                    query(
-                        f"throttle_probe_throttled_rate_bytes_per_second{selector(WINDOW)} * 8",
-                        "{{probe}} {{target}} {{mechanism}}",
-                    )
-                ],
-                "bps",
-                span=24,
-            )
-        )
-        .with_row(board.Row("Phases (median over the past hour)"))
-        .with_panel(phase_panels()[0])
-        .with_panel(phase_panels()[1])
-        .with_panel(phase_panels()[2])
-        .with_panel(phase_panels()[3])
-        .with_row(board.Row("Failures and the probe"))
-        .with_panel(failures_panel(selector(), "{{probe}} {{target}} {{stage}}: {{failure}}", 12))
-        .with_panel(budget_panel())
-        .with_panel(rounds_panel())
+            ),
+        ],
+    )
+    rates = [
+        goodput_panel(
+            "Target goodput against the controls",
+            "Each target's goodput in the latest round, and the median of the controls "
+            "measured beside it (dashed). A failed download is a gap, not a zero.",
+            [query(f"throttle_probe_goodput_bytes_per_second{selector(TARGET)} * 8", every_target)],
+        ),
+        log_ratio_panel(f"throttle_probe_goodput_ratio_to_controls{selector()}", every_target),
+        timeseries_panel(
+            "Throttled rate, by mechanism",
+            "The rate a throttled target is held to over the window (policing: flat with "
+            "loss; shaping: flat with a queue). Absent unless throttled.",
+            [
+                query(
+                    f"throttle_probe_throttled_rate_bytes_per_second{selector(WINDOW)} * 8",
+                    "{{probe}} {{target}} {{mechanism}}",
+                )
+            ],
+            "bps",
+            span=24,
+        ),
+    ]
+    built = section(built, "Rates", rates)
+    built = section(built, "Phases (median over the past hour)", phase_panels())
+    return section(
+        built,
+        "Failures and the probe",
+        [
+            failures_panel(selector(), "{{probe}} {{target}} {{stage}}: {{failure}}"),
+            budget_panel(),
+            rounds_panel(),
+        ],
+    )
+
+
+def goodput_panel(
+    title: str, description: str, targets: Sequence[prometheus.Dataquery]
+) -> timeseries.Panel:
+    """``targets``' goodput queries beside the controls' median, drawn dashed."""
+    controls = query(
+        f"throttle_probe_controls_goodput_bytes_per_second{selector(group=False)} * 8",
+        "{{probe}} controls' median",
+        ref="Z",
+    )
+    dashed = dashboard.DynamicConfigValue(
+        id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+    )
+    return timeseries_panel(title, description, [*targets, controls], "bps").override_by_regexp(
+        ".*controls' median", [dashed]
     )
 
 
@@ -336,7 +345,7 @@ def phase_panels(
     *matchers: str, by: str = "probe, target", legend: str = "{{probe}} {{target}}", span: int = 6
 ) -> list[timeseries.Panel]:
     return [
-        rate_panel(
+        timeseries_panel(
             title,
             f"The median time of {what}, over the downloads of the past hour.",
             [query(phase_expr(phase, *matchers, by=by), legend)],
@@ -347,12 +356,12 @@ def phase_panels(
     ]
 
 
-def failures_panel(match: str, legend: str, span: int) -> timeseries.Panel:
+def failures_panel(match: str, legend: str, span: int = 12) -> timeseries.Panel:
     expr = (
         "sum by (probe, target, stage, failure) "
         f"(increase(throttle_probe_failures_total{match}[1h])) > 0"
     )
-    return rate_panel(
+    return timeseries_panel(
         "Failures by stage (past hour)",
         "Failed downloads per hour, by the stage and the failure name (dns_nxdomain, "
         "tcp_timeout, tls_reset, stall, ...). The controls' failures are here too.",
@@ -365,7 +374,7 @@ def failures_panel(match: str, legend: str, span: int) -> timeseries.Panel:
 def budget_panel() -> timeseries.Panel:
     match = selector(group=False)
     spent = f"throttle_probe_budget_spent_bytes{match} / throttle_probe_budget_bytes{match}"
-    return rate_panel(
+    return timeseries_panel(
         "Data used today, of the daily budget",
         "Body bytes moved since midnight UTC over daemon.daily_budget. At 100% measuring "
         "pauses until midnight (an alert says so).",
@@ -377,7 +386,7 @@ def budget_panel() -> timeseries.Panel:
 
 def rounds_panel() -> timeseries.Panel:
     """Rounds per hour, with the round ids as exemplars: each leads to the archived round."""
-    return rate_panel(
+    return timeseries_panel(
         "Rounds (exemplars: round ids)",
         "Rounds finished per hour. Each diamond is an exemplar carrying a round_id: its link "
         "opens that round as the probe archived it (/rounds/ID on the probe, with --archive).",
@@ -392,8 +401,8 @@ def rounds_panel() -> timeseries.Panel:
 
 
 def target_drilldown() -> board.Dashboard:
-    target = 'target="$target"'
-    return (
+    one = 'target="$target"'
+    built = (
         base(
             TARGET_UID,
             "throttle-probe: one target",
@@ -407,70 +416,43 @@ def target_drilldown() -> board.Dashboard:
             .include_vars(True)
             .keep_time(True)
         )
-        .with_row(board.Row("Verdicts of $target"))
-        .with_panel(
-            verdict_timeline(
-                "Window verdict", verdict_code("window", target), "{{probe}}", height=5
-            )
-        )
-        .with_panel(
-            verdict_timeline("Round verdict", verdict_code("round", target), "{{probe}}", height=5)
-        )
-        .with_row(board.Row("Rates"))
-        .with_panel(
-            rate_panel(
-                "Goodput of $target and of the controls",
-                "The target's goodput in each round beside the controls' median (dashed), and "
-                "the throttled rate over the window when it is throttled.",
-                [
-                    query(
-                        f"throttle_probe_goodput_bytes_per_second{selector(target)} * 8",
-                        "{{probe}} $target",
-                    ),
-                    query(
-                        "throttle_probe_controls_goodput_bytes_per_second"
-                        f"{selector(group=False)} * 8",
-                        "{{probe}} controls' median",
-                        ref="B",
-                    ),
-                    query(
-                        "throttle_probe_throttled_rate_bytes_per_second"
-                        f"{selector(target, WINDOW)} * 8",
-                        "{{probe}} throttled ({{mechanism}})",
-                        ref="C",
-                    ),
-                ],
-                "bps",
-            )
-        )
-        .with_panel(
-            log_ratio_panel(
-                f"throttle_probe_goodput_ratio_to_controls{selector(target)}", "{{probe}}", 12
-            )
-        )
-        .with_row(board.Row("Phases (median over the past hour)"))
-        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[0])
-        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[1])
-        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[2])
-        .with_panel(phase_panels(target, by="probe", legend="{{probe}}")[3])
-        .with_row(board.Row("Failures"))
-        .with_panel(failures_panel(selector(target), "{{probe}} {{stage}}: {{failure}}", 12))
-        .with_panel(
-            rate_panel(
-                "Blocked at",
-                "1 at the stage where a blocked target fails over the window (dns, tcp, tls, "
-                "http, stall). Absent unless blocked.",
-                [
-                    query(
-                        f"throttle_probe_blocked_stage{selector(target, WINDOW)}",
-                        "{{probe}} {{stage}}",
-                    )
-                ],
-                "short",
-                12,
-            ).draw_style(common.GraphDrawStyle.BARS)
-        )
     )
+    built = section(
+        built,
+        "Verdicts of $target",
+        [
+            verdict_timeline("Window verdict", verdict_code("window", one), "{{probe}}", 5),
+            verdict_timeline("Round verdict", verdict_code("round", one), "{{probe}}", 5),
+        ],
+    )
+    rates = [
+        goodput_panel(
+            "Goodput of $target and of the controls",
+            "The target's goodput in each round beside the controls' median (dashed), and "
+            "the rate it is held to over the window when it is throttled.",
+            [
+                query(f"throttle_probe_goodput_bytes_per_second{selector(one)} * 8", "{{probe}}"),
+                query(
+                    f"throttle_probe_throttled_rate_bytes_per_second{selector(one, WINDOW)} * 8",
+                    "{{probe}} throttled ({{mechanism}})",
+                    ref="B",
+                ),
+            ],
+        ),
+        log_ratio_panel(f"throttle_probe_goodput_ratio_to_controls{selector(one)}", "{{probe}}"),
+    ]
+    built = section(built, "Rates", rates)
+    phases = phase_panels(one, by="probe", legend="{{probe}}")
+    built = section(built, "Phases (median over the past hour)", phases)
+    blocked_at = timeseries_panel(
+        "Blocked at",
+        "1 at the stage where a blocked target fails over the window (dns, tcp, tls, "
+        "http, stall). Absent unless blocked.",
+        [query(f"throttle_probe_blocked_stage{selector(one, WINDOW)}", "{{probe}} {{stage}}")],
+        "short",
+    ).draw_style(common.GraphDrawStyle.BARS)
+    failures = failures_panel(selector(one), "{{probe}} {{stage}}: {{failure}}")
+    return section(built, "Failures", [failures, blocked_at])
 
 
 def render(built: board.Dashboard) -> str:
