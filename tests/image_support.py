@@ -77,7 +77,10 @@ def build_image() -> None:
     The host's trust store goes in for pip only (a mounted file and PIP_CERT,
     a build argument the Dockerfile declares): where a proxy inspects TLS, as
     on the project's machines, PyPI's certificate is signed by that proxy.
+    The previous test image goes first, so that runs do not pile up images.
     """
+    if has_image(IMAGE):
+        run(["buildah", "rmi", "--force", IMAGE])
     run(
         [
             "buildah", "bud", "--isolation", "chroot", "--format", "docker", "--pull-never",
