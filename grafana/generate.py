@@ -38,6 +38,7 @@ VERDICTS = [
     ("throttled", "orange"),
     ("blocked", "red"),
     ("inconclusive", "text"),
+    ("platform_refused", "blue"),  # the platform's own HTTP answer: not the network
 ]
 PHASES = [
     ("dns", "DNS", "the query to the resolver whose answer was used"),
@@ -54,7 +55,7 @@ def selector(*matchers: str, group: bool = True) -> str:
 
 
 def verdict_code(scope: str, *matchers: str) -> str:
-    """One series per probe and target whose value is its verdict's code (1 ok ... 5 inconclusive).
+    """One series per probe and target whose value is its verdict's code (1 ok, 2 degraded, ...).
 
     The state set has exactly one verdict at 1, so the weighted sum is that verdict's code.
     """

@@ -94,6 +94,9 @@ class VerdictKind(enum.StrEnum):
     BLOCKED = "blocked"
     DEGRADED = "degraded"  # the whole network is slow or lossy: controls suffer too
     INCONCLUSIVE = "inconclusive"  # not enough evidence
+    # The platform itself answered with an HTTP error or a redirect elsewhere, over
+    # a verified TLS session: its own decision, which no on-path device can forge.
+    PLATFORM_REFUSED = "platform_refused"
 
 
 class Mechanism(enum.StrEnum):

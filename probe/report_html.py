@@ -29,7 +29,10 @@ faster mean, and a two-sample Kolmogorov-Smirnov test gives p &lt; 0.01); the
 mechanism is <b>policing</b> when the client sees loss without a queue, and
 <b>shaping</b> when in-band RTT probes see a queue of its own (Flach et al.).
 <b>Blocked</b> means it fails at a stage while the controls work; <b>degraded</b>
-means the controls suffer too, so nothing is said about the target. Episodes
+means the controls suffer too, so nothing is said about the target;
+<b>platform_refused</b> means the platform's own server answered with an HTTP
+error or a redirect, over TLS whose certificate was verified: its decision,
+which no device on the path can forge, not censorship by the network. Episodes
 below follow the verdict over a window of rounds, which pools the samples of
 several rounds, so one bad round neither raises nor hides an alarm."""
 
@@ -46,6 +49,7 @@ def render(report: Report) -> str:
 body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; }}
 .throttled, .blocked {{ color: #b00; font-weight: bold; }} .degraded {{ color: #a60; }}
+.platform_refused {{ color: #04a; }}
 img {{ max-width: 100%; }}
 </style></head>
 <body>

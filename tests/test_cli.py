@@ -88,13 +88,11 @@ def test_json_reports_every_target_with_its_records(lab_targets: Path) -> None:
     # Verdicts, against the one control that ran beside them.
     assert targets["ctl"]["verdict"] is None and targets["ctl"]["evidence"] is None
     assert image["verdict"]["verdict"] == "ok"
-    assert (
-        targets["tw-missing"]["verdict"]["verdict"],
-        targets["tw-missing"]["verdict"]["stage"],
-    ) == (
-        "blocked",
-        "http",
-    )
+    # A 404 over verified TLS is the platform speaking, not the network blocking.
+    missing = targets["tw-missing"]
+    assert missing["verdict"]["verdict"] == "platform_refused"
+    assert missing["verdict"]["stage"] is None
+    assert missing["evidence"]["http_status"] == 404
     assert targets["tt-stall"]["verdict"]["stage"] == "stall"
     assert nxdomain["verdict"]["stage"] == "dns"
     assert image["evidence"]["controls"]["goodput_bytes_per_second"].keys() == {"ctl"}
@@ -140,7 +138,8 @@ def test_rounds_are_judged_one_by_one_and_over_the_window(lab_targets: Path) -> 
     assert window.keys() == {"tw-image", "tw-missing"}
     assert window["tw-image"]["verdict"] == "ok"
     assert window["tw-image"]["evidence"]["rounds"] == ["ok", "ok"]
-    assert (window["tw-missing"]["verdict"], window["tw-missing"]["stage"]) == ("blocked", "http")
+    assert window["tw-missing"]["verdict"] == "platform_refused"
+    assert "answered HTTP 404 in 2 of 2 rounds" in window["tw-missing"]["reason"]
     assert "Round 2 of 2 done." in done.stderr
     assert shown.returncode == 0, shown.stderr
     assert "Verdicts per round" in shown.stdout

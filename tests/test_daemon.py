@@ -41,6 +41,7 @@ groups:
     targets:
       - {{name: tw-image, url: "{lab.url("pbs.twimg.test", "/bytes/3000000")}"}}
       - {{name: tw-missing, url: "{lab.url("twitter.test", "/status/404")}"}}
+      - {{name: tw-closed, url: "https://twitter.test:{lab.closed_port}/"}}
 {extra_targets}
   control:
     role: control
@@ -115,9 +116,13 @@ def test_rounds_on_the_schedule_become_metrics(lab: Lab, tmp_path: Path) -> None
     failed = series("throttle_probe_failures_total", **missing, stage="http", failure="http_status")
     assert found[failed] >= 3
     for scope in ("round", "window"):
+        # The platform's own 404 is not the network blocking it; a refused port is.
         labels = {"group": "twitter", "scope": scope, "target": "tw-missing"}
-        assert found[series("throttle_probe_verdict", **labels, verdict="blocked")] == 1
-        assert found[series("throttle_probe_blocked_stage", **labels, stage="http")] == 1
+        assert found[series("throttle_probe_verdict", **labels, verdict="platform_refused")] == 1
+        assert found[series("throttle_probe_verdict", **labels, verdict="blocked")] == 0
+        assert series("throttle_probe_blocked_stage", **labels, stage="http") not in found
+        closed = {"group": "twitter", "scope": scope, "target": "tw-closed"}
+        assert found[series("throttle_probe_blocked_stage", **closed, stage="tcp")] == 1
     assert found[series("throttle_probe_window_rounds")] == 3
     assert found[series("throttle_probe_budget_bytes")] == 10**12
     phases = {dict(labels).get("phase") for name, labels in found if "phase_duration" in name}

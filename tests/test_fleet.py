@@ -132,7 +132,7 @@ def test_the_central_store_holds_every_probe_with_its_identity(fleet: Prometheus
     assert {r["metric"]["probe"]: r["metric"]["probe_id"] for r in info} == {p: p for p in PROBES}
     # The rules run per probe: each probe's targets keep their own share.
     assert {(r["metric"]["probe"], r["metric"]["target"]) for r in shares} == {
-        (p, t) for p in PROBES for t in ("tw-image", "tw-missing")
+        (p, t) for p in PROBES for t in ("tw-image", "tw-missing", "tw-closed")
     }
     # Round ids travel with the samples, for the dashboards' exemplars.
     assert {series["seriesLabels"]["probe"] for series in exemplars} == set(PROBES)

@@ -11,6 +11,7 @@ from probe.analysis.replay_findings import ReplayOutcome, findings
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.sniswap import judge_swap
 from probe.analysis.target_verdict import Controls, judge, judge_round, summarise_controls
+from probe.analysis.window_verdict import judge_window
 from probe.records import (
     SWAP_BASELINE,
     SWAP_GROUP,
@@ -211,6 +212,44 @@ def test_failure_with_healthy_controls_is_blocked_at_its_stage() -> None:
         target = download("t", "target", 0, failure=failure)
         verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
         assert (verdict.verdict, verdict.stage) == ("blocked", stage)
+
+
+@pytest.mark.parametrize("status", [301, 403, 451, 503])
+@pytest.mark.parametrize("controls_state", ["healthy", "failing", "none"])
+def test_an_http_status_is_the_platform_speaking_whatever_the_controls(
+    status: int, controls_state: str
+) -> None:
+    """Over verified TLS no device on the path can forge the answer: never blocked."""
+    rate, failure = (5e6, None) if controls_state == "healthy" else (0, Failure.TCP_TIMEOUT)
+    count = 0 if controls_state == "none" else 3
+    controls = [download(f"c{i}", "control", rate, failure=failure) for i in range(count)]
+    target = download("t", "target", 0, failure=Failure.HTTP_STATUS)
+    assert target.transfer is not None
+    target.transfer.status = status
+
+    verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert (verdict.verdict, verdict.stage) == ("platform_refused", None)
+    assert verdict.evidence["http_status"] == status
+    assert f"answered HTTP {status} over verified TLS" in verdict.reason
+
+
+def test_a_window_of_platform_refusals_says_so_and_a_single_one_does_not() -> None:
+    controls = [download(f"c{i}", "control", 5e6) for i in range(3)]
+    refused = download("t", "target", 0, failure=Failure.HTTP_STATUS)
+    assert refused.transfer is not None
+    refused.transfer.status = 451
+    rounds = [
+        RoundResult("", "", False, [entry, *controls])
+        for entry in (refused, refused, download("t", "target", 5e6))
+    ]
+
+    two_of_three = judge_window(rounds, [judge_round(r) for r in rounds])["t"]
+    one_of_three = judge_window(rounds[1:], [judge_round(r) for r in rounds[1:]])["t"]
+
+    assert two_of_three.verdict == "platform_refused"
+    assert "answered HTTP 451 in 2 of 3 rounds" in two_of_three.reason
+    assert one_of_three.verdict != "platform_refused"
 
 
 def test_ten_times_slower_without_enough_samples_is_inconclusive() -> None:

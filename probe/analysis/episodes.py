@@ -21,7 +21,7 @@ from probe.records import Role, round_from_jsonable
 class Episode:
     target: str
     group: str
-    verdict: str  # ok, throttled, blocked, degraded, inconclusive
+    verdict: str  # ok, throttled, blocked, degraded, inconclusive, platform_refused
     detail: str | None  # the mechanism (throttled) or the stage (blocked)
     start: str  # the first round's start (ISO 8601, UTC)
     end: str  # the last round's end

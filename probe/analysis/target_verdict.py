@@ -5,6 +5,9 @@ same conditions, and carries the figures it was computed from:
 
 * a failure is ``blocked`` at its stage (dns, tcp, tls, http, stall) when the
   controls were fine, ``degraded`` when the controls fail or crawl too;
+* an HTTP status of 300 or more is ``platform_refused``: it came over a TLS
+  session whose certificate was verified, so the platform's own server sent
+  it (a page moved, a country refused, an outage), not the network;
 * DNS tampering is ``blocked`` at stage dns: the system resolver fails for the
   target while it answers for the controls, or answers addresses no other
   resolver gives and the connection to them fails;
@@ -251,6 +254,16 @@ def judge(target: TargetResult, controls: Controls) -> Verdict:
 def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -> Verdict:
     stage = STAGE_OF_FAILURE.get(failure, Stage.HTTP)
     evidence = _base(target, controls)
+    status = target.transfer.status if target.transfer is not None else None
+    if failure == Failure.HTTP_STATUS and status is not None:
+        # Every transfer verifies the certificate (only the SNI swap does not, and
+        # it is judged on its own): no device on the path can forge this answer.
+        evidence["http_status"] = status
+        reason = (
+            f"the platform's own server answered HTTP {status} over verified TLS: "
+            "its decision, not the network's"
+        )
+        return Verdict(VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence)
     if not controls.rates and not controls.failures:
         # Without a control, a failure cannot be told from a network that is down.
         reason = f"{failure} at the {stage} stage, but no control was measured to compare with"

@@ -51,6 +51,13 @@ def _judge(
             f"degraded in {labels[VerdictKind.DEGRADED]} of {len(mine)} rounds: controls suffer too"
         )
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
+    if labels[VerdictKind.PLATFORM_REFUSED] >= majority:
+        statuses = Counter(
+            v.evidence.get("http_status") for v in mine if v.verdict == VerdictKind.PLATFORM_REFUSED
+        )
+        status, count = statuses.most_common(1)[0]
+        reason = f"the platform answered HTTP {status} in {count} of {len(mine)} rounds"
+        return Verdict(VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence)
     if labels[VerdictKind.BLOCKED] >= majority:
         stages = Counter(v.stage for v in mine if v.verdict == VerdictKind.BLOCKED)
         stage, count = stages.most_common(1)[0]

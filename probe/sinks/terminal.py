@@ -322,6 +322,7 @@ _VERDICT_STYLE = {
     VerdictKind.BLOCKED: "bold red",
     VerdictKind.DEGRADED: "yellow",
     VerdictKind.INCONCLUSIVE: "yellow",
+    VerdictKind.PLATFORM_REFUSED: "blue",
 }
 
 
