@@ -153,6 +153,14 @@ class Phase:
 
 
 @dataclass
+class Redirect:
+    """A redirect the server answered with: its status and where it pointed (absolute)."""
+
+    status: int
+    location: str
+
+
+@dataclass
 class ByteSample:
     """Cumulative body bytes at time ``t`` (taken on a memoryless timer)."""
 
@@ -215,7 +223,8 @@ class TransferRecord(PhaseTimes):
     t0: float
     t: float
     phases: list[Phase] = field(default_factory=list)
-    status: int | None = None
+    status: int | None = None  # of the last response: after the redirects followed
+    redirects: list[Redirect] = field(default_factory=list)  # followed, in order
     http_version: str | None = None
     tls_version: str | None = None
     bytes: int = 0  # body bytes received (as sent: no decompression)
@@ -345,6 +354,7 @@ def _target_from(entry: dict[str, Any]) -> TargetResult:
 def _transfer_from(data: dict[str, Any]) -> TransferRecord:
     record: TransferRecord = _with_series(_build(TransferRecord, data), data)
     record.rtt_probes = [_build(RttSample, sample) for sample in data.get("rtt_probes", [])]
+    record.redirects = [_build(Redirect, hop) for hop in data.get("redirects", [])]
     return record
 
 

@@ -53,6 +53,38 @@ def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in document["targets"]}
 
 
+def test_redirects_are_followed_on_the_origin_and_a_move_elsewhere_is_the_platforms(
+    lab: Lab, tmp_path: Path
+) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(
+        lab.config_text(
+            {
+                "twitter": [
+                    ("tw-redirected", lab.url("twitter.test", "/redirect/302/bytes/300000")),
+                    ("tw-moved", lab.url("twitter.test", "/moved")),
+                ],
+                "control": [("ctl", lab.url("control.test", "/bytes/300000"))],
+            }
+        )
+    )
+
+    done = run_cli("check", "--targets", str(targets), "--json")
+
+    assert done.returncode == 0, done.stderr
+    entries = by_name(json.loads(done.stdout))
+    redirected, moved = entries["tw-redirected"], entries["tw-moved"]
+    assert redirected["verdict"]["verdict"] == "ok" and redirected["transfer"]["bytes"] == 300000
+    assert redirected["transfer"]["redirects"] == [
+        {"status": 302, "location": lab.url("twitter.test", "/bytes/300000")}
+    ]
+    assert moved["verdict"]["verdict"] == "platform_refused"
+    assert "HTTP 301 to https://elsewhere.test/" in moved["verdict"]["reason"]
+    assert moved["evidence"]["target"]["redirects"] == [
+        {"status": 301, "location": "https://elsewhere.test/"}
+    ]
+
+
 def test_json_reports_every_target_with_its_records(lab_targets: Path) -> None:
     done = run_cli("check", "--targets", str(lab_targets), "--json")
 

@@ -136,6 +136,42 @@ def test_error_status_is_http_status(lab: Lab, status: int) -> None:
     assert record.stop_reason == StopReason.COMPLETE
 
 
+def test_redirects_to_the_same_origin_are_followed_on_the_same_connection(lab: Lab) -> None:
+    url = lab.url("twitter.test", "/redirect/301/redirect/308/bytes/200000")
+
+    record = fetch(lab, url)
+
+    assert record.failure is None and record.status == 200 and record.bytes == 200000
+    base = lab.url("twitter.test", "")
+    assert [(hop.status, hop.location) for hop in record.redirects] == [
+        (301, base + "/redirect/308/bytes/200000"),
+        (308, base + "/bytes/200000"),
+    ]
+    # One TCP and TLS handshake: the redirects' bodies were read, the connection kept.
+    assert [p.name for p in record.phases].count("connect") == 1
+    assert [p.name for p in record.phases].count("wait") == 3
+
+
+def test_a_redirect_to_another_host_is_recorded_not_followed(lab: Lab) -> None:
+    record = fetch(lab, lab.url("twitter.test", "/moved"))
+
+    assert record.failure == Failure.HTTP_STATUS and record.status == 301
+    assert [(hop.status, hop.location) for hop in record.redirects] == [
+        (301, "https://elsewhere.test/")
+    ]
+
+
+def test_redirects_stop_after_five(lab: Lab) -> None:
+    url = lab.url("twitter.test", "/redirect/302" * 7 + "/bytes/10")
+
+    record = fetch(lab, url)
+
+    # Five followed; the sixth is recorded as the answer.
+    assert len(record.redirects) == 6
+    assert record.redirects[-1].location.endswith("/redirect/302/bytes/10")
+    assert record.failure == Failure.HTTP_STATUS and record.status == 302
+
+
 def test_server_that_never_answers_is_read_timeout(lab: Lab) -> None:
     record = fetch(lab, lab.url("twitter.test", "/hang"))
 

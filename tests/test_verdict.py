@@ -21,6 +21,7 @@ from probe.records import (
     DnsRecord,
     Failure,
     Phase,
+    Redirect,
     Role,
     RoundResult,
     RttSample,
@@ -226,12 +227,18 @@ def test_an_http_status_is_the_platform_speaking_whatever_the_controls(
     target = download("t", "target", 0, failure=Failure.HTTP_STATUS)
     assert target.transfer is not None
     target.transfer.status = status
+    moved = "https://elsewhere.test/" if status < 400 else None
+    if moved:
+        target.transfer.redirects = [Redirect(status, moved)]
 
     verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
 
     assert (verdict.verdict, verdict.stage) == ("platform_refused", None)
     assert verdict.evidence["http_status"] == status
-    assert f"answered HTTP {status} over verified TLS" in verdict.reason
+    answer = f"HTTP {status} to {moved}" if moved else f"HTTP {status}"
+    assert f"answered {answer} over verified TLS" in verdict.reason
+    assert verdict.evidence["target"]["redirects"] == ([{"status": status, "location": moved}]
+                                                       if moved else [])  # fmt: skip
 
 
 def test_a_window_of_platform_refusals_says_so_and_a_single_one_does_not() -> None:

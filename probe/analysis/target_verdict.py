@@ -69,6 +69,7 @@ SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is
 # tests/data/lab-loss-stalls.json), so the controls are pooled.
 LOSSY_NETWORK = 0.02
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
+REDIRECTS = frozenset({301, 302, 303, 307, 308})  # statuses that carry a Location
 
 STAGE_OF_FAILURE = {
     **{f: Stage.DNS for f in Failure if f.value.startswith("dns_")},
@@ -254,15 +255,15 @@ def judge(target: TargetResult, controls: Controls) -> Verdict:
 def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -> Verdict:
     stage = STAGE_OF_FAILURE.get(failure, Stage.HTTP)
     evidence = _base(target, controls)
-    status = target.transfer.status if target.transfer is not None else None
-    if failure == Failure.HTTP_STATUS and status is not None:
+    transfer = target.transfer
+    if failure == Failure.HTTP_STATUS and transfer is not None and transfer.status is not None:
         # Every transfer verifies the certificate (only the SNI swap does not, and
         # it is judged on its own): no device on the path can forge this answer.
-        evidence["http_status"] = status
-        reason = (
-            f"the platform's own server answered HTTP {status} over verified TLS: "
-            "its decision, not the network's"
-        )
+        evidence["http_status"] = transfer.status
+        last_hop = transfer.redirects[-1] if transfer.redirects else None
+        moved = last_hop.location if last_hop and transfer.status in REDIRECTS else None
+        answer = f"HTTP {transfer.status}" + (f" to {moved}" if moved else "")
+        reason = f"the platform's own server answered {answer} over verified TLS: its decision"
         return Verdict(VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence)
     if not controls.rates and not controls.failures:
         # Without a control, a failure cannot be told from a network that is down.
@@ -410,11 +411,13 @@ def _is_bogon(address: str) -> bool:
 
 
 def _base(target: TargetResult, controls: Controls) -> dict[str, Any]:
+    redirects = target.transfer.redirects if target.transfer is not None else []
     return {
         "method": "controls in the same round; OONI 10x; Wehe area+KS; Flach loss/RTT",
         "target": {
             "goodput_bytes_per_second": target.goodput_bytes_per_second,
             "failure": target.failure,
+            "redirects": [dataclasses.asdict(hop) for hop in redirects],
         },
         "controls": controls.evidence(),
     }

@@ -8,6 +8,8 @@ Paths:
 
 * ``/bytes/N``     200 with exactly N body bytes
 * ``/status/C``    status C with a short body
+* ``/redirect/C/P`` status C, redirecting to ``/P`` on the same server
+* ``/moved``       301 to another host (``https://elsewhere.test/``)
 * ``/reset/N``     announce more, send N bytes, then reset the connection (RST)
 * ``/truncate/N``  announce 2N bytes, send N, then close cleanly (FIN)
 * ``/stall/N``     send N bytes, then keep the connection open and silent
@@ -114,6 +116,13 @@ class OriginServer:
             body = f"status {number}\n".encode()
             stream.sendall(_head(number, len(body)) + body)
             return True
+        if kind in ("redirect", "moved"):
+            code, _, rest = arg.partition("/")
+            status, location = (int(code), f"/{rest}") if code.isdigit() else (301, "")
+            location = location or "https://elsewhere.test/"
+            body = f"see {location}\n".encode()
+            stream.sendall(_head(status, len(body), location) + body)
+            return True
         if kind in ("reset", "truncate", "stall") and arg.isdigit():
             stream.sendall(_head(200, 2 * number + 1))
             _send_body(stream, number)
@@ -145,9 +154,10 @@ def _read_requests(stream: socket.socket) -> Iterator[tuple[bytes, str]]:
         yield match.group(1), match.group(2).decode("ascii", "replace")
 
 
-def _head(status: int, length: int) -> bytes:
+def _head(status: int, length: int, location: str | None = None) -> bytes:
+    moved = "" if location is None else f"Location: {location}\r\n"
     return (
-        f"HTTP/1.1 {status} X\r\nContent-Length: {length}\r\n"
+        f"HTTP/1.1 {status} X\r\nContent-Length: {length}\r\n{moved}"
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -23,9 +23,12 @@ from probe.measure.body import BodyEnd, finish_record, read_body
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
-from probe.records import Failure, StopReason, TransferRecord
+from probe.records import Failure, Redirect, StopReason, TransferRecord
 
 USER_AGENT = f"throttle-probe/{__version__} (+https://pypi.org/project/throttle-probe/)"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5  # browsers allow 20; a measurement that needs more is measuring the wrong URL
+MAX_REDIRECT_BODY = 64 * 1024  # read to reuse the connection; past it, a new one is opened
 
 # httpcore trace steps -> our phase names; the request phase ends when the wait begins.
 _PHASE_OF_STEP = {
@@ -94,13 +97,8 @@ async def download(
     sampler: Sampler | None = None
     try:
         async with client, deadline:
-            request = client.build_request(
-                "GET",
-                _url_at_address(url, address),
-                headers=_headers(parts.netloc.rpartition("@")[2]),
-                extensions={"sni_hostname": sni, "trace": tracer},
-            )
-            response = await client.send(request, stream=True)
+            response = await _get(client, url, address, sni, tracer)
+            response = await _follow_redirects(client, response, record, address, sni, tracer)
             sampler = _start_body(record, response, tracer, counter, clock)
             rtt_probe = ConnectRttProbe(address, port, clock) if settings.rtt_probes else None
             if rtt_probe is not None:
@@ -121,6 +119,65 @@ async def download(
         finish_record(record, tracer, clock, sampler, counter)
     _judge_response(record, settings)
     return record
+
+
+async def _get(
+    client: httpx.AsyncClient, url: str, address: str, sni: str, tracer: "_Tracer"
+) -> httpx.Response:
+    """GET ``url`` from ``address`` with ``sni`` in the ClientHello; the body is not read yet."""
+    request = client.build_request(
+        "GET",
+        _url_at_address(url, address),
+        headers=_headers(urlsplit(url).netloc.rpartition("@")[2]),
+        extensions={"sni_hostname": sni, "trace": tracer},
+    )
+    return await client.send(request, stream=True)
+
+
+async def _follow_redirects(
+    client: httpx.AsyncClient,
+    response: httpx.Response,
+    record: TransferRecord,
+    address: str,
+    sni: str,
+    tracer: "_Tracer",
+) -> httpx.Response:
+    """Follow up to ``MAX_REDIRECTS`` redirects to the same origin, recording each hop.
+
+    The same origin is the same server, address and name: the download still
+    measures how the network treats this name. A redirect elsewhere is not
+    followed; its status and location stay as the answer, which the verdict
+    reads as the platform's own (see analysis.target_verdict).
+    """
+    current = record.url
+    while response.status_code in REDIRECT_STATUSES:
+        location = urljoin(current, response.headers.get("location", ""))
+        record.redirects.append(Redirect(response.status_code, location))
+        if len(record.redirects) > MAX_REDIRECTS or not _same_origin(current, location):
+            break  # the last hop recorded is the answer, not followed
+        await _drain(response)
+        current = location
+        response = await _get(client, location, address, sni, tracer)
+    return response
+
+
+def _same_origin(url: str, other: str) -> bool:
+    a, b = urlsplit(url), urlsplit(other)
+    return (a.scheme, a.hostname, a.port or 443) == (b.scheme, b.hostname, b.port or 443)
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a redirect's small body, so that its connection carries the next request.
+
+    A body past ``MAX_REDIRECT_BODY`` is not worth reading: the connection is
+    closed instead, and the next request opens another.
+    """
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > MAX_REDIRECT_BODY:
+            break
+    await response.aclose()
 
 
 def _url_at_address(url: str, address: str) -> str:
