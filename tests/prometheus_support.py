@@ -98,6 +98,7 @@ class Prometheus:
             if self._get("/-/ready", check=False).endswith(" is Ready.\n"):  # Server or Agent
                 return self
             time.sleep(0.2)
+        self.__exit__()  # not left running behind the failed test
         raise RuntimeError(f"Prometheus did not start: {self.log()[-2000:]}")
 
     def _storage(self) -> str:
