@@ -1,0 +1,194 @@
+"""Each threshold of the method, tested on both sides of its edge.
+
+A change to any of these numbers or rules changes what the probe calls
+throttling; each test here fails when its threshold moves past the values it
+straddles (docs/check.md gives the method, with its sources).
+"""
+
+import pytest
+
+from probe.analysis import stats
+from probe.analysis.target_verdict import judge, summarise_controls
+from probe.config import parse_config
+from probe.measure import plateau
+from probe.measure.goodput import goodput_bytes_per_second
+from probe.measure.transfer import TransferSettings
+from probe.records import ByteSample, DnsRecord, Failure, RttSample
+from tests.test_verdict import download
+
+FAST = 2e6  # bytes per second: 16 Mbit/s, above Wehe's fast-link line of 10 Mbit/s
+SLOW = 1e5  # 0.8 Mbit/s
+
+
+def two_masses(faster: float, share: float, count: int = 10) -> tuple[list[float], list[float]]:
+    """Two samples of ``count`` equal values whose CDF area is ``share`` of the faster."""
+    return [faster] * count, [faster * (1 - share)] * count
+
+
+# -- Wehe's test: the area and the KS test, each on its own ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("faster", "share", "decision"),
+    [
+        (FAST, 0.35, "differentiated"),  # fast link: 0.3 of the faster mean is enough
+        (FAST, 0.25, "inconclusive"),  # ... 0.25 is not (the KS test alone agrees)
+        (SLOW, 0.55, "differentiated"),  # slower links need 0.5
+        (SLOW, 0.45, "inconclusive"),
+    ],
+)
+def test_wehe_area_threshold_depends_on_the_link(
+    faster: float, share: float, decision: str
+) -> None:
+    result = stats.wehe_test(*two_masses(faster, share))
+
+    assert result is not None and result.decision == decision
+    assert result.area == pytest.approx(share)
+    assert result.area_threshold == (0.3 if faster > stats.WEHE_FAST_BYTES else 0.5)
+
+
+@pytest.mark.parametrize(("count", "decision"), [(5, "differentiated"), (4, "inconclusive")])
+def test_wehe_ks_cut_off_is_one_percent(count: int, decision: str) -> None:
+    """All of one sample above all of the other: p = 2 / C(2n, n), 0.0079 for 5, 0.029 for 4."""
+    result = stats.wehe_test(*two_masses(SLOW, 0.8, count))
+
+    assert result is not None and result.decision == decision
+    assert (result.p_value < 0.01) == (count == 5)
+
+
+def test_wehe_says_not_differentiated_when_neither_agrees() -> None:
+    result = stats.wehe_test([SLOW] * 3 + [SLOW * 0.9] * 3, [SLOW] * 3 + [SLOW * 0.9] * 3)
+
+    assert result is not None and result.decision == "not_differentiated"
+
+
+# -- the controls: queueing, random loss, failures ---------------------------------------
+
+
+def with_probes(inflated: int, total: int = 20) -> list[RttSample]:
+    """In-band RTT probes against a 10 ms connect time, ``inflated`` of them at 50 ms."""
+    return [RttSample(i, 0.05 if i < inflated else 0.01) for i in range(total)]
+
+
+@pytest.mark.parametrize(("inflated", "queueing"), [(5, True), (4, False), (3, False)])
+def test_rtt_inflation_in_over_a_fifth_of_the_probes_is_a_queue(
+    inflated: int, queueing: bool
+) -> None:
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+    for control in controls:
+        assert control.transfer is not None
+        control.transfer.rtt_probes = with_probes(inflated)
+
+    assert summarise_controls(controls).queueing is queueing
+
+
+@pytest.mark.parametrize(("lost", "lossy"), [(25, True), (15, False)])
+def test_random_loss_is_over_two_percent_of_segments_out_of_order(lost: int, lossy: bool) -> None:
+    controls = [download(f"c{i}", "control", FAST, lost=lost) for i in range(3)]
+
+    summary = summarise_controls(controls)
+
+    assert summary.loss_density == pytest.approx(lost / 1000)
+    assert summary.lossy is lossy
+
+
+@pytest.mark.parametrize(("failed", "verdict"), [(2, "blocked"), (3, "degraded")])
+def test_more_than_half_of_the_controls_failing_is_a_degraded_network(
+    failed: int, verdict: str
+) -> None:
+    """Two of four failing is not the network's fault; three of four is."""
+    controls = [
+        download(f"c{i}", "control", FAST, failure=Failure.TCP_TIMEOUT if i < failed else None)
+        for i in range(4)
+    ]
+    target = download("t", "target", 0, failure=Failure.TLS_RESET)
+
+    assert judge(target, summarise_controls(controls)).verdict == verdict
+
+
+# -- DNS: different addresses are a CDN when they work ------------------------------------
+
+
+@pytest.mark.parametrize(("failure", "verdict"), [(None, "ok"), (Failure.TCP_TIMEOUT, "blocked")])
+def test_other_addresses_from_the_system_resolver_are_tampering_only_if_they_fail(
+    failure: Failure | None, verdict: str
+) -> None:
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+    target = download("t", "target", FAST, failure=failure)
+    target.dns = [
+        DnsRecord("system", "system", "t", "A", 0.0, 0.01, ["198.51.100.7"]),
+        DnsRecord("quad9", "9.9.9.9:53", "t", "A", 0.0, 0.01, ["203.0.113.9"]),
+    ]
+
+    judged = judge(target, summarise_controls(controls))
+
+    assert judged.verdict == verdict
+    assert (judged.stage == "dns") is (verdict == "blocked")
+
+
+# -- goodput: the two skips, each where only it matters ----------------------------------
+
+
+def test_goodput_skips_the_first_round_trip_even_past_ten_percent() -> None:
+    """Buffers along the path deliver 30% of the body in the first RTT (1 s), then 10 KB/s."""
+    burst = [ByteSample(0.0, 0), ByteSample(0.5, 150_000), ByteSample(0.99, 300_000)]
+    steady = [ByteSample(1.0 + i, 300_000 + 10_000 * i) for i in range(11)]
+
+    skipped = goodput_bytes_per_second(burst + steady, rtt=1.0)
+    unskipped = goodput_bytes_per_second(burst + steady, rtt=None)
+
+    assert skipped == pytest.approx(10_000)
+    assert unskipped is not None and unskipped > 11_000  # the burst would inflate it
+
+
+def test_goodput_skips_the_first_ten_percent_even_after_the_first_round_trip() -> None:
+    """Slow start: 10% of the body over the first 5 s (RTT 50 ms), then 100 KB/s."""
+    ramp = [ByteSample(t * 0.5, int(100_000 * (t * 0.5 / 5) ** 2)) for t in range(11)]
+    steady = [ByteSample(5.0 + i * 0.5, 100_000 + 50_000 * i) for i in range(1, 19)]
+
+    rate = goodput_bytes_per_second(ramp + steady, rtt=0.05)
+
+    assert rate == pytest.approx(100_000, rel=0.01)
+
+
+# -- the plateau ---------------------------------------------------------------------------
+
+
+def ramped(early_rate: float, late_rate: float, seconds: float = 10.0) -> list[ByteSample]:
+    """Samples every 0.25 s at ``early_rate`` for half of ``seconds``, then ``late_rate``."""
+    samples, total, half = [], 0.0, seconds / 2
+    for i in range(int(seconds * 4) + 1):
+        t = i / 4
+        samples.append(ByteSample(t, int(total)))
+        total += (early_rate if t < half else late_rate) / 4
+    return samples
+
+
+@pytest.mark.parametrize(("late", "reached"), [(1.10, True), (1.25, False)])
+def test_a_plateau_needs_the_halves_within_fifteen_percent(late: float, reached: bool) -> None:
+    assert plateau.plateau_reached(ramped(20_000, 20_000 * late)) is reached
+
+
+def test_the_plateau_window_slides_past_a_policers_first_burst() -> None:
+    """A burst, a slow climb back, then 15 s flat: anchored at the first byte, the
+    halves would still hold the burst; the sliding window sees the flat rate."""
+    samples, total = [], 0.0
+    for i in range(25 * 4 + 1):
+        t = i / 4
+        samples.append(ByteSample(t, int(total)))
+        rate = 80_000 if t < 3 else 8_000 if t < 10 else 20_000
+        total += rate / 4
+
+    assert plateau.plateau_reached(samples)  # 15 s flat: the window has held it for 10
+    until_12_5 = [s for s in samples if s.t <= 12.5]
+    assert not plateau.plateau_reached(until_12_5)  # its window still holds the climb
+
+
+def test_downloads_stop_at_the_plateau_unless_told_otherwise() -> None:
+    """The data cost the docs quote rests on it: by default, in code and in the targets file."""
+    config = parse_config(
+        "groups: {c: {role: control, targets: [{name: c, url: 'https://c.test/'}]}}", "t"
+    )
+
+    assert TransferSettings().stop_at_plateau is True
+    assert config.settings.stop_at_plateau is True
