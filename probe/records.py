@@ -152,6 +152,9 @@ class Phase:
     failure: Failure | None = None
 
 
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})  # the statuses that carry a Location
+
+
 @dataclass
 class Redirect:
     """A redirect the server answered with: its status and where it pointed (absolute)."""
@@ -224,7 +227,8 @@ class TransferRecord(PhaseTimes):
     t: float
     phases: list[Phase] = field(default_factory=list)
     status: int | None = None  # of the last response: after the redirects followed
-    redirects: list[Redirect] = field(default_factory=list)  # followed, in order
+    # Each redirect answered, in order; the last is the answer when it was not followed.
+    redirects: list[Redirect] = field(default_factory=list)
     http_version: str | None = None
     tls_version: str | None = None
     bytes: int = 0  # body bytes received (as sent: no decompression)

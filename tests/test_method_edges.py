@@ -109,12 +109,17 @@ def test_more_than_half_of_the_controls_failing_is_a_degraded_network(
 # -- DNS: different addresses are a CDN when they work ------------------------------------
 
 
-@pytest.mark.parametrize(("failure", "verdict"), [(None, "ok"), (Failure.TCP_TIMEOUT, "blocked")])
+@pytest.mark.parametrize(
+    ("failure", "verdict"),
+    [(None, "ok"), (Failure.HTTP_STATUS, "platform_refused"), (Failure.TCP_TIMEOUT, "blocked")],
+)
 def test_other_addresses_from_the_system_resolver_are_tampering_only_if_they_fail(
     failure: Failure | None, verdict: str
 ) -> None:
     controls = [download(f"c{i}", "control", FAST) for i in range(3)]
     target = download("t", "target", FAST, failure=failure)
+    assert target.transfer is not None
+    target.transfer.status = 403 if failure == Failure.HTTP_STATUS else 200
     target.dns = [
         DnsRecord("system", "system", "t", "A", 0.0, 0.01, ["198.51.100.7"]),
         DnsRecord("quad9", "9.9.9.9:53", "t", "A", 0.0, 0.01, ["203.0.113.9"]),

@@ -43,6 +43,7 @@ from probe.analysis.compare import Network
 from probe.analysis.replay_findings import ReplayOutcome, replay_text
 from probe.analysis.sniswap import SwapOutcome, judge_swap
 from probe.records import (
+    REDIRECT_STATUSES,
     Comparison,
     DnsRecord,
     Failure,
@@ -69,7 +70,6 @@ SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is
 # tests/data/lab-loss-stalls.json), so the controls are pooled.
 LOSSY_NETWORK = 0.02
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
-REDIRECTS = frozenset({301, 302, 303, 307, 308})  # statuses that carry a Location
 
 STAGE_OF_FAILURE = {
     **{f: Stage.DNS for f in Failure if f.value.startswith("dns_")},
@@ -261,7 +261,7 @@ def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -
         # it is judged on its own): no device on the path can forge this answer.
         evidence["http_status"] = transfer.status
         last_hop = transfer.redirects[-1] if transfer.redirects else None
-        moved = last_hop.location if last_hop and transfer.status in REDIRECTS else None
+        moved = last_hop.location if last_hop and transfer.status in REDIRECT_STATUSES else None
         answer = f"HTTP {transfer.status}" + (f" to {moved}" if moved else "")
         reason = f"the platform's own server answered {answer} over verified TLS: its decision"
         return Verdict(VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence)
@@ -389,7 +389,9 @@ def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
     if not system_answers or not other_answers or system_answers & other_answers:
         return None
     bogon = all(_is_bogon(a) for a in system_answers) and not any(map(_is_bogon, other_answers))
-    if target.failure is None and not bogon:
+    # An HTTP status came over TLS verified for the name: the address is the platform's.
+    working = target.failure in (None, Failure.HTTP_STATUS)
+    if working and not bogon:
         return None  # different but working addresses: a CDN choosing by resolver
     failure = f"; connecting there: {target.failure}" if target.failure else ""
     return Verdict(

@@ -23,10 +23,9 @@ from probe.measure.body import BodyEnd, finish_record, read_body
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
-from probe.records import Failure, Redirect, StopReason, TransferRecord
+from probe.records import REDIRECT_STATUSES, Failure, Redirect, StopReason, TransferRecord
 
 USER_AGENT = f"throttle-probe/{__version__} (+https://pypi.org/project/throttle-probe/)"
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5  # browsers allow 20; a measurement that needs more is measuring the wrong URL
 MAX_REDIRECT_BODY = 64 * 1024  # read to reuse the connection; past it, a new one is opened
 
