@@ -99,6 +99,14 @@ class VerdictKind(enum.StrEnum):
     PLATFORM_REFUSED = "platform_refused"
 
 
+class Rule(enum.StrEnum):
+    """Which kind of evidence decided a verdict, so that a reader can weigh it."""
+
+    CONTROLS = "controls"  # against the controls measured in the same round(s)
+    RESOLVERS = "resolvers"  # the system resolver's answers against the other resolvers'
+    PLATFORM_ANSWER = "platform_answer"  # the platform's own HTTP answer over verified TLS
+
+
 class Mechanism(enum.StrEnum):
     """How a throttled target is slowed (Flach et al.)."""
 

@@ -125,6 +125,9 @@ def test_json_reports_every_target_with_its_records(lab_targets: Path) -> None:
     assert missing["verdict"]["verdict"] == "platform_refused"
     assert missing["verdict"]["stage"] is None
     assert missing["evidence"]["http_status"] == 404
+    # Which kind of evidence decided each verdict.
+    assert (missing["verdict"]["rule"], image["verdict"]["rule"]) == ("platform_answer", "controls")
+    assert nxdomain["verdict"]["rule"] == "controls"  # NXDOMAIN for all resolvers alike
     assert targets["tt-stall"]["verdict"]["stage"] == "stall"
     assert nxdomain["verdict"]["stage"] == "dns"
     assert image["evidence"]["controls"]["goodput_bytes_per_second"].keys() == {"ctl"}

@@ -101,6 +101,25 @@ def test_every_verdict_and_result_is_counted_from_zero() -> None:
     assert value(found, "throttle_probe_measurements_total", **labels, result="success") == 1
 
 
+@pytest.mark.parametrize(
+    ("recording", "target", "rule"),
+    [("lab-sni-police.json", "pbs-twimg-com", "controls"),
+     ("lab-lying-resolver.json", "x-com", "resolvers")],
+)  # fmt: skip
+def test_each_verdict_says_which_kind_of_evidence_decided_it(
+    recording: str, target: str, rule: str
+) -> None:
+    found = samples(exposition(recorded(recording)))
+
+    for scope in ("round", "window"):
+        labels = {"group": "twitter", "target": target, "scope": scope}
+        assert value(found, "throttle_probe_verdict_rule", **labels, rule=rule) == 1
+    rules = [n for n, labels in found if n == "throttle_probe_verdict_rule"]
+    assert len(rules) == 2 * len(
+        {dict(lb)["target"] for n, lb in found if n == "throttle_probe_verdict"}
+    )
+
+
 def test_a_failed_download_is_a_failure_count_and_no_goodput() -> None:
     result = recorded("lab-lying-resolver.json")
     failed = [t for t in result.targets if t.failure is not None]

@@ -234,6 +234,7 @@ def test_an_http_status_is_the_platform_speaking_whatever_the_controls(
     verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
 
     assert (verdict.verdict, verdict.stage) == ("platform_refused", None)
+    assert verdict.rule == "platform_answer"
     assert verdict.evidence["http_status"] == status
     answer = f"HTTP {status} to {moved}" if moved else f"HTTP {status}"
     assert f"answered {answer} over verified TLS" in verdict.reason

@@ -50,6 +50,7 @@ from probe.records import (
     Mechanism,
     Role,
     RoundResult,
+    Rule,
     Stage,
     StopReason,
     TargetResult,
@@ -101,6 +102,7 @@ class Verdict:
     rate_bytes_per_second: float | None = None  # throttled: the estimated rate
     stage: Stage | None = None  # blocked only
     evidence: dict[str, Any] = field(default_factory=dict)
+    rule: Rule = Rule.CONTROLS  # the kind of evidence that decided it
 
     @property
     def label(self) -> str:
@@ -264,7 +266,9 @@ def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -
         moved = last_hop.location if last_hop and transfer.status in REDIRECT_STATUSES else None
         answer = f"HTTP {transfer.status}" + (f" to {moved}" if moved else "")
         reason = f"the platform's own server answered {answer} over verified TLS: its decision"
-        return Verdict(VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence)
+        return Verdict(
+            VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence, rule=Rule.PLATFORM_ANSWER
+        )
     if not controls.rates and not controls.failures:
         # Without a control, a failure cannot be told from a network that is down.
         reason = f"{failure} at the {stage} stage, but no control was measured to compare with"
@@ -385,6 +389,7 @@ def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
             f"other resolvers answer {', '.join(sorted(other_answers))}",
             stage=Stage.DNS,
             evidence=evidence,
+            rule=Rule.RESOLVERS,
         )
     if not system_answers or not other_answers or system_answers & other_answers:
         return None
@@ -400,6 +405,7 @@ def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
         f"{', '.join(sorted(other_answers))}{failure}",
         stage=Stage.DNS,
         evidence=evidence,
+        rule=Rule.RESOLVERS,
     )
 
 

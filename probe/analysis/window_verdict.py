@@ -17,7 +17,7 @@ from typing import Any
 
 from probe.analysis import stats
 from probe.analysis.target_verdict import Controls, Verdict, round_controls
-from probe.records import Mechanism, RoundResult, VerdictKind
+from probe.records import Mechanism, RoundResult, Rule, VerdictKind
 from probe.units import format_rate
 
 
@@ -57,12 +57,15 @@ def _judge(
         )
         status, count = statuses.most_common(1)[0]
         reason = f"the platform answered HTTP {status} in {count} of {len(mine)} rounds"
-        return Verdict(VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence)
+        return Verdict(
+            VerdictKind.PLATFORM_REFUSED, reason, evidence=evidence, rule=Rule.PLATFORM_ANSWER
+        )
     if labels[VerdictKind.BLOCKED] >= majority:
-        stages = Counter(v.stage for v in mine if v.verdict == VerdictKind.BLOCKED)
-        stage, count = stages.most_common(1)[0]
+        blocked = [v for v in mine if v.verdict == VerdictKind.BLOCKED]
+        stage, count = Counter(v.stage for v in blocked).most_common(1)[0]
+        rule = Counter(v.rule for v in blocked if v.stage == stage).most_common(1)[0][0]
         reason = f"blocked at the {stage} stage in {count} of {len(mine)} rounds"
-        return Verdict(VerdictKind.BLOCKED, reason, stage=stage, evidence=evidence)
+        return Verdict(VerdictKind.BLOCKED, reason, stage=stage, evidence=evidence, rule=rule)
     pooled = _pooled(name, rounds, controls)
     return _judge_throughput(pooled, mine, evidence)
 

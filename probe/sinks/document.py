@@ -112,4 +112,5 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
         "mechanism": verdict.mechanism,
         "rate_bytes_per_second": verdict.rate_bytes_per_second,
         "stage": verdict.stage,
+        "rule": verdict.rule,
     }

@@ -302,7 +302,15 @@ def _verdict_metrics(verdicts: list[tuple[tuple[str, str, str], Verdict]]) -> It
         "1 at the stage a blocked target fails at; absent unless blocked.",
         labels=[*VERDICT_LABELS, "stage"],
     )
+    rule = GaugeMetricFamily(
+        f"{PREFIX}_verdict_rule",
+        "1 for the kind of evidence that decided each verdict: controls (the controls "
+        "measured beside it), resolvers (DNS answers compared), platform_answer (its HTTP "
+        "answer over verified TLS).",
+        labels=[*VERDICT_LABELS, "rule"],
+    )
     for labels, verdict in verdicts:
+        rule.add_metric([*labels, verdict.rule.value], 1.0)
         for kind in VerdictKind:
             state.add_metric([*labels, kind.value], float(verdict.verdict == kind))
         if verdict.verdict == VerdictKind.THROTTLED and verdict.rate_bytes_per_second is not None:
@@ -310,7 +318,7 @@ def _verdict_metrics(verdicts: list[tuple[tuple[str, str, str], Verdict]]) -> It
             rate.add_metric([*labels, mechanism], verdict.rate_bytes_per_second)
         if verdict.verdict == VerdictKind.BLOCKED and verdict.stage is not None:
             stage.add_metric([*labels, verdict.stage], 1.0)
-    yield from (state, rate, stage)
+    yield from (state, rate, stage, rule)
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
