@@ -1,10 +1,12 @@
 # throttle-probe: `throttle-probe run` by default, metrics on :10130.
 #
 #   docker build -t throttle-probe .
-#   docker run -d -p 10130:10130 -v probe-archive:/var/lib/throttle-probe throttle-probe
+#   docker run -d --cap-drop ALL -p 127.0.0.1:10130:10130 \
+#       -v probe-archive:/var/lib/throttle-probe throttle-probe
 #
 # The probe opens ordinary TCP and UDP sockets only (scapy only builds
-# ClientHello bytes), so it needs no capability: run it with --cap-drop ALL.
+# ClientHello bytes), so it needs no capability, hence --cap-drop ALL; the port
+# is published on loopback only, as /metrics has no password without --web-config.
 # docs/deployment.md has the details, Compose, systemd and a fleet.
 
 # Debian's own Python in both stages: the venv built in the first runs
