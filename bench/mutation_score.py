@@ -42,7 +42,7 @@ LISTED = [
     ),
     (
         "probe/analysis/target_verdict.py",
-        "    if target.failure is None and not bogon:\n        return None",
+        "    if working and not bogon:\n        return None",
         "    pass  # no CDN rule",
     ),
     ("probe/measure/goodput.py", "SKIP_FRACTION = 0.10", "SKIP_FRACTION = 0.0"),

@@ -8,6 +8,7 @@ straddles (docs/check.md gives the method, with its sources).
 import pytest
 
 from probe.analysis import stats
+from probe.analysis.compare import Measured, Network, compare
 from probe.analysis.target_verdict import judge, summarise_controls
 from probe.config import parse_config
 from probe.measure import plateau
@@ -197,3 +198,47 @@ def test_downloads_stop_at_the_plateau_unless_told_otherwise() -> None:
 
     assert TransferSettings().stop_at_plateau is True
     assert config.settings.stop_at_plateau is True
+
+
+# -- one download against its baseline (the SNI swap and the replay test) -----------------
+
+
+def measured_at(rate: float | None, failure: str | None = None, **kwargs: bool) -> Measured:
+    samples = [] if rate is None else steady_samples(rate)
+    return Measured(rate, samples, failure, **kwargs)
+
+
+def steady_samples(rate: float, seconds: float = 10.0) -> list[ByteSample]:
+    return [ByteSample(i / 4, int(rate * i / 4)) for i in range(int(seconds * 4) + 1)]
+
+
+@pytest.mark.parametrize(
+    ("this", "baseline", "network", "state"),
+    [
+        (measured_at(SLOW), None, Network.HEALTHY, "no_baseline"),
+        (measured_at(SLOW), measured_at(FAST, "tcp_reset"), Network.HEALTHY, "no_baseline"),
+        (measured_at(SLOW), measured_at(None), Network.HEALTHY, "no_baseline"),
+        (measured_at(None, "tls_reset"), measured_at(FAST), Network.HEALTHY, "blocked"),
+        (measured_at(None, "tls_reset"), measured_at(FAST), Network.DEGRADED, "inconclusive"),
+        (measured_at(0.0), measured_at(FAST), Network.HEALTHY, "inconclusive"),
+        (measured_at(FAST / 10), measured_at(FAST), Network.HEALTHY, "slowed"),  # 10x exactly
+        (measured_at(FAST / 9.9), measured_at(FAST), Network.HEALTHY, "same"),
+        (measured_at(FAST / 20), measured_at(FAST), Network.DEGRADED, "inconclusive"),
+        (measured_at(FAST / 20), measured_at(FAST), Network.LOSSY, "inconclusive"),
+        (measured_at(FAST / 20, plateau=True), measured_at(FAST), Network.LOSSY, "slowed"),
+    ],
+)
+def test_a_download_against_its_baseline(
+    this: Measured, baseline: Measured | None, network: Network, state: str
+) -> None:
+    assert compare(this, baseline, network)[0] == state
+
+
+def test_ten_times_slower_is_slowed_only_when_wehe_agrees() -> None:
+    """A goodput 20x lower, but throughput samples like the baseline's: Wehe's test
+    finds no difference, so the comparison is inconclusive, not slowed."""
+    unlike = Measured(FAST / 20, steady_samples(FAST), None)
+
+    state, ratio = compare(unlike, measured_at(FAST))
+
+    assert state == "inconclusive" and ratio == pytest.approx(20)
