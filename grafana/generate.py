@@ -233,7 +233,8 @@ def label_variable(name: str, label: str, source: str, multi: bool) -> board.Que
     return variable.all_value(".*") if multi else variable
 
 
-def base(uid: str, title: str, description: str) -> board.Dashboard:
+def base(uid: str, title: str, description: str, with_target: bool) -> board.Dashboard:
+    """The settings both dashboards share, and their variables."""
     return (
         board.Dashboard(title)
         .uid(uid)
@@ -244,6 +245,7 @@ def base(uid: str, title: str, description: str) -> board.Dashboard:
         .tooltip(dashboard.DashboardCursorSync.CROSSHAIR)
         .timezone("utc")
         .readonly()
+        .variables(variables(with_target))  # type: ignore[arg-type]
     )
 
 
@@ -258,21 +260,18 @@ def section(
 
 
 def overview() -> board.Dashboard:
-    built = (
-        base(
-            OVERVIEW_UID,
-            "throttle-probe: overview",
-            "Which platforms each probe finds throttled or blocked, how slow, since when.",
-        )
-        .variables(variables(with_target=False))  # type: ignore[arg-type]
-        .link(
-            board.DashboardLink("Per target")
-            .type(dashboard.DashboardLinkType.DASHBOARDS)
-            .tags(["throttle-probe"])
-            .as_dropdown(True)
-            .include_vars(True)
-            .keep_time(True)
-        )
+    built = base(
+        OVERVIEW_UID,
+        "throttle-probe: overview",
+        "Which platforms each probe finds throttled or blocked, how slow, since when.",
+        with_target=False,
+    ).link(
+        board.DashboardLink("Per target")
+        .type(dashboard.DashboardLinkType.DASHBOARDS)
+        .tags(["throttle-probe"])
+        .as_dropdown(True)
+        .include_vars(True)
+        .keep_time(True)
     )
     every_target = "{{probe}} {{target}}"
     built = section(
@@ -403,20 +402,17 @@ def rounds_panel() -> timeseries.Panel:
 
 def target_drilldown() -> board.Dashboard:
     one = 'target="$target"'
-    built = (
-        base(
-            TARGET_UID,
-            "throttle-probe: one target",
-            "One target as every chosen probe sees it: verdicts, rates, phases, failures.",
-        )
-        .variables(variables(with_target=True))  # type: ignore[arg-type]
-        .link(
-            board.DashboardLink("Overview")
-            .type(dashboard.DashboardLinkType.LINK)
-            .url(f"/d/{OVERVIEW_UID}")
-            .include_vars(True)
-            .keep_time(True)
-        )
+    built = base(
+        TARGET_UID,
+        "throttle-probe: one target",
+        "One target as every chosen probe sees it: verdicts, rates, phases, failures.",
+        with_target=True,
+    ).link(
+        board.DashboardLink("Overview")
+        .type(dashboard.DashboardLinkType.LINK)
+        .url(f"/d/{OVERVIEW_UID}")
+        .include_vars(True)
+        .keep_time(True)
     )
     built = section(
         built,

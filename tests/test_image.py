@@ -8,11 +8,9 @@ archive in its volume, and measure a local test server with `check`.
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 import probe
@@ -26,6 +24,7 @@ from tests.image_support import (
     make_base,
     require_image_tools,
 )
+from tests.test_daemon import wait_for_rounds
 
 DEFAULT_PORT = 10130
 
@@ -118,7 +117,7 @@ def test_the_default_command_measures_serves_archives_and_is_healthy(
         start_new_session=True,
     )
     try:
-        rounds = wait_for_rounds(2, timeout=60)
+        wait_for_rounds(DEFAULT_PORT, 2, timeout=60)  # from the host's loopback
         health = container.run(config["Healthcheck"]["Test"][1:])  # after "CMD"
         archive = container.run(["ls", "/var/lib/throttle-probe/archive"])
     finally:
@@ -131,25 +130,6 @@ def test_the_default_command_measures_serves_archives_and_is_healthy(
             subprocess.run(["pkill", "-KILL", "-s", str(daemon.pid)])
             output, _ = daemon.communicate()
 
-    assert rounds >= 2
     assert health.returncode == 0, health.stderr
     assert archive.returncode == 0 and ".jsonl" in archive.stdout, archive.stdout + archive.stderr
     assert b"Traceback" not in output, output.decode(errors="replace")
-
-
-def wait_for_rounds(rounds: int, timeout: float) -> float:
-    """Poll the containerised daemon's metrics on the host's loopback."""
-    deadline = time.monotonic() + timeout
-    seen = 0.0
-    while time.monotonic() < deadline:
-        try:
-            text = httpx.get(f"http://127.0.0.1:{DEFAULT_PORT}/metrics", trust_env=False).text
-        except httpx.TransportError:
-            text = ""
-        for line in text.splitlines():
-            if line.startswith("throttle_probe_rounds_total "):
-                seen = float(line.split()[1])
-        if seen >= rounds:
-            return seen
-        time.sleep(0.3)
-    raise AssertionError(f"{seen} rounds within {timeout} s")
