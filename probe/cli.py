@@ -567,6 +567,7 @@ def lab_up() -> None:
     lab_ = _the_lab()
     _lab_call(lab_.up)
     click.echo(f"The lab is up. Targets file: {lab_.targets_file}")
+    click.echo(f"The built-in targets, on the lab's network: {lab_.field_targets_file}")
     click.echo("Next: throttle-probe lab scenario sni-police; throttle-probe lab check")
 
 

@@ -47,7 +47,7 @@ class _Strict(BaseModel):
 
 
 class Timeouts(_Strict):
-    dns: PositiveSeconds = 5.0
+    dns: PositiveSeconds = 15.0
     connect: PositiveSeconds = 10.0
     tls: PositiveSeconds = 10.0
     stall: PositiveSeconds = 10.0
@@ -62,6 +62,9 @@ class Settings(_Strict):
     ca_bundle: Path | None = None
     rtt_probes: bool = True
     stop_at_plateau: bool = True
+    # Ask again for an object that ended before max_bytes, on the same connection,
+    # for up to this many seconds of body (0: once): see measure.transfer._Body.
+    repeat_seconds: Annotated[float, Field(ge=0, le=60)] = 15.0
 
 
 _DNS_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,62})\.?)+")

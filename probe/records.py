@@ -9,6 +9,7 @@ that fails still returns its record, with ``failure`` set to a name from
 
 import dataclasses
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +106,7 @@ class Rule(enum.StrEnum):
     CONTROLS = "controls"  # against the controls measured in the same round(s)
     RESOLVERS = "resolvers"  # the system resolver's answers against the other resolvers'
     PLATFORM_ANSWER = "platform_answer"  # the platform's own HTTP answer over verified TLS
+    HISTORY = "history"  # a sustained drop against the target's own ratio to the controls
 
 
 class Mechanism(enum.StrEnum):
@@ -180,6 +182,30 @@ class ByteSample:
 
 
 @dataclass
+class Pause:
+    """The connection idle between one body's end and the next request's answer."""
+
+    t0: float
+    t: float
+
+
+def without_pauses(samples: Sequence[ByteSample], pauses: Sequence[Pause]) -> list[ByteSample]:
+    """``samples`` on a clock that stops during ``pauses``, as if the bodies were one.
+
+    A repeat's request and the wait for its answer are the probe's pacing, not
+    the network's: one big object would have had no such gap. A sample inside
+    a pause takes the pause's start.
+    """
+    if not pauses:
+        return list(samples)
+    stitched = []
+    for sample in samples:
+        idle = sum(max(0.0, min(sample.t, p.t) - p.t0) for p in pauses)
+        stitched.append(ByteSample(sample.t - idle, sample.bytes))
+    return stitched
+
+
+@dataclass
 class TcpInfoSample:
     """Linux TCP_INFO of the connection at time ``t`` (times in seconds)."""
 
@@ -239,13 +265,21 @@ class TransferRecord(PhaseTimes):
     redirects: list[Redirect] = field(default_factory=list)
     http_version: str | None = None
     tls_version: str | None = None
-    bytes: int = 0  # body bytes received (as sent: no decompression)
+    bytes: int = 0  # body bytes received (as sent: no decompression), repeats included
+    # GETs of the object on the connection: a small object is asked for again
+    # until max_bytes (see measure.transfer._Body)
+    requests: int = 1
+    pauses: list[Pause] = field(default_factory=list)  # between the requests
     stop_reason: StopReason = StopReason.FAILURE
     failure: Failure | None = None
     samples: list[ByteSample] = field(default_factory=list)
     tcp_info: list[TcpInfoSample] = field(default_factory=list)
     rtt_probes: list[RttSample] = field(default_factory=list)
     goodput_bytes_per_second: float | None = None
+
+    def body_samples(self) -> list[ByteSample]:
+        """The byte samples with the pauses between requests cut out: what rates are read from."""
+        return without_pauses(self.samples, self.pauses)
 
 
 @dataclass
@@ -295,6 +329,18 @@ class TargetResult:
 
 
 @dataclass
+class SoloPair:
+    """A target in the grey zone measured again alone, then the slowest control alone.
+
+    Each download has the path to itself, as Wehe's replays do, so their ratio
+    is not bent by fair sharing of a busy link.
+    """
+
+    target: TargetResult
+    control: TargetResult
+
+
+@dataclass
 class RoundResult:
     """One round: every target measured concurrently, under the same conditions."""
 
@@ -306,6 +352,7 @@ class RoundResult:
     # Names the round in the archive, the JSON and the metrics' exemplars (empty in
     # documents written before rounds had ids).
     round_id: str = ""
+    remeasured: list[SoloPair] = field(default_factory=list)  # the grey zone's solo downloads
 
     @property
     def bytes_transferred(self) -> int:
@@ -314,7 +361,9 @@ class RoundResult:
         What a data budget counts. Headers, TLS and TCP overhead come on top
         (a few percent).
         """
-        transfers = sum(t.transfer.bytes for t in self.targets if t.transfer is not None)
+        solo = [entry for pair in self.remeasured for entry in (pair.target, pair.control)]
+        entries = [*self.targets, *solo]
+        transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
         return transfers + sum(r.bytes for r in self.replays)
 
 
@@ -345,6 +394,10 @@ def round_from_jsonable(document: dict[str, Any]) -> RoundResult:
         targets=[_target_from(entry) for entry in document["targets"]],
         replays=[_replay_from(entry) for entry in document.get("replays", [])],
         round_id=document.get("round_id", ""),
+        remeasured=[
+            SoloPair(_target_from(pair["target"]), _target_from(pair["control"]))
+            for pair in document.get("remeasured", [])
+        ],
     )
 
 
@@ -367,6 +420,7 @@ def _transfer_from(data: dict[str, Any]) -> TransferRecord:
     record: TransferRecord = _with_series(_build(TransferRecord, data), data)
     record.rtt_probes = [_build(RttSample, sample) for sample in data.get("rtt_probes", [])]
     record.redirects = [_build(Redirect, hop) for hop in data.get("redirects", [])]
+    record.pauses = [_build(Pause, pause) for pause in data.get("pauses", [])]
     return record
 
 

@@ -1,7 +1,7 @@
 """Goodput over recorded sample series (no network)."""
 
 from probe.measure.goodput import goodput_bytes_per_second
-from probe.records import ByteSample
+from probe.records import ByteSample, Pause, without_pauses
 
 
 def series(*points: tuple[float, int]) -> list[ByteSample]:
@@ -45,3 +45,22 @@ def test_tls_record_staircase_is_fitted_not_read_at_two_steps() -> None:
     rate = goodput_bytes_per_second(samples, rtt=0.01)
 
     assert rate is not None and abs(rate - 16_384) / 16_384 < 0.05
+
+
+def test_pauses_between_requests_are_cut_out_of_the_clock() -> None:
+    samples = [
+        ByteSample(t, n) for t, n in [(0.0, 0), (1.0, 100), (1.5, 100), (2.0, 100), (3.0, 200)]
+    ]
+    pauses = [Pause(1.0, 2.0)]
+
+    stitched = without_pauses(samples, pauses)
+
+    # Inside the pause a sample takes its start; after it, the whole pause is cut.
+    assert [(s.t, s.bytes) for s in stitched] == [
+        (0.0, 0),
+        (1.0, 100),
+        (1.0, 100),
+        (1.0, 100),
+        (2.0, 200),
+    ]
+    assert without_pauses(samples, []) == samples

@@ -1,6 +1,7 @@
 """The transfer step against real TLS servers on loopback."""
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -10,8 +11,14 @@ from probe.measure.transfer import TransferSettings, download, make_ssl_context
 from probe.records import Failure, StopReason, TransferRecord
 from tests.conftest import WRONG_NAME, Lab
 
+# One GET per download (no repeats): most tests here look at one object.
 FAST = TransferSettings(
-    connect_timeout=2, tls_timeout=2, stall_timeout=2, transfer_timeout=10, max_bytes=10**8
+    connect_timeout=2,
+    tls_timeout=2,
+    stall_timeout=2,
+    transfer_timeout=10,
+    max_bytes=10**8,
+    repeat_seconds=0,
 )
 
 
@@ -150,6 +157,52 @@ def test_redirects_to_the_same_origin_are_followed_on_the_same_connection(lab: L
     # One TCP and TLS handshake: the redirects' bodies were read, the connection kept.
     assert [p.name for p in record.phases].count("connect") == 1
     assert [p.name for p in record.phases].count("wait") == 3
+
+
+REPEATING = dataclasses.replace(FAST, max_bytes=2_000_000, repeat_seconds=5)
+
+
+def test_a_small_object_is_asked_for_again_on_the_same_connection_until_max_bytes(
+    lab: Lab,
+) -> None:
+    with OriginServer(lab.pki.server_context()) as server:
+        record = fetch(lab, lab.url("twitter.test", "/bytes/150000", server), REPEATING)
+        connections = server.connections
+
+    assert record.failure is None and record.stop_reason == StopReason.MAX_BYTES
+    assert record.requests == 14 and 13 * 150000 < record.bytes <= 14 * 150000
+    assert connections == 1 and [p.name for p in record.phases].count("connect") == 1
+    # One pause per repeat, in order, each after the body before it and inside the download.
+    assert len(record.pauses) == 13
+    ends = [0.0, *(p.t for p in record.pauses)]
+    assert all(a <= p.t0 < p.t for a, p in zip(ends, record.pauses, strict=False))
+    # The rate is read with the pauses cut out: faster than over the wall-clock time.
+    assert record.goodput_bytes_per_second is not None
+    wall_clock = record.bytes / (record.samples[-1].t - record.samples[0].t)
+    assert record.goodput_bytes_per_second > wall_clock
+
+
+def test_repeats_stop_after_repeat_seconds_of_body(lab: Lab) -> None:
+    brief = dataclasses.replace(FAST, max_bytes=10**9, repeat_seconds=0.3)
+
+    record = fetch(lab, lab.url("twitter.test", "/bytes/1000000"), brief)
+
+    assert record.failure is None and record.stop_reason == StopReason.COMPLETE
+    assert record.requests > 1 and record.bytes == record.requests * 1000000
+    body = next(p for p in record.phases if p.name == "body")
+    # The last repeat began within the budget, and the download ended after it.
+    assert record.pauses[-1].t0 - body.t0 < 0.35 and record.t - body.t0 >= 0.3
+
+
+def test_a_short_answer_or_a_refusal_is_not_asked_for_again(lab: Lab) -> None:
+    short = dataclasses.replace(REPEATING, min_bytes=100000)
+
+    too_small = fetch(lab, lab.url("twitter.test", "/bytes/5000"), short)
+    refused = fetch(lab, lab.url("twitter.test", "/status/451"), REPEATING)
+
+    assert too_small.failure == Failure.HTTP_TOO_SMALL and too_small.bytes == 5000
+    assert refused.failure == Failure.HTTP_STATUS and refused.status == 451
+    assert too_small.requests == refused.requests == 1 and not too_small.pauses
 
 
 def test_a_redirect_to_another_host_is_recorded_not_followed(lab: Lab) -> None:

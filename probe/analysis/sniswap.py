@@ -57,7 +57,7 @@ def _judge(entry: TargetResult, baseline: TargetResult | None, network: Network)
 
 def _measured(entry: TargetResult) -> Measured:
     transfer = entry.transfer
-    samples = transfer.samples if transfer is not None else []
+    samples = transfer.body_samples() if transfer is not None else []
     stop = transfer.stop_reason if transfer is not None else StopReason.FAILURE
     return measured(entry.goodput_bytes_per_second, samples, entry.failure, stop)
 

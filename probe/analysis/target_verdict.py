@@ -226,7 +226,7 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
             continue
         rates[entry.name] = entry.goodput_bytes_per_second
         if transfer is not None:
-            bins += stats.throughput_bins(transfer.samples)
+            bins += stats.throughput_bins(transfer.body_samples())
             share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.duration("connect"))
             if share is not None:
                 inflation.append(share)
@@ -307,7 +307,7 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
             "and it shows neither a queue of its own nor a rate held flat",
             evidence=evidence,
         )
-    wehe = stats.wehe_test(stats.throughput_bins(transfer.samples), controls.bins)
+    wehe = stats.wehe_test(stats.throughput_bins(transfer.body_samples()), controls.bins)
     evidence["wehe"] = None if wehe is None else dataclasses.asdict(wehe)
     if wehe is None or wehe.decision != "differentiated":
         why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
@@ -363,7 +363,7 @@ def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSi
 def _mechanism(
     transfer: TransferRecord, signs: _ThrottleSigns, controls: Controls, evidence: dict[str, Any]
 ) -> tuple[Mechanism, str]:
-    flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.samples))
+    flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.body_samples()))
     share = signs.rtt_inflated_share
     evidence.update(loss_events=signs.losses, rtt_inflated_share=share, plateau_cv=flatness)
     if signs.own_queue:

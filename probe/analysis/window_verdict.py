@@ -127,7 +127,7 @@ def _pooled(name: str, rounds: Sequence[RoundResult], summaries: Sequence[Contro
         if target is None or target.transfer is None or rate is None or controls.slowest is None:
             continue
         target_rates.append(rate)
-        target_bins += stats.throughput_bins(target.transfer.samples)
+        target_bins += stats.throughput_bins(target.transfer.body_samples())
         control_slowest.append(controls.slowest)
         control_bins += controls.bins
     return target_rates, target_bins, control_slowest, control_bins

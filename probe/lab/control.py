@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from probe.config import default_targets_text
 from probe.lab import topology
 from probe.lab.pki import LabPKI
 from probe.lab.scenarios import UNLIMITED, Impairment, RouterPlan, build_plan
@@ -29,6 +32,7 @@ from probe.lab.topology import Names
 
 STATE_ROOT = Path("/run/throttle-probe")
 OBJECT_BYTES = 100 * 1024 * 1024  # lab objects outlast any max_bytes a check uses
+_DELAY_QUEUE = 0  # the router's NFQUEUE number for the delay scenario
 _CHECK_TIMEOUT = 180  # seconds: a guard only; a round's own time-outs end it long before
 
 
@@ -48,6 +52,8 @@ class Lab:
         self.names = names or Names()
         self.state_dir = state_dir or STATE_ROOT / self.names.prefix
         self.targets_file = self.state_dir / "targets.yaml"
+        # The default targets, as shipped, pointed at the lab: realistic object sizes.
+        self.field_targets_file = self.state_dir / "field-targets.yaml"
         self.replay_secret_file = self.state_dir / "replay.secret"
         self._scenario_file = self.state_dir / "scenario.json"
         self._isp_zone = self.state_dir / "isp-zone.json"
@@ -122,6 +128,7 @@ class Lab:
             run(["sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1"], router)
         for rule in plan.iptables:
             run(["iptables", *rule], router)
+        self._apply_delay(plan)
         self._apply_shaping(plan)
         self._write_isp_zone(plan.dns_lies)
         described = [i.describe() for i in impairments if i.name != "clean"]
@@ -129,6 +136,7 @@ class Lab:
 
     def _reset_router(self) -> None:
         router = self.names.router
+        self._stop_service("delayer")
         for table in ("filter", "mangle"):
             run(["iptables", "-t", table, "-F"], router)
         for interface in (self.names.router_client_if, self.names.router_server_if):
@@ -136,6 +144,21 @@ class Lab:
         # Policing marks live in conntrack entries: forget them with the rules where
         # the conntrack tool is installed. (Checks open new connections anyway.)
         run(["conntrack", "-F"], router, check=False)
+
+    def _apply_delay(self, plan: RouterPlan) -> None:
+        """Hold forwarded packets in userspace for half the added round trip each way.
+
+        The queue rule comes last, after every rule that drops or rejects:
+        a packet the delayer accepts leaves the chain.
+        """
+        if not plan.added_rtt:
+            return
+        router = self.names.router
+        delayer = [sys.executable, "-m", "probe.lab.delayer", "--queue", str(_DELAY_QUEUE)]
+        self._spawn("delayer", router, [*delayer, "--delay", str(plan.added_rtt / 2)])
+        run(
+            ["iptables", "-A", "FORWARD", "-j", "NFQUEUE", "--queue-num", str(_DELAY_QUEUE)], router
+        )
 
     def _apply_shaping(self, plan: RouterPlan) -> None:
         if plan.link_rate is None and not plan.server_rates:
@@ -234,6 +257,7 @@ class Lab:
         self.replay_secret_file.write_text(secrets.token_urlsafe(32) + "\n")
         self.replay_secret_file.chmod(0o600)
         self.targets_file.write_text(lab_targets_yaml(pki.ca_file, self.replay_secret_file))
+        self.field_targets_file.write_text(field_targets_yaml(pki.ca_file))
 
     def _write_isp_zone(self, lies: dict[str, list[str]]) -> None:
         zone = {**topology.true_zone(), **lies}
@@ -297,6 +321,16 @@ class Lab:
             time.sleep(0.05)
         last = (log.read_text().strip().splitlines() or ["no output"])[-1]
         raise LabError(f"The lab's {name} did not start: {last}")
+
+    def _stop_service(self, name: str) -> None:
+        pids = self._started_pids()
+        pid = pids.pop(name, None)
+        if pid is None:
+            return
+        _kill(pid)
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.waitpid(pid, 0)  # reap it if this process started it
+        self._pid_file.write_text(json.dumps(pids))
 
     def _record_pid(self, name: str, pid: int) -> None:
         self._pid_file.write_text(json.dumps({**self._started_pids(), name: pid}))
@@ -381,3 +415,17 @@ def lab_targets_yaml(ca_file: Path, replay_secret_file: Path) -> str:
         "  names: [pbs.twimg.com]",
     ]
     return "\n".join(lines) + "\n"
+
+
+def field_targets_yaml(ca_file: Path) -> str:
+    """The built-in targets (their URLs, so the origin's realistic objects) with the lab's
+    settings and resolvers: what a user's first `run` measures, on the lab's network."""
+    shipped = yaml.safe_load(default_targets_text())
+    lab = yaml.safe_load(lab_targets_yaml(ca_file, Path("unused")))
+    document = {
+        "settings": {**shipped["settings"], **lab["settings"]},
+        "resolvers": lab["resolvers"],
+        "groups": shipped["groups"],
+    }
+    header = "# Written by `throttle-probe lab up`: the built-in targets, on the lab's network.\n"
+    return header + yaml.safe_dump(document, sort_keys=False)

@@ -14,6 +14,10 @@ Paths:
 * ``/truncate/N``  announce 2N bytes, send N, then close cleanly (FIN)
 * ``/stall/N``     send N bytes, then keep the connection open and silent
 * ``/hang``        read the request and never answer
+* the default targets' paths (``/``, ``/explore``, ``/profile_banners/...``,
+  ``/debian/ls-lR.gz``, ``/__down?bytes=N``): 200 with a body of the size the
+  real object has (``FIELD_OBJECTS``), so that the lab measures what the
+  field does: small pages for the platforms, megabytes for the controls
 
 With ``tls_handshake=False`` the server accepts TCP connections and never
 starts the TLS handshake (a middlebox that swallows the ClientHello).
@@ -30,6 +34,17 @@ from collections.abc import Iterator
 _BLOCK = bytes(range(256)) * 1024  # 256 KiB of a recognisable pattern
 _REQUEST_LINE = re.compile(rb"^(GET|HEAD) (\S+) HTTP/1\.[01]\r\n")
 _MAX_REQUEST = 16 * 1024
+
+# Body sizes of the default targets' objects, by path prefix, as the platforms
+# and mirrors served them compressed (late 2026): the platforms' are 50-300 KB,
+# the controls' megabytes. The longest matching prefix wins.
+FIELD_OBJECTS = {
+    "/": 160_000,  # x.com's and tiktok.com's home pages
+    "/explore": 220_000,
+    "/profile_banners/": 90_000,  # a 1500x500 banner on pbs.twimg.com
+    "/debian/ls-lR.gz": 20_000_000,
+}
+_DOWN = re.compile(r"^/__down\?bytes=(\d{1,10})$")  # a speed-test endpoint: N bytes
 
 
 class OriginServer:
@@ -55,6 +70,7 @@ class OriginServer:
         self.port: int = self._listener.getsockname()[1]
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.connections = 0  # accepted so far: tests count the connections a download used
 
     def start(self) -> "OriginServer":
         self._thread.start()
@@ -84,6 +100,7 @@ class OriginServer:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
 
     def _serve_connection(self, conn: socket.socket) -> None:
@@ -134,9 +151,24 @@ class OriginServer:
         if kind == "hang":
             self._stopping.wait()
             return False
+        size = field_object_size(path)
+        if size is not None:
+            stream.sendall(_head(200, size))
+            if method == b"GET":
+                _send_body(stream, size)
+            return True
         body = b"not found\n"
         stream.sendall(_head(404, len(body)) + body)
         return True
+
+
+def field_object_size(path: str) -> int | None:
+    """The body size of a default target's object at ``path``; None for other paths."""
+    down = _DOWN.match(path)
+    if down is not None:
+        return int(down.group(1))
+    prefixes = [p for p in FIELD_OBJECTS if path == p or (p != "/" and path.startswith(p))]
+    return FIELD_OBJECTS[max(prefixes, key=len)] if prefixes else None
 
 
 def _read_requests(stream: socket.socket) -> Iterator[tuple[bytes, str]]:

@@ -33,6 +33,7 @@ class RouterPlan:
     server_rates: dict[str, int] = field(default_factory=dict)  # server address -> bit/s
     dns_lies: dict[str, list[str]] = field(default_factory=dict)  # host -> answers
     needs_conntrack_accounting: bool = False
+    added_rtt: float = 0.0  # seconds added to every round trip through the router
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,13 @@ def _loss(plan: RouterPlan, params: Mapping[str, str]) -> None:
     )
 
 
+def _delay(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    match = re.fullmatch(r"(\d+)\s*ms", params["rtt"].strip().lower())
+    if match is None or not 1 <= int(match.group(1)) <= 1000:
+        raise ScenarioError(f"rtt={params['rtt']!r} must be 1ms-1000ms, as rtt=50ms")
+    plan.added_rtt = int(match.group(1)) / 1000
+
+
 def _sni_reset(plan: RouterPlan, params: Mapping[str, str]) -> None:
     for pattern in _patterns(params):
         plan.iptables.append(
@@ -180,6 +188,12 @@ SCENARIOS = {
         ),
         Scenario("congested", "shape the whole link to a rate", {"rate": "2mbit"}, _congested),
         Scenario("loss", "drop packets at random on all traffic", {"loss": "0.02"}, _loss),
+        Scenario(
+            "delay",
+            "add to every round trip through the router (a path to a real server)",
+            {"rtt": "50ms"},
+            _delay,
+        ),
         Scenario(
             "sni-reset",
             "reset connections whose ClientHello matches a pattern",

@@ -69,4 +69,5 @@ def finish_record(
     record.t = clock.now()
     phases.close(record.t)
     rtt = record.duration("connect")
-    record.goodput_bytes_per_second = goodput_bytes_per_second(record.samples, rtt)
+    samples = record.body_samples() if isinstance(record, TransferRecord) else record.samples
+    record.goodput_bytes_per_second = goodput_bytes_per_second(samples, rtt)

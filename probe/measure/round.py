@@ -35,6 +35,7 @@ from probe.records import (
     ReplayRecord,
     Role,
     RoundResult,
+    SoloPair,
     TargetResult,
     Variant,
 )
@@ -102,6 +103,7 @@ async def measure_round(
 
         jobs = [*target_jobs(config), *swap_jobs(config)]
         results = await asyncio.gather(*(one(job) for job in jobs))
+        remeasured = await remeasure_grey_zone(list(zip(jobs, results, strict=True)), shared)
         # One after the other, as Wehe replays: the sessions compare with each other
         # only, so each gets the path to itself rather than sharing it.
         replays = []
@@ -117,7 +119,51 @@ async def measure_round(
         targets=list(results),
         replays=list(replays),
         round_id=secrets.token_hex(8),
+        remeasured=remeasured,
     )
+
+
+# A target between these many times slower than the slowest control and OONI's
+# 10x is in the grey zone: unrelated servers differ by that much, and so can
+# flows that share a busy link unfairly. It is measured again, alone.
+GREY_ZONE = (3.0, 10.0)
+
+
+async def remeasure_grey_zone(
+    measured: list[tuple["Job", TargetResult]], shared: "_RoundContext"
+) -> list[SoloPair]:
+    """Each target in the grey zone again, one download at a time: it, then the slowest control.
+
+    One at a time, as Wehe's replays, so that each has the path to itself:
+    fair sharing of a busy link then neither makes a throttle nor hides one
+    (analysis.history reads the solo ratio for the round).
+    """
+    controls = [
+        (job, result)
+        for job, result in measured
+        if job.role == Role.CONTROL and result.failure is None and result.goodput_bytes_per_second
+    ]
+    if not controls:
+        return []
+    slowest_job, slowest = min(controls, key=lambda pair: pair[1].goodput_bytes_per_second or 0)
+    pairs = []
+    for job, result in measured:
+        if job.role != Role.TARGET or not _in_grey_zone(result, slowest):
+            continue
+        if shared.interrupt.requested:
+            break
+        target = await measure_job(job, shared)
+        control = await measure_job(slowest_job, shared)
+        pairs.append(SoloPair(target, control))
+    return pairs
+
+
+def _in_grey_zone(target: TargetResult, slowest_control: TargetResult) -> bool:
+    rate, control = target.goodput_bytes_per_second, slowest_control.goodput_bytes_per_second
+    if target.failure is not None or not rate or not control:
+        return False
+    low, high = GREY_ZONE
+    return low <= control / rate < high
 
 
 @dataclass(frozen=True)
@@ -264,6 +310,7 @@ def transfer_settings(config: Config, min_bytes: int | None = None) -> TransferS
         min_bytes=min_bytes,
         rtt_probes=config.settings.rtt_probes,
         stop_at_plateau=config.settings.stop_at_plateau,
+        repeat_seconds=config.settings.repeat_seconds,
     )
 
 

@@ -11,7 +11,7 @@ when the body is complete, and the record says which.
 import errno
 import ssl
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -23,7 +23,14 @@ from probe.measure.body import BodyEnd, finish_record, read_body
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
-from probe.records import REDIRECT_STATUSES, Failure, Redirect, StopReason, TransferRecord
+from probe.records import (
+    REDIRECT_STATUSES,
+    Failure,
+    Pause,
+    Redirect,
+    StopReason,
+    TransferRecord,
+)
 
 USER_AGENT = f"throttle-probe/{__version__} (+https://pypi.org/project/throttle-probe/)"
 MAX_REDIRECTS = 5  # browsers allow 20; a measurement that needs more is measuring the wrong URL
@@ -49,6 +56,7 @@ class TransferSettings:
     min_bytes: int | None = None
     rtt_probes: bool = True
     stop_at_plateau: bool = True
+    repeat_seconds: float = 15.0  # ask again for an object that ended early, this long at most
 
 
 def make_unverified_ssl_context() -> ssl.SSLContext:
@@ -102,16 +110,15 @@ async def download(
             rtt_probe = ConnectRttProbe(address, port, clock) if settings.rtt_probes else None
             if rtt_probe is not None:
                 rtt_probe.start()
+            body = _Body(client, record, address, sni, counter, settings, on_bytes, sampler)
             try:
-                record.stop_reason = await _read_body(
-                    response, counter, settings, on_bytes, sampler
-                )
+                record.stop_reason = await body.read(response, clock)
             finally:
                 sampler.stop()  # while the socket is open, for a last TCP_INFO sample
                 if rtt_probe is not None:
                     rtt_probe.stop()
                     record.rtt_probes = rtt_probe.samples
-                await response.aclose()
+                await body.response.aclose()
     except Exception as error:  # httpx, ssl and OS errors, and our own deadline
         _record_failure(record, tracer, deadline, error)
     finally:
@@ -214,18 +221,88 @@ def _start_body(
     return sampler
 
 
-async def _read_body(
-    response: httpx.Response,
-    counter: ByteCounter,
-    settings: TransferSettings,
-    on_bytes: Callable[[int], None] | None,
-    sampler: Sampler,
-) -> StopReason:
-    chunks = response.aiter_raw()
-    end = await read_body(
-        chunks, counter, sampler, settings.max_bytes, settings.stop_at_plateau, on_bytes
-    )
-    return _STOP_OF_END[end]
+@dataclass
+class _Body:
+    """The body of the object, and of its repeats on the same connection.
+
+    A platform's object is small (a home page, a banner: 50-300 KB) and ends
+    inside TCP slow start on a real path, so its goodput would say more about
+    the round trip and the object's size than about how the network treats
+    the name. While the body ends before ``max_bytes``, the object is asked
+    for again on the same connection, for ``repeat_seconds`` at most: the
+    count, the samples and TCP_INFO run on across the requests, as they would
+    over one big object. Same connection, because the 2021 throttle acted per
+    connection, and because a new one would start slow again. A repeat that
+    answers anything but 200, or a server that closes the connection, ends it.
+    """
+
+    client: httpx.AsyncClient
+    record: TransferRecord
+    address: str
+    sni: str
+    counter: ByteCounter
+    settings: TransferSettings
+    on_bytes: Callable[[int], None] | None
+    sampler: Sampler
+    response: httpx.Response = field(init=False)
+
+    async def read(self, response: httpx.Response, clock: Clock) -> StopReason:
+        self.response = response
+        body_started = clock.now()
+        while True:
+            end = await read_body(
+                self.response.aiter_raw(),
+                self.counter,
+                self.sampler,
+                self.settings.max_bytes,
+                self.settings.stop_at_plateau,
+                self.on_bytes,
+            )
+            if end != BodyEnd.END or not self._may_repeat(clock.now() - body_started):
+                return _STOP_OF_END[end]
+            await self.response.aclose()
+            pause_start = clock.now()
+            repeat = await self._request_again()
+            if repeat is None:
+                return StopReason.COMPLETE
+            self.record.pauses.append(Pause(pause_start, clock.now()))
+            self.response = repeat
+            self.record.requests += 1
+
+    def _may_repeat(self, elapsed: float) -> bool:
+        keep_alive = self.response.headers.get("connection", "").lower() != "close"
+        ok = self.response.status_code == 200  # a refusal or a redirect is the answer
+        # An object smaller than expected is a finding (a block page?), not to be padded out.
+        minimum = self.settings.min_bytes
+        big_enough = minimum is None or self.counter.bytes >= minimum
+        return ok and big_enough and keep_alive and elapsed < self.settings.repeat_seconds
+
+    async def _request_again(self) -> httpx.Response | None:
+        """The same URL on the same connection, untraced: the phases were the first request's."""
+        url = self.record.redirects[-1].location if self.record.redirects else self.record.url
+        new_connection = _NewConnectionWatch()
+        request = self.client.build_request(
+            "GET",
+            _url_at_address(url, self.address),
+            headers=_headers(urlsplit(url).netloc.rpartition("@")[2]),
+            extensions={"sni_hostname": self.sni, "trace": new_connection},
+        )
+        response = await self.client.send(request, stream=True)
+        if response.status_code != 200 or new_connection.seen:
+            await response.aclose()  # not what was measured: its bytes are not counted
+            return None
+        return response
+
+
+class _NewConnectionWatch:
+    """A trace callback that notes whether httpx opened a new connection."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith("connect_tcp.started"):
+            self.seen = True
 
 
 _STOP_OF_END = {

@@ -76,6 +76,7 @@ def round_document(
         "targets": entries,
         "sni_swap": {sni: dataclasses.asdict(outcome) for sni, outcome in swap.items()},
         "replays": to_jsonable(result.replays),
+        "remeasured": to_jsonable(result.remeasured),
         "replay": {
             "outcomes": [dataclasses.asdict(outcome) for outcome in judgement.replays],
             "findings": judgement.replay_findings,

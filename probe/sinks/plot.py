@@ -117,7 +117,7 @@ def _draw(axis: "Axes", entry: TargetResult, style: str) -> None:
     if transfer is None or len(transfer.samples) < 2:
         return
     start, end = transfer.samples[0].t, transfer.samples[-1].t
-    bins = stats.throughput_bins(transfer.samples)
+    bins = stats.throughput_bins(transfer.body_samples())
     width = (end - start) / len(bins)
     times = [width * (i + 0.5) for i in range(len(bins))]
     # A bin with no byte cannot sit on a log axis: it is drawn at the bottom edge.
