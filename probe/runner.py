@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from probe.analysis.history import TargetHistory
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.window_verdict import judge_window
 from probe.budget import DataBudget
@@ -70,6 +71,7 @@ class Runner:
         self._progress = progress
         self.on_hangup = on_hangup
         self.recent: deque[FinishedRound] = deque(maxlen=schedule.window)
+        self.history = TargetHistory()  # each target's clean rounds: its baseline
         self._interrupt = Interrupt()
         self._stopping = asyncio.Event()
         self._random = random.Random()
@@ -164,7 +166,15 @@ class Runner:
         judged = [*((r.result, r.judgement) for r in self.recent), (result, judgement)]
         judged = judged[-self.schedule.window :]
         window = judge_window(
-            [r for r, _ in judged], [j.verdicts for _, j in judged], [j.controls for _, j in judged]
+            [r for r, _ in judged],
+            [j.verdicts for _, j in judged],
+            [j.controls for _, j in judged],
+            self.history,
+        )
+        self.history.observe(
+            result,
+            {name: v.verdict for name, v in judgement.verdicts.items()},
+            {name: v.verdict for name, v in window.items()},
         )
         finished = FinishedRound(number, result, judgement, window, len(judged), config)
         self.recent.append(finished)

@@ -24,6 +24,12 @@ same conditions, and carries the figures it was computed from:
   a queue of its own (in-band RTT inflated while the controls' is not) or
   a rate held flat for the plateau window (loss makes a download stall and
   burst, it does not hold it at one low rate);
+* on a slow network (the controls' median below 1 Mbit/s, where the 2021
+  throttling was felt most: mobile networks) a target is still ``throttled``
+  when its rate was held flat at least 2.5x below the slowest control of the
+  same round, with losses (a policer) or a queue of its own (a shaper), and
+  Wehe's test agrees: congestion shares a link, it does not hold one flow flat
+  far below the others;
 * the mechanism follows Flach et al.: in-band RTT inflated (a queue) means
   ``shaping``; loss without inflation means ``policing``; neither, ``unknown``.
   When the controls' RTT is inflated too, the queue is the network's and
@@ -51,6 +57,7 @@ from probe.records import (
     Role,
     RoundResult,
     Rule,
+    SoloPair,
     Stage,
     StopReason,
     TargetResult,
@@ -70,6 +77,12 @@ SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is
 # the same loss (3.8% to 12.5% within the round in
 # tests/data/lab-loss-stalls.json), so the controls are pooled.
 LOSSY_NETWORK = 0.02
+# On a slow network a throttled target is held flat at least this many times
+# below the slowest control of the same round. Flows sharing a congested
+# bottleneck with the same path converge to similar rates (the lab's congested
+# runs: within 1.5x); a 150 kbit/s policer on a 3 Mbit/s link shared by seven
+# downloads leaves the others about 3x more each.
+SLOW_LINK_RATIO = 2.5
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
 
 STAGE_OF_FAILURE = {
@@ -140,12 +153,21 @@ class Controls:
         total = len(self.rates) + len(self.failures)
         if total == 0:
             return None
-        if len(self.failures) * 2 > total:
+        if self.mostly_failed:
             return f"{len(self.failures)} of {total} controls failed too"
-        median = self.median
-        if median is not None and median < SLOW_NETWORK:
-            return f"controls are slow too (median {format_rate(median)})"
+        if self.slow:
+            return f"controls are slow too (median {format_rate(self.median or 0)})"
         return None
+
+    @property
+    def mostly_failed(self) -> bool:
+        return len(self.failures) * 2 > len(self.rates) + len(self.failures)
+
+    @property
+    def slow(self) -> bool:
+        """The controls crawl: a slow or congested link (a mobile network, often)."""
+        median = self.median
+        return median is not None and median < SLOW_NETWORK
 
     @property
     def network(self) -> Network:
@@ -191,12 +213,39 @@ def judge_round(
         if outcome is not None:
             verdict.evidence["sni_swap"] = dataclasses.asdict(outcome)
             verdict.reason += f"; {swap_text(outcome)}"
+        alone = next((p for p in result.remeasured if p.target.name == target.name), None)
+        if alone is not None:
+            verdict.evidence["alone"] = _alone_evidence(alone)
+            verdict.reason += f"; {_alone_text(alone)}"
         replayed = [r for r in replays if r.sni == host and r.variant == Variant.PLAIN]
         if replayed:
             verdict.evidence["replay"] = [dataclasses.asdict(r) for r in replayed]
             verdict.reason += f"; {replay_text(replayed)}"
         verdicts[target.name] = verdict
     return verdicts
+
+
+def _alone_evidence(pair: SoloPair) -> dict[str, Any]:
+    target, control = pair.target.goodput_bytes_per_second, pair.control.goodput_bytes_per_second
+    return {
+        "control": pair.control.name,
+        "goodput_bytes_per_second": target,
+        "control_goodput_bytes_per_second": control,
+        "failure": pair.target.failure,
+        "control_failure": pair.control.failure,
+    }
+
+
+def _alone_text(pair: SoloPair) -> str:
+    """One clause on the grey zone's solo downloads, for a verdict's reason."""
+    target, control = pair.target.goodput_bytes_per_second, pair.control.goodput_bytes_per_second
+    if not target or not control:
+        failure = pair.target.failure or pair.control.failure or "no data"
+        return f"measured alone again: {failure}"
+    return (
+        f"measured alone again: {format_rate(target)} against {pair.control.name} "
+        f"{format_rate(control)} ({control / target:.1f}x)"
+    )
 
 
 def swap_text(outcome: SwapOutcome) -> str:
@@ -249,6 +298,8 @@ def judge(target: TargetResult, controls: Controls) -> Verdict:
     if target.failure is not None:
         return _judge_failure(target, target.failure, controls)
     degraded = controls.degraded_reason()
+    if degraded is not None and controls.slow and not controls.mostly_failed:
+        return _judge_on_slow_network(target, controls, degraded)
     if degraded is not None:
         return Verdict(VerdictKind.DEGRADED, degraded, evidence=_base(target, controls))
     return _judge_throughput(target, controls)
@@ -327,6 +378,48 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
     )
 
 
+def _judge_on_slow_network(target: TargetResult, controls: Controls, degraded: str) -> Verdict:
+    """Slow controls make a slow target ``degraded``, unless it shows what congestion cannot.
+
+    On a congested link the flows share the bottleneck and go at similar
+    rates; when it queues, every flow's RTT inflates, and its losses fall on
+    every flow. A throttle shows as a rate held flat (the plateau stop) several
+    times below even the slowest control at the same time, with losses while
+    the others went faster (a policer), or with a queue of its own (a shaper),
+    and Wehe's test on the two distributions agrees.
+    """
+    evidence = _base(target, controls)
+    transfer, rate, slowest = target.transfer, target.goodput_bytes_per_second, controls.slowest
+    if transfer is None or rate is None or slowest is None or rate <= 0:
+        return Verdict(VerdictKind.DEGRADED, degraded, evidence=evidence)
+    ratio = slowest / rate
+    evidence["ratio_to_slowest_control"] = ratio
+    if ratio < SLOW_LINK_RATIO:
+        return Verdict(VerdictKind.DEGRADED, degraded, evidence=evidence)
+    signs = _throttle_signs(transfer, controls)
+    queue = signs.own_queue and signs.probes >= MIN_QUEUE_PROBES
+    if not (queue or (signs.plateau and signs.losses > 0)):
+        why = "its rate was not held flat with losses, nor queued for it alone"
+        reason = f"{degraded}; {ratio:.1f}x below the slowest control, but {why}"
+        return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
+    wehe = stats.wehe_test(stats.throughput_bins(transfer.body_samples()), controls.bins)
+    evidence["wehe"] = None if wehe is None else dataclasses.asdict(wehe)
+    if wehe is None or wehe.decision != "differentiated":
+        why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
+        reason = f"{degraded}; {ratio:.1f}x below the slowest control, but {why}"
+        return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
+    evidence["slow_network"] = True
+    mechanism, how = _mechanism(transfer, signs, controls, evidence)
+    return Verdict(
+        VerdictKind.THROTTLED,
+        f"{mechanism} at ~{format_rate(rate)} on a slow network: held flat {ratio:.1f}x below "
+        f"the slowest control at the same time (controls {_controls_text(controls)}); {how}",
+        mechanism=mechanism,
+        rate_bytes_per_second=rate,
+        evidence=evidence,
+    )
+
+
 @dataclass(frozen=True)
 class _ThrottleSigns:
     """What a slow target's own download says about a throttle."""
@@ -358,6 +451,16 @@ def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSi
         probes=len(transfer.rtt_probes),
         plateau=transfer.stop_reason == StopReason.PLATEAU,
     )
+
+
+def mechanism_of(target: TargetResult, controls: Controls) -> tuple[Mechanism, str, dict[str, Any]]:
+    """How ``target`` is slowed, read from its own download: mechanism, why, the figures."""
+    evidence: dict[str, Any] = {}
+    if target.transfer is None:
+        return Mechanism.UNKNOWN, "no download to read", evidence
+    signs = _throttle_signs(target.transfer, controls)
+    mechanism, how = _mechanism(target.transfer, signs, controls, evidence)
+    return mechanism, how, evidence
 
 
 def _mechanism(

@@ -7,6 +7,10 @@ the pooled bins of the controls, by the same rule as within a round (10x
 slower than the controls' median of per-round slowest, AND Wehe's area and KS
 tests agree). Failures and degraded networks are decided by the majority of
 the rounds, so a single bad round neither raises nor hides an alarm.
+
+Given the targets' ``history`` (analysis.history), a target the rule above
+finds ``ok`` or ``inconclusive`` is ``throttled`` when its latest rounds show
+a sustained drop against its own ratio to the controls (rule ``history``).
 """
 
 import statistics
@@ -16,7 +20,8 @@ from dataclasses import asdict
 from typing import Any
 
 from probe.analysis import stats
-from probe.analysis.target_verdict import Controls, Verdict, round_controls
+from probe.analysis.history import TargetHistory, round_ratio, sustained_drop
+from probe.analysis.target_verdict import Controls, Verdict, mechanism_of, round_controls
 from probe.records import Mechanism, RoundResult, Rule, VerdictKind
 from probe.units import format_rate
 
@@ -25,12 +30,67 @@ def judge_window(
     rounds: Sequence[RoundResult],
     verdicts: Sequence[dict[str, Verdict]],
     controls: Sequence[Controls] | None = None,
+    history: TargetHistory | None = None,
 ) -> dict[str, Verdict]:
     """A verdict per target over ``rounds``, given each round's own ``verdicts``
-    (and its ``controls``, when the caller has them: summarised once per round)."""
+    (and its ``controls``, when the caller has them: summarised once per round),
+    and against each target's ``history`` of clean rounds when there is one."""
     controls = [round_controls(result) for result in rounds] if controls is None else controls
     names = list(dict.fromkeys(name for round_verdicts in verdicts for name in round_verdicts))
-    return {name: _judge(name, rounds, verdicts, controls) for name in names}
+    window = {name: _judge(name, rounds, verdicts, controls) for name in names}
+    if history is not None:
+        for name, verdict in window.items():
+            if verdict.verdict in (VerdictKind.OK, VerdictKind.INCONCLUSIVE):
+                dropped = _against_history(name, rounds, verdicts, controls, history)
+                window[name] = dropped or verdict
+    return window
+
+
+def _against_history(
+    name: str,
+    rounds: Sequence[RoundResult],
+    verdicts: Sequence[dict[str, Verdict]],
+    controls: Sequence[Controls],
+    history: TargetHistory,
+) -> Verdict | None:
+    """``throttled`` by rule ``history`` when the latest rounds drop well below the baseline."""
+    judged = [
+        (result, mine[name], summary)
+        for result, mine, summary in zip(rounds, verdicts, controls, strict=True)
+        if name in mine
+    ]
+    recent = [(round_ratio(result, name), verdict.verdict) for result, verdict, _ in judged]
+    drop = sustained_drop(history.baseline(name), recent)
+    if drop is None:
+        return None
+    result, _, latest_controls = judged[-1]
+    target = next(t for t in result.targets if t.name == name)
+    mechanism, how, evidence = mechanism_of(target, latest_controls)
+    evidence.update(
+        method="against its own history: ratio to the slowest control, rounds against baseline",
+        history=asdict(drop),
+    )
+    rates = [
+        rate
+        for r, _, _ in judged[-len(drop.recent_ratios) :]
+        for t in r.targets
+        if t.name == name and (rate := t.goodput_bytes_per_second)
+    ]
+    rate = statistics.median(rates) if rates else None
+    now = ", ".join(f"{ratio:.2f}" for ratio in drop.recent_ratios)
+    reason = (
+        f"{mechanism} against its own history: {drop.drop:.1f}x below its baseline "
+        f"(its goodput over the slowest control's: {drop.baseline_ratio:.2f} over "
+        f"{drop.baseline_rounds} clean rounds, now {now}); {how}"
+    )
+    return Verdict(
+        VerdictKind.THROTTLED,
+        reason,
+        mechanism=mechanism,
+        rate_bytes_per_second=rate,
+        evidence=evidence,
+        rule=Rule.HISTORY,
+    )
 
 
 def _judge(
