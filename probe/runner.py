@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from probe.analysis.compare import Network
 from probe.analysis.history import TargetHistory
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.window_verdict import judge_window
@@ -175,6 +176,7 @@ class Runner:
             result,
             {name: v.verdict for name, v in judgement.verdicts.items()},
             {name: v.verdict for name, v in window.items()},
+            judgement.controls.network == Network.HEALTHY,
         )
         finished = FinishedRound(number, result, judgement, window, len(judged), config)
         self.recent.append(finished)

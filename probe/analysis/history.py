@@ -4,15 +4,19 @@ A platform shaped to a few times slower than the controls passes the
 same-round rule, because unrelated servers differ that much anyway. But a
 target's speed *relative to the controls of the same round* is steady from
 round to round: the controls cancel out the time of day and the link. So
-the daemon keeps, per target, the ratio of its goodput to the slowest
-control's in the rounds that looked clean, and takes its median as the
-target's baseline. A sustained drop well below it is throttling "against its
-own history":
+the daemon keeps, per target, the ratio of its goodput to the controls'
+median in the rounds that were ``ok`` on a healthy network, and takes their
+median as the target's baseline. A sustained drop well below it is
+throttling "against its own history":
 
 * every one of the latest ``SUSTAINED_ROUNDS`` rounds has the target's ratio
-  below ``1 / DROP_FACTOR`` of the baseline, so a single bad round does not;
-* in each of them the controls were healthy (a network-wide slowdown makes
-  them ``degraded``, and cancels out of the ratio anyway);
+  over ``DROP_FACTOR`` times below the baseline, and below the lowest tenth of
+  the clean rounds' ratios too, so that a target whose ratio wanders widely
+  (on a lossy link, one retransmission time-out makes a 10x difference) is
+  not judged by a median it does not keep; a single bad round does not count;
+* in each of them the network was healthy: controls that fail, crawl or lose
+  packets at random make every ratio meaningless (a network-wide slowdown
+  cancels out of the ratio anyway);
 * the baseline rests on at least ``MIN_BASELINE_ROUNDS`` clean rounds.
 
 Where a round re-measured a target one download at a time (the grey zone:
@@ -20,7 +24,7 @@ see ``measure.round``), the ratio of those two solo downloads stands for the
 round: each had the path to itself, so fair sharing of a busy link neither
 makes nor hides a throttle.
 
-Rounds judged throttled do not join the baseline, so a throttle that lasts
+Ratios already a drop never join the baseline, so a throttle that lasts
 does not become the new normal. The history lives in the process (the
 daemon's, or one `check --rounds N`): a restart starts it afresh.
 """
@@ -36,31 +40,49 @@ MIN_BASELINE_ROUNDS = 4  # an hour of the daemon's default 15-minute rounds
 HISTORY_ROUNDS = 96  # a day of them: the baseline follows slow changes of a platform
 SUSTAINED_ROUNDS = 3
 DROP_FACTOR = 3.0
+LOW_QUANTILE = 0.1  # a drop is also below the lowest tenth of the clean rounds
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A target's usual ratio to the controls, from its clean rounds."""
+
+    ratio: float  # their median
+    low: float  # their lowest tenth
+    rounds: int
+
+    @property
+    def ceiling(self) -> float:
+        """A round's ratio must be below this to count towards a drop."""
+        return min(self.ratio / DROP_FACTOR, self.low)
 
 
 @dataclass(frozen=True)
 class Drop:
     """A sustained drop below the baseline: the evidence of a ``history`` verdict."""
 
-    baseline_ratio: float  # median ratio to the slowest control over the clean rounds
+    baseline_ratio: float  # median ratio to the controls' median over the clean rounds
+    baseline_low: float  # the lowest tenth of those ratios
     baseline_rounds: int
     recent_ratios: list[float]  # the latest rounds, oldest first
     drop: float  # baseline over the median of the recent ratios
 
 
 class TargetHistory:
-    """Per target, the ratios to the slowest control in the rounds that looked clean."""
+    """Per target, the ratios to the controls in the rounds that were clean."""
 
     def __init__(self, keep: int = HISTORY_ROUNDS) -> None:
         self._clean: dict[str, deque[float]] = {}
         self._keep = keep
 
-    def baseline(self, name: str) -> tuple[float, int] | None:
-        """(median ratio, rounds it rests on), once there are enough clean rounds."""
+    def baseline(self, name: str) -> Baseline | None:
+        """The target's baseline, once there are enough clean rounds."""
         ratios = self._clean.get(name)
         if ratios is None or len(ratios) < MIN_BASELINE_ROUNDS:
             return None
-        return statistics.median(ratios), len(ratios)
+        ordered = sorted(ratios)
+        low = ordered[int(LOW_QUANTILE * (len(ordered) - 1))]
+        return Baseline(statistics.median(ordered), low, len(ordered))
 
     def add(self, name: str, ratio: float) -> None:
         """One more clean round, unless ``ratio`` is already a drop: those never join.
@@ -69,7 +91,7 @@ class TargetHistory:
         baseline down, and a throttle that lasts never becomes the normal.
         """
         baseline = self.baseline(name)
-        if baseline is not None and ratio * DROP_FACTOR < baseline[0]:
+        if baseline is not None and ratio < baseline.ceiling:
             return
         self._clean.setdefault(name, deque(maxlen=self._keep)).append(ratio)
 
@@ -78,8 +100,12 @@ class TargetHistory:
         result: RoundResult,
         round_verdicts: Mapping[str, VerdictKind],
         window_verdicts: Mapping[str, VerdictKind],
+        healthy_network: bool,
     ) -> None:
-        """Add the ratio of every target the round found ``ok`` and the window not throttled."""
+        """Add the ratio of every target the round found ``ok`` and the window not
+        throttled, if the round's network was healthy."""
+        if not healthy_network:
+            return
         for name, verdict in round_verdicts.items():
             throttled = window_verdicts.get(name) == VerdictKind.THROTTLED
             ratio = round_ratio(result, name)
@@ -88,9 +114,10 @@ class TargetHistory:
 
 
 def round_ratio(result: RoundResult, name: str) -> float | None:
-    """The target's goodput over the slowest control's in ``result``; None if either is missing.
+    """The target's goodput over the controls' median in ``result``; None if either is missing.
 
-    The solo re-measurement, when the round made one for this target, stands for the round.
+    The solo re-measurement, when the round made one for this target, stands
+    for the round: the target alone over the control measured alone.
     """
     for pair in result.remeasured:
         if pair.target.name == name:
@@ -104,25 +131,25 @@ def round_ratio(result: RoundResult, name: str) -> float | None:
 def _ratio(target: TargetResult, controls: Sequence[TargetResult]) -> float | None:
     rate = target.goodput_bytes_per_second
     rates = [c.goodput_bytes_per_second for c in controls if c.failure is None]
-    slowest = min((r for r in rates if r), default=None)
-    if target.failure is not None or not rate or slowest is None:
+    healthy = [r for r in rates if r]
+    if target.failure is not None or not rate or not healthy:
         return None
-    return rate / slowest
+    return rate / statistics.median(healthy)
 
 
 def sustained_drop(
-    baseline: tuple[float, int] | None,
-    recent: Sequence[tuple[float | None, VerdictKind]],
+    baseline: Baseline | None, recent: Sequence[tuple[float | None, VerdictKind]]
 ) -> Drop | None:
-    """The drop, if the latest rounds (ratio and round verdict, oldest first) show one."""
+    """The drop, if the latest rounds (ratio and round verdict, oldest first) show one.
+
+    A round's ratio is None where it has none or its network was not healthy.
+    """
     if baseline is None or len(recent) < SUSTAINED_ROUNDS:
         return None
     latest = recent[-SUSTAINED_ROUNDS:]
-    healthy = (VerdictKind.OK, VerdictKind.INCONCLUSIVE, VerdictKind.THROTTLED)
-    ratios = [ratio for ratio, verdict in latest if ratio is not None and verdict in healthy]
-    if len(ratios) < SUSTAINED_ROUNDS:
+    judged = (VerdictKind.OK, VerdictKind.INCONCLUSIVE, VerdictKind.THROTTLED)
+    ratios = [ratio for ratio, verdict in latest if ratio is not None and verdict in judged]
+    if len(ratios) < SUSTAINED_ROUNDS or any(ratio >= baseline.ceiling for ratio in ratios):
         return None
-    base, rounds = baseline
-    if any(ratio * DROP_FACTOR >= base for ratio in ratios):
-        return None
-    return Drop(base, rounds, ratios, base / statistics.median(ratios))
+    drop = baseline.ratio / statistics.median(ratios)
+    return Drop(baseline.ratio, baseline.low, baseline.rounds, ratios, drop)

@@ -27,9 +27,10 @@ same conditions, and carries the figures it was computed from:
 * on a slow network (the controls' median below 1 Mbit/s, where the 2021
   throttling was felt most: mobile networks) a target is still ``throttled``
   when its rate was held flat at least 2.5x below the slowest control of the
-  same round, with losses (a policer) or a queue of its own (a shaper), and
-  Wehe's test agrees: congestion shares a link, it does not hold one flow flat
-  far below the others;
+  same round, with losses (a policer) or a queue of its own (a shaper),
+  Wehe's test agrees, and it stays 2.5x below when it and the control are
+  measured again one at a time: congestion can starve one flow of a shared
+  link, but not one that has the link to itself;
 * the mechanism follows Flach et al.: in-band RTT inflated (a queue) means
   ``shaping``; loss without inflation means ``policing``; neither, ``unknown``.
   When the controls' RTT is inflated too, the queue is the network's and
@@ -78,10 +79,11 @@ SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is
 # tests/data/lab-loss-stalls.json), so the controls are pooled.
 LOSSY_NETWORK = 0.02
 # On a slow network a throttled target is held flat at least this many times
-# below the slowest control of the same round. Flows sharing a congested
-# bottleneck with the same path converge to similar rates (the lab's congested
-# runs: within 1.5x); a 150 kbit/s policer on a 3 Mbit/s link shared by seven
-# downloads leaves the others about 3x more each.
+# below the slowest control of the same round, and again when both are
+# measured alone. A 150 kbit/s policer on a 3 Mbit/s link shared by eight
+# downloads leaves the others about 3x more each (3.1-3.3x in the lab), and
+# alone about 20x more; a flow that congestion starved gets as much as the
+# control once alone.
 SLOW_LINK_RATIO = 2.5
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
 
@@ -207,13 +209,13 @@ def judge_round(
     swap = judge_swap(result, controls.network) if swap is None else swap
     verdicts = {}
     for target in (t for t in result.targets if t.role == Role.TARGET):
-        verdict = judge(target, controls)
+        alone = next((p for p in result.remeasured if p.target.name == target.name), None)
+        verdict = judge(target, controls, alone)
         host = urlsplit(target.url).hostname or ""
         outcome = swap.get(host)
         if outcome is not None:
             verdict.evidence["sni_swap"] = dataclasses.asdict(outcome)
             verdict.reason += f"; {swap_text(outcome)}"
-        alone = next((p for p in result.remeasured if p.target.name == target.name), None)
         if alone is not None:
             verdict.evidence["alone"] = _alone_evidence(alone)
             verdict.reason += f"; {_alone_text(alone)}"
@@ -223,6 +225,14 @@ def judge_round(
             verdict.reason += f"; {replay_text(replayed)}"
         verdicts[target.name] = verdict
     return verdicts
+
+
+def _solo_ratio(pair: SoloPair | None) -> float | None:
+    """The slowest control's goodput over the target's, when each was measured alone."""
+    if pair is None:
+        return None
+    target, control = pair.target.goodput_bytes_per_second, pair.control.goodput_bytes_per_second
+    return control / target if target and control else None
 
 
 def _alone_evidence(pair: SoloPair) -> dict[str, Any]:
@@ -286,8 +296,9 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
     return Controls(rates, failures, bins, queueing, density, system_ok)
 
 
-def judge(target: TargetResult, controls: Controls) -> Verdict:
-    """The verdict for one target, against the round's controls."""
+def judge(target: TargetResult, controls: Controls, alone: SoloPair | None = None) -> Verdict:
+    """The verdict for one target, against the round's controls (and ``alone``, the
+    round's solo downloads of it and the slowest control, if it was in the grey zone)."""
     tampering = _dns_tampering(target, controls)
     if tampering is not None:
         return tampering
@@ -299,7 +310,7 @@ def judge(target: TargetResult, controls: Controls) -> Verdict:
         return _judge_failure(target, target.failure, controls)
     degraded = controls.degraded_reason()
     if degraded is not None and controls.slow and not controls.mostly_failed:
-        return _judge_on_slow_network(target, controls, degraded)
+        return _judge_on_slow_network(target, controls, degraded, alone)
     if degraded is not None:
         return Verdict(VerdictKind.DEGRADED, degraded, evidence=_base(target, controls))
     return _judge_throughput(target, controls)
@@ -378,15 +389,18 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
     )
 
 
-def _judge_on_slow_network(target: TargetResult, controls: Controls, degraded: str) -> Verdict:
+def _judge_on_slow_network(
+    target: TargetResult, controls: Controls, degraded: str, alone: SoloPair | None
+) -> Verdict:
     """Slow controls make a slow target ``degraded``, unless it shows what congestion cannot.
 
-    On a congested link the flows share the bottleneck and go at similar
-    rates; when it queues, every flow's RTT inflates, and its losses fall on
-    every flow. A throttle shows as a rate held flat (the plateau stop) several
-    times below even the slowest control at the same time, with losses while
-    the others went faster (a policer), or with a queue of its own (a shaper),
-    and Wehe's test on the two distributions agrees.
+    A throttle shows as a rate held flat (the plateau stop) well below even
+    the slowest control at the same time, with losses (a policer) or a queue
+    of its own (a shaper), and Wehe's test on the two distributions agrees.
+    Congestion can do all that to one unlucky flow (TCP shares a busy link
+    unfairly: seen in the lab's congested runs), but not alone: so the round's
+    solo downloads must agree, the target still well below the slowest
+    control when each had the link to itself.
     """
     evidence = _base(target, controls)
     transfer, rate, slowest = target.transfer, target.goodput_bytes_per_second, controls.slowest
@@ -407,6 +421,11 @@ def _judge_on_slow_network(target: TargetResult, controls: Controls, degraded: s
     if wehe is None or wehe.decision != "differentiated":
         why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
         reason = f"{degraded}; {ratio:.1f}x below the slowest control, but {why}"
+        return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
+    solo = _solo_ratio(alone)
+    if solo is None or solo < SLOW_LINK_RATIO:
+        shared = "it was not measured alone" if solo is None else f"alone only {solo:.1f}x"
+        reason = f"{degraded}; {ratio:.1f}x below the slowest control, but {shared}"
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
     evidence["slow_network"] = True
     mechanism, how = _mechanism(transfer, signs, controls, evidence)

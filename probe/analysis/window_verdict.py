@@ -20,6 +20,7 @@ from dataclasses import asdict
 from typing import Any
 
 from probe.analysis import stats
+from probe.analysis.compare import Network
 from probe.analysis.history import TargetHistory, round_ratio, sustained_drop
 from probe.analysis.target_verdict import Controls, Verdict, mechanism_of, round_controls
 from probe.records import Mechanism, RoundResult, Rule, VerdictKind
@@ -59,7 +60,10 @@ def _against_history(
         for result, mine, summary in zip(rounds, verdicts, controls, strict=True)
         if name in mine
     ]
-    recent = [(round_ratio(result, name), verdict.verdict) for result, verdict, _ in judged]
+    recent = [
+        (round_ratio(result, name) if summary.network == Network.HEALTHY else None, verdict.verdict)
+        for result, verdict, summary in judged
+    ]
     drop = sustained_drop(history.baseline(name), recent)
     if drop is None:
         return None
@@ -67,7 +71,7 @@ def _against_history(
     target = next(t for t in result.targets if t.name == name)
     mechanism, how, evidence = mechanism_of(target, latest_controls)
     evidence.update(
-        method="against its own history: ratio to the slowest control, rounds against baseline",
+        method="against its own history: ratio to the controls' median, against its baseline",
         history=asdict(drop),
     )
     rates = [
@@ -80,8 +84,9 @@ def _against_history(
     now = ", ".join(f"{ratio:.2f}" for ratio in drop.recent_ratios)
     reason = (
         f"{mechanism} against its own history: {drop.drop:.1f}x below its baseline "
-        f"(its goodput over the slowest control's: {drop.baseline_ratio:.2f} over "
-        f"{drop.baseline_rounds} clean rounds, now {now}); {how}"
+        f"(its goodput over the controls' median: {drop.baseline_ratio:.2f} over "
+        f"{drop.baseline_rounds} clean rounds, the lowest tenth {drop.baseline_low:.2f}; "
+        f"now {now}); {how}"
     )
     return Verdict(
         VerdictKind.THROTTLED,
@@ -126,8 +131,31 @@ def _judge(
         rule = Counter(v.rule for v in blocked if v.stage == stage).most_common(1)[0][0]
         reason = f"blocked at the {stage} stage in {count} of {len(mine)} rounds"
         return Verdict(VerdictKind.BLOCKED, reason, stage=stage, evidence=evidence, rule=rule)
+    slow = [
+        v for v in mine if v.verdict == VerdictKind.THROTTLED and v.evidence.get("slow_network")
+    ]
+    if len(slow) >= majority:
+        return _throttled_on_a_slow_network(slow, len(mine), evidence)
     pooled = _pooled(name, rounds, controls)
     return _judge_throughput(pooled, mine, evidence)
+
+
+def _throttled_on_a_slow_network(
+    slow: Sequence[Verdict], rounds: int, evidence: dict[str, Any]
+) -> Verdict:
+    """Most rounds caught it on a slow network, where the pooled 10x test cannot reach."""
+    mechanism = Counter(v.mechanism for v in slow).most_common(1)[0][0] or Mechanism.UNKNOWN
+    rates = [v.rate_bytes_per_second for v in slow if v.rate_bytes_per_second is not None]
+    rate = statistics.median(rates) if rates else None
+    at = f" at ~{format_rate(rate)}" if rate is not None else ""
+    evidence["slow_network"] = True
+    return Verdict(
+        VerdictKind.THROTTLED,
+        f"{mechanism}{at} on a slow network in {len(slow)} of {rounds} rounds",
+        mechanism=mechanism,
+        rate_bytes_per_second=rate,
+        evidence=evidence,
+    )
 
 
 Pooled = tuple[list[float], list[float], list[float], list[float]]

@@ -6,10 +6,12 @@ them is only fair if they were measured together.
 """
 
 import asyncio
+import dataclasses
 import datetime
 import re
 import secrets
 import ssl
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -123,20 +125,25 @@ async def measure_round(
     )
 
 
-# A target between these many times slower than the slowest control and OONI's
-# 10x is in the grey zone: unrelated servers differ by that much, and so can
-# flows that share a busy link unfairly. It is measured again, alone.
-GREY_ZONE = (3.0, 10.0)
+# A target this many times slower than the slowest control, or more, is
+# measured again alone: unrelated servers differ by that much, and so do flows
+# that share a busy link unfairly. On a healthy network only up to OONI's 10x
+# (beyond, the round's own rule is sure enough); on a slow one (the controls'
+# median under 1 Mbit/s, analysis.target_verdict.SLOW_NETWORK) always, since
+# congestion alone can hold one flow far below the others.
+GREY_ZONE = (2.5, 10.0)
+SLOW_CONTROLS = 1e6 / 8  # bytes/s: the same line as analysis.target_verdict.SLOW_NETWORK
 
 
 async def remeasure_grey_zone(
     measured: list[tuple["Job", TargetResult]], shared: "_RoundContext"
 ) -> list[SoloPair]:
-    """Each target in the grey zone again, one download at a time: it, then the slowest control.
+    """Each target in the grey zone again, one download at a time, then the slowest control.
 
     One at a time, as Wehe's replays, so that each has the path to itself:
     fair sharing of a busy link then neither makes a throttle nor hides one
-    (analysis.history reads the solo ratio for the round).
+    (the verdicts and analysis.history read the solo pair). The control is
+    measured once, after the targets, and stands beside each of them.
     """
     controls = [
         (job, result)
@@ -145,25 +152,30 @@ async def remeasure_grey_zone(
     ]
     if not controls:
         return []
+    # The front end shows these downloads apart from the round's: "NAME alone".
+    shared = dataclasses.replace(shared, listener=_Alone(shared.listener))
     slowest_job, slowest = min(controls, key=lambda pair: pair[1].goodput_bytes_per_second or 0)
-    pairs = []
+    median = statistics.median(result.goodput_bytes_per_second or 0 for _, result in controls)
+    slow_network = median < SLOW_CONTROLS
+    alone = []
     for job, result in measured:
-        if job.role != Role.TARGET or not _in_grey_zone(result, slowest):
+        if job.role != Role.TARGET or not _in_grey_zone(result, slowest, slow_network):
             continue
         if shared.interrupt.requested:
-            break
-        target = await measure_job(job, shared)
-        control = await measure_job(slowest_job, shared)
-        pairs.append(SoloPair(target, control))
-    return pairs
+            return []
+        alone.append(await measure_job(job, shared))
+    if not alone or shared.interrupt.requested:
+        return []
+    control = await measure_job(slowest_job, shared)
+    return [SoloPair(target, control) for target in alone]
 
 
-def _in_grey_zone(target: TargetResult, slowest_control: TargetResult) -> bool:
+def _in_grey_zone(target: TargetResult, slowest_control: TargetResult, slow_network: bool) -> bool:
     rate, control = target.goodput_bytes_per_second, slowest_control.goodput_bytes_per_second
     if target.failure is not None or not rate or not control:
         return False
     low, high = GREY_ZONE
-    return low <= control / rate < high
+    return low <= control / rate and (slow_network or control / rate < high)
 
 
 @dataclass(frozen=True)
@@ -254,6 +266,28 @@ def replay_settings(config: Config) -> ReplaySettings:
         transfer_timeout=timeouts.transfer,
         stop_at_plateau=config.settings.stop_at_plateau,
     )
+
+
+class _Alone:
+    """A listener that hears the grey zone's solo downloads as ``NAME alone``."""
+
+    def __init__(self, listener: ProgressListener) -> None:
+        self._listener = listener
+
+    def target_started(self, name: str, url: str) -> None:
+        self._listener.target_started(f"{name} alone", url)
+
+    def bytes_received(self, name: str, total: int) -> None:
+        self._listener.bytes_received(f"{name} alone", total)
+
+    def target_finished(self, result: TargetResult) -> None:
+        self._listener.target_finished(dataclasses.replace(result, name=f"{result.name} alone"))
+
+    def replay_started(self, label: str, total: int) -> None:
+        self._listener.replay_started(label, total)
+
+    def replay_finished(self, label: str, record: ReplayRecord) -> None:
+        self._listener.replay_finished(label, record)
 
 
 @dataclass(frozen=True)
