@@ -1,6 +1,7 @@
 """How often is the verdict right, and what does it cost? A confusion matrix from the lab.
 
     sudo .venv/bin/python bench/lab_accuracy.py [--runs 3] [--scenarios clean,sni-police,...]
+                                                [--history N] [--long ROUNDS]
 
 Every scenario of probe.lab.truth is applied in turn and `lab check` runs
 --runs times under it, with the lab's default settings. Each target's verdict
@@ -9,17 +10,42 @@ the lab did, columns: what the probe said), the scenarios with any mistake,
 the body bytes downloaded per target and round, by verdict, the verdicts that
 were right by probe.lab.truth.ALSO_RIGHT, the controls' pooled out-of-order
 share per scenario (what tells random loss) and the SNI swap's outcomes per
-scenario. Needs root (it builds a lab named "tpa" and removes it at the end).
+scenario.
+
+Two parts need the daemon and many rounds, read back from its archive:
+``--history N`` runs probe.lab.truth's shaped-after-a-clean-history scenario
+N times (how many rounds after the change the window said throttled, by
+which rule; whether any single round did), and ``--long ROUNDS`` runs each of
+probe.lab.truth.LONG_RUNS (clean, lossy, congested) for that many rounds and
+counts every round's and window's verdicts (none may be throttled). Needs
+root (it builds a lab named "tpa" and removes it at the end).
 """
 
 import argparse
 import statistics
+import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from probe.lab.control import fresh_lab
+from probe.lab.control import Lab, fresh_lab
+from probe.lab.daemon import LabDaemon, daemon_targets
 from probe.lab.scenarios import parse_composition
 from probe.lab.topology import Names
-from probe.lab.truth import EXPECTED, TARGETS, is_right, verdict_label
+from probe.lab.truth import (
+    EXPECTED,
+    HISTORY_CLEAN,
+    HISTORY_SHAPED,
+    HISTORY_TARGETS,
+    LONG_RUN_TARGETS,
+    LONG_RUNS,
+    TARGETS,
+    LongRun,
+    archived_labels,
+    is_right,
+    verdict_label,
+)
 from probe.records import VerdictKind
 
 CLASSES = [str(kind) for kind in VerdictKind]
@@ -29,6 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scenarios", default=",".join(EXPECTED))
+    parser.add_argument("--history", type=int, default=0, metavar="N")
+    parser.add_argument("--long", type=int, default=0, metavar="ROUNDS")
     args = parser.parse_args()
     matrix: Counter[tuple[str, str]] = Counter()
     exact_mistakes: Counter[str] = Counter()
@@ -37,7 +65,7 @@ def main() -> None:
     swap_states: defaultdict[str, Counter[str]] = defaultdict(Counter)
     bytes_by_verdict: defaultdict[str, list[int]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
-        for composition in args.scenarios.split(","):
+        for composition in args.scenarios.split(",") if args.runs else []:
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
                 document = lab.check_document(["--no-replay"])
@@ -60,8 +88,92 @@ def main() -> None:
                     spent = transfer["bytes"] if transfer else 0
                     bytes_by_verdict[got].append(spent)
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
-    print_report(matrix, exact_mistakes, bytes_by_verdict, args.runs)
-    print_network_evidence(also_right, out_of_order, swap_states)
+        histories = [history_trial(lab, Path(tmp)) for tmp in _directories(args.history)]
+        long_runs = [(run, long_run(lab, run, args.long)) for run in LONG_RUNS if args.long]
+    if args.runs:
+        print_report(matrix, exact_mistakes, bytes_by_verdict, args.runs)
+        print_network_evidence(also_right, out_of_order, swap_states)
+    if histories:
+        print_histories(histories)
+    if long_runs:
+        print_long_runs(long_runs)
+
+
+def _directories(count: int) -> Iterator[str]:
+    for _ in range(count):
+        with tempfile.TemporaryDirectory() as directory:
+            yield directory
+
+
+def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
+    """Clean rounds, then the shaping: when did the window say throttled, and how."""
+    lab.apply(parse_composition(HISTORY_CLEAN))
+    targets = daemon_targets(lab, directory / "targets.yaml", 512 * 1024, window=3)
+    with LabDaemon(lab, targets, directory) as daemon:
+        clean = len(daemon.wait_for(6, 300))
+        lab.apply(parse_composition(HISTORY_SHAPED))
+        rounds = daemon.wait_for(clean + 8, 300)
+    after = rounds[clean + 1 :]  # the round under way at the change belongs to neither side
+    caught = {}
+    for name in HISTORY_TARGETS:
+        said = [archived_labels(entry, "window")[name] for entry in after]
+        first = next((i for i, label in enumerate(said) if label.startswith("throttled")), None)
+        rule = None if first is None else after[first]["window"]["verdicts"][name]["rule"]
+        caught[name] = (first, rule)
+    round_throttled = sum(
+        label.startswith("throttled")
+        for entry in rounds
+        for label in archived_labels(entry, "round").values()
+    )
+    false_windows = sum(
+        label.startswith("throttled")
+        for entry in rounds[:clean]
+        for label in archived_labels(entry, "window").values()
+    )
+    print(f"history trial done: {caught}", flush=True)
+    return {"caught": caught, "round_throttled": round_throttled, "false_windows": false_windows}
+
+
+def long_run(lab: Lab, run: LongRun, rounds: int) -> Counter[tuple[str, str]]:
+    """``rounds`` rounds of the daemon on ``run``'s network: (scope, verdict) counts."""
+    lab.apply(parse_composition(run.composition))
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        names = list(LONG_RUN_TARGETS)
+        targets = daemon_targets(lab, directory / "targets.yaml", run.max_bytes, 6, names)
+        with LabDaemon(lab, targets, directory) as daemon:
+            entries = daemon.wait_for(rounds, rounds * 60)[:rounds]
+    print(f"long run done: {run.composition}", flush=True)
+    return Counter(
+        (scope, label)
+        for entry in entries
+        for scope in ("round", "window")
+        for label in archived_labels(entry, scope).values()
+    )
+
+
+def print_histories(histories: list[dict[str, Any]]) -> None:
+    print(f"\nshaped after a clean history ({HISTORY_SHAPED}), {len(histories)} trials")
+    for number, trial in enumerate(histories, start=1):
+        caught = ", ".join(
+            f"{name} " + ("never" if first is None else f"round {first + 1} ({rule})")
+            for name, (first, rule) in trial["caught"].items()
+        )
+        print(
+            f"  trial {number}: window throttled after the change: {caught}; "
+            f"rounds that said throttled: {trial['round_throttled']}; "
+            f"false window verdicts before: {trial['false_windows']}"
+        )
+
+
+def print_long_runs(runs: list[tuple[LongRun, Counter[tuple[str, str]]]]) -> None:
+    print("\nlong runs of networks without a throttle: verdicts (target-rounds)")
+    for run, counts in runs:
+        for scope in ("round", "window"):
+            said = {label: n for (where, label), n in counts.items() if where == scope}
+            throttled = sum(n for label, n in said.items() if label.startswith("throttled"))
+            shown = ", ".join(f"{label} {n}" for label, n in sorted(said.items()))
+            print(f"  {run.composition:>22} {scope:>6}: {shown}; throttled {throttled}")
 
 
 def print_report(

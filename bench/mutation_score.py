@@ -37,8 +37,8 @@ LISTED = [
     ("probe/analysis/target_verdict.py", "LOSSY_NETWORK = 0.02", "LOSSY_NETWORK = 0.01"),
     (
         "probe/analysis/target_verdict.py",
-        "if len(self.failures) * 2 > total:",
-        "if len(self.failures) * 2 >= total:",
+        "return len(self.failures) * 2 > len(self.rates) + len(self.failures)",
+        "return len(self.failures) * 2 >= len(self.rates) + len(self.failures)",
     ),
     (
         "probe/analysis/target_verdict.py",

@@ -5,6 +5,9 @@ parameters), so that a change to either shows up as a disagreement in the
 lab tests and the accuracy benchmark.
 """
 
+from dataclasses import dataclass
+from typing import Any
+
 from probe.analysis.episodes import document_label
 from probe.analysis.target_verdict import label_of
 from probe.records import Mechanism, Stage, VerdictKind
@@ -33,6 +36,10 @@ def _expect(default: str, **special: str) -> dict[str, str]:
     return {name: special.get(name, default) for name in TARGETS}
 
 
+# A 3 Mbit/s link shared by the round's eight downloads (controls ~500 kbit/s
+# each): a slow network, where the 2021 throttling was felt most.
+SLOW_LINK_POLICING = "sni-police+congested:rate=3mbit"
+
 EXPECTED = {
     "clean": _expect(OK),
     "sni-police": _expect(OK, **_POLICED),
@@ -45,7 +52,43 @@ EXPECTED = {
     "stall": _expect(OK, **{"tiktok-com": _blocked(Stage.STALL)}),
     "sni-police+congested:rate=20mbit": _expect(OK, **_POLICED),
     "sni-police+stall": _expect(OK, **_POLICED, **{"tiktok-com": _blocked(Stage.STALL)}),
+    SLOW_LINK_POLICING: _expect(DEGRADED, **_POLICED),
 }
+
+# Under OONI's 10x: twimg's server shaped to 8 Mbit/s on a 100 Mbit/s link
+# where the controls get ~15 each. No single round may call it throttled; the
+# daemon must, against the target's own history, within a few rounds of the
+# change (tests/test_detection_lab.py, bench/lab_accuracy.py --history).
+HISTORY_CLEAN = "congested:rate=100mbit"
+HISTORY_SHAPED = "congested:rate=100mbit+shape:server=twimg,rate=8mbit"
+HISTORY_TARGETS = ("pbs-twimg-com", "abs-twimg-com")
+
+
+@dataclass(frozen=True)
+class LongRun:
+    """A network without a throttle, run for many rounds: never ``throttled``."""
+
+    composition: str
+    usual: str  # what most verdicts must be
+    max_bytes: int  # per download: congested rounds last long enough to reach a plateau
+
+
+LONG_RUNS = (
+    LongRun("clean", OK, 512 * 1024),
+    LongRun("loss", OK, 512 * 1024),
+    # Six downloads share 2 Mbit/s, ~330 kbit/s each: 448 KiB lasts ~11 s, long
+    # enough to reach a plateau, so the slow-network rule is exercised.
+    LongRun("congested:rate=2mbit", DEGRADED, 448 * 1024),
+)
+# One target per platform server, and the controls: fewer downloads, shorter rounds.
+LONG_RUN_TARGETS = (
+    "pbs-twimg-com",
+    "twitter-com",
+    "tiktok-com",
+    "mirror-yandex-ru",
+    "deb-debian-org",
+    "speed-cloudflare-com",
+)
 
 # Verdicts that are right too, for any target of a scenario. Under random loss
 # a 2 MiB download on the lab's fast links takes 20 ms, or 2 s when a
@@ -63,3 +106,10 @@ def is_right(composition: str, target: str, label: str) -> bool:
 def verdict_label(verdict: dict[str, str | None]) -> str:
     """The label of a verdict from a JSON document (``check --json``)."""
     return document_label(verdict)
+
+
+def archived_labels(entry: dict[str, Any], scope: str) -> dict[str, str]:
+    """Each target's verdict label in an archived round: the round's, or its window's."""
+    if scope == "round":
+        return {e["name"]: verdict_label(e["verdict"]) for e in entry["targets"] if e["verdict"]}
+    return {name: verdict_label(v) for name, v in entry["window"]["verdicts"].items()}
