@@ -14,7 +14,7 @@ from probe.config import parse_config
 from probe.measure import plateau
 from probe.measure.goodput import goodput_bytes_per_second
 from probe.measure.transfer import TransferSettings
-from probe.records import ByteSample, DnsRecord, Failure, RttSample
+from probe.records import ByteSample, DnsRecord, Failure, RttSample, TcpInfoSample
 from tests.test_verdict import download
 
 FAST = 2e6  # bytes per second: 16 Mbit/s, above Wehe's fast-link line of 10 Mbit/s
@@ -242,3 +242,61 @@ def test_ten_times_slower_is_slowed_only_when_wehe_agrees() -> None:
     state, ratio = compare(unlike, measured_at(FAST))
 
     assert state == "inconclusive" and ratio == pytest.approx(20)
+
+
+# -- the statistics beneath: loss, RTT inflation, throughput bins -----------------------
+
+
+def tcp_info(t: float, reordered: int | None, retransmits: int, segments: int) -> TcpInfoSample:
+    return TcpInfoSample(t, 0.01, 0.0, 0.01, 0.01, retransmits, 0, reordered, None, 10, 0, segments)
+
+
+def test_loss_events_are_new_out_of_order_arrivals_plus_new_retransmits() -> None:
+    samples = [tcp_info(0.0, 5, 2, 100), tcp_info(1.0, 9, 3, 400), tcp_info(2.0, 12, 5, 1000)]
+
+    assert stats.loss_events(samples) == (12 - 5) + (5 - 2)
+    assert stats.loss_events([tcp_info(0.0, None, 0, 0), tcp_info(1.0, 4, 0, 10)]) == 4
+    assert stats.loss_events(samples[:1]) == 0 and stats.loss_events([]) == 0
+
+
+def test_loss_density_pools_every_download_with_two_samples_or_more() -> None:
+    too_short = [tcp_info(0.0, 0, 0, 0)]
+    first = [tcp_info(0.0, 0, 0, 0), tcp_info(1.0, 10, 0, 1000)]
+    second = [tcp_info(0.0, 0, 0, 500), tcp_info(1.0, 30, 0, 1500)]
+
+    assert stats.loss_density([too_short, first, second]) == pytest.approx(40 / 2000)
+    assert stats.loss_density([too_short]) is None
+
+
+@pytest.mark.parametrize(
+    ("connect", "inflated", "fine"),
+    [
+        (0.100, 0.131, 0.129),  # 1.3x the connect time rules above 16 ms ...
+        (0.010, 0.0151, 0.0149),  # ... and 5 ms more below it
+    ],
+)
+def test_rtt_inflation_is_over_one_point_three_times_and_five_ms(
+    connect: float, inflated: float, fine: float
+) -> None:
+    probes = [RttSample(0, inflated), RttSample(1, fine), RttSample(2, fine), RttSample(3, None)]
+
+    # The unanswered probe counts as inflated: a queue that drops the SYN is a queue.
+    assert stats.rtt_inflated_share(probes, connect) == pytest.approx(2 / 4)
+    assert stats.rtt_inflated_share([], connect) is None
+    assert stats.rtt_inflated_share(probes, None) is None
+
+
+def test_throughput_bins_cut_the_download_into_ten_equal_intervals() -> None:
+    samples = [
+        ByteSample(0.0, 0),
+        ByteSample(1.0, 1000),
+        ByteSample(4.0, 1000),
+        ByteSample(5.0, 6000),
+    ]
+
+    bins = stats.throughput_bins(samples)
+
+    # 0.5 s each: 1000 B/s for 1 s, nothing for 3 s, then 5000 B/s for the last second.
+    assert bins == pytest.approx([1000.0, 1000.0] + [0.0] * 6 + [5000.0, 5000.0])
+    assert stats.throughput_bins(samples[:1]) == []
+    assert stats.throughput_bins([ByteSample(1.0, 0), ByteSample(1.0, 10)]) == []
