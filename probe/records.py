@@ -330,14 +330,27 @@ class TargetResult:
 
 @dataclass
 class SoloPair:
-    """A target in the grey zone measured again alone, then the slowest control alone.
-
-    Each download has the path to itself, as Wehe's replays do, so their ratio
-    is not bent by fair sharing of a busy link.
-    """
+    """A target in the grey zone measured again alone, and the slowest control alone."""
 
     target: TargetResult
     control: TargetResult
+
+
+@dataclass
+class Remeasured:
+    """The grey zone's targets measured again one at a time, then the slowest control.
+
+    Each download has the path to itself, as Wehe's replays do, so their
+    ratios are not bent by fair sharing of a busy link.
+    """
+
+    targets: list[TargetResult]
+    control: TargetResult
+
+    def pair(self, name: str) -> SoloPair | None:
+        """The solo downloads of target ``name`` and of the control; None if it was not one."""
+        target = next((t for t in self.targets if t.name == name), None)
+        return None if target is None else SoloPair(target, self.control)
 
 
 @dataclass
@@ -352,7 +365,11 @@ class RoundResult:
     # Names the round in the archive, the JSON and the metrics' exemplars (empty in
     # documents written before rounds had ids).
     round_id: str = ""
-    remeasured: list[SoloPair] = field(default_factory=list)  # the grey zone's solo downloads
+    remeasured: Remeasured | None = None  # the grey zone's solo downloads, if any
+
+    def alone(self, name: str) -> SoloPair | None:
+        """Target ``name`` and the slowest control, each measured alone after the round."""
+        return None if self.remeasured is None else self.remeasured.pair(name)
 
     @property
     def bytes_transferred(self) -> int:
@@ -361,8 +378,8 @@ class RoundResult:
         What a data budget counts. Headers, TLS and TCP overhead come on top
         (a few percent).
         """
-        solo = [entry for pair in self.remeasured for entry in (pair.target, pair.control)]
-        entries = [*self.targets, *solo]
+        solo = self.remeasured
+        entries = [*self.targets, *([*solo.targets, solo.control] if solo is not None else [])]
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
         return transfers + sum(r.bytes for r in self.replays)
 
@@ -394,11 +411,14 @@ def round_from_jsonable(document: dict[str, Any]) -> RoundResult:
         targets=[_target_from(entry) for entry in document["targets"]],
         replays=[_replay_from(entry) for entry in document.get("replays", [])],
         round_id=document.get("round_id", ""),
-        remeasured=[
-            SoloPair(_target_from(pair["target"]), _target_from(pair["control"]))
-            for pair in document.get("remeasured", [])
-        ],
+        remeasured=_remeasured_from(document.get("remeasured")),
     )
+
+
+def _remeasured_from(data: dict[str, Any] | None) -> Remeasured | None:
+    if data is None:
+        return None
+    return Remeasured([_target_from(t) for t in data["targets"]], _target_from(data["control"]))
 
 
 def _target_from(entry: dict[str, Any]) -> TargetResult:

@@ -10,10 +10,10 @@ from probe.measure import round as round_module
 from probe.records import (
     Failure,
     Mechanism,
+    Remeasured,
     RoundResult,
     RttSample,
     Rule,
-    SoloPair,
     StopReason,
     VerdictKind,
 )
@@ -45,7 +45,7 @@ def slow_round(
     result = RoundResult("", "", False, [target, *controls])
     if alone is not None:
         solo = download("t", "target", target_rate)
-        result.remeasured = [SoloPair(solo, download("c0", "control", target_rate * alone))]
+        result.remeasured = Remeasured([solo], download("c0", "control", target_rate * alone))
     return result
 
 
@@ -146,7 +146,7 @@ def test_the_ratio_is_to_the_controls_median_and_a_solo_pair_stands_for_the_roun
     result = ratio_round(275e3)
     assert round_ratio(result, "t") == pytest.approx(0.25)
 
-    result.remeasured = [SoloPair(download("t", "target", 1e5), download("c0", "control", 1e6))]
+    result.remeasured = Remeasured([download("t", "target", 1e5)], download("c0", "control", 1e6))
     assert round_ratio(result, "t") == pytest.approx(0.1)
     assert round_ratio(result, "absent") is None
 

@@ -119,9 +119,9 @@ def round_ratio(result: RoundResult, name: str) -> float | None:
     The solo re-measurement, when the round made one for this target, stands
     for the round: the target alone over the control measured alone.
     """
-    for pair in result.remeasured:
-        if pair.target.name == name:
-            return _ratio(pair.target, [pair.control])
+    alone = result.alone(name)
+    if alone is not None:
+        return _ratio(alone.target, [alone.control])
     target = next((t for t in result.targets if t.name == name), None)
     if target is None:
         return None

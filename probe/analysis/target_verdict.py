@@ -209,7 +209,7 @@ def judge_round(
     swap = judge_swap(result, controls.network) if swap is None else swap
     verdicts = {}
     for target in (t for t in result.targets if t.role == Role.TARGET):
-        alone = next((p for p in result.remeasured if p.target.name == target.name), None)
+        alone = result.alone(target.name)
         verdict = judge(target, controls, alone)
         host = urlsplit(target.url).hostname or ""
         outcome = swap.get(host)

@@ -34,10 +34,10 @@ from probe.records import (
     Direction,
     DnsRecord,
     Failure,
+    Remeasured,
     ReplayRecord,
     Role,
     RoundResult,
-    SoloPair,
     TargetResult,
     Variant,
 )
@@ -137,7 +137,7 @@ SLOW_CONTROLS = 1e6 / 8  # bytes/s: the same line as analysis.target_verdict.SLO
 
 async def remeasure_grey_zone(
     measured: list[tuple["Job", TargetResult]], shared: "_RoundContext"
-) -> list[SoloPair]:
+) -> Remeasured | None:
     """Each target in the grey zone again, one download at a time, then the slowest control.
 
     One at a time, as Wehe's replays, so that each has the path to itself:
@@ -151,7 +151,7 @@ async def remeasure_grey_zone(
         if job.role == Role.CONTROL and result.failure is None and result.goodput_bytes_per_second
     ]
     if not controls:
-        return []
+        return None
     # The front end shows these downloads apart from the round's: "NAME alone".
     shared = dataclasses.replace(shared, listener=_Alone(shared.listener))
     slowest_job, slowest = min(controls, key=lambda pair: pair[1].goodput_bytes_per_second or 0)
@@ -162,12 +162,11 @@ async def remeasure_grey_zone(
         if job.role != Role.TARGET or not _in_grey_zone(result, slowest, slow_network):
             continue
         if shared.interrupt.requested:
-            return []
+            return None
         alone.append(await measure_job(job, shared))
     if not alone or shared.interrupt.requested:
-        return []
-    control = await measure_job(slowest_job, shared)
-    return [SoloPair(target, control) for target in alone]
+        return None
+    return Remeasured(alone, await measure_job(slowest_job, shared))
 
 
 def _in_grey_zone(target: TargetResult, slowest_control: TargetResult, slow_network: bool) -> bool:

@@ -10,7 +10,7 @@ when the body is complete, and the record says which.
 
 import errno
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,15 +127,19 @@ async def download(
     return record
 
 
+# httpx's ``trace`` extension: called with each httpcore event and its details.
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
 async def _get(
-    client: httpx.AsyncClient, url: str, address: str, sni: str, tracer: "_Tracer"
+    client: httpx.AsyncClient, url: str, address: str, sni: str, trace: Trace
 ) -> httpx.Response:
     """GET ``url`` from ``address`` with ``sni`` in the ClientHello; the body is not read yet."""
     request = client.build_request(
         "GET",
         _url_at_address(url, address),
         headers=_headers(urlsplit(url).netloc.rpartition("@")[2]),
-        extensions={"sni_hostname": sni, "trace": tracer},
+        extensions={"sni_hostname": sni, "trace": trace},
     )
     return await client.send(request, stream=True)
 
@@ -281,13 +285,7 @@ class _Body:
         """The same URL on the same connection, untraced: the phases were the first request's."""
         url = self.record.redirects[-1].location if self.record.redirects else self.record.url
         new_connection = _NewConnectionWatch()
-        request = self.client.build_request(
-            "GET",
-            _url_at_address(url, self.address),
-            headers=_headers(urlsplit(url).netloc.rpartition("@")[2]),
-            extensions={"sni_hostname": self.sni, "trace": new_connection},
-        )
-        response = await self.client.send(request, stream=True)
+        response = await _get(self.client, url, self.address, self.sni, new_connection)
         if response.status_code != 200 or new_connection.seen:
             await response.aclose()  # not what was measured: its bytes are not counted
             return None
