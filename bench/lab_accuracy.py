@@ -36,6 +36,7 @@ from probe.lab.topology import Names
 from probe.lab.truth import (
     EXPECTED,
     HISTORY_CLEAN,
+    HISTORY_MAX_BYTES,
     HISTORY_SHAPED,
     HISTORY_TARGETS,
     LONG_RUN_TARGETS,
@@ -108,7 +109,7 @@ def _directories(count: int) -> Iterator[str]:
 def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
     """Clean rounds, then the shaping: when did the window say throttled, and how."""
     lab.apply(parse_composition(HISTORY_CLEAN))
-    targets = daemon_targets(lab, directory / "targets.yaml", 512 * 1024, window=3)
+    targets = daemon_targets(lab, directory / "targets.yaml", HISTORY_MAX_BYTES, window=6)
     with LabDaemon(lab, targets, directory) as daemon:
         clean = len(daemon.wait_for(6, 300))
         lab.apply(parse_composition(HISTORY_SHAPED))

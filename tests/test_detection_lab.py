@@ -21,6 +21,7 @@ from probe.lab.topology import Names
 from probe.lab.truth import (
     EXPECTED,
     HISTORY_CLEAN,
+    HISTORY_MAX_BYTES,
     HISTORY_SHAPED,
     HISTORY_TARGETS,
     LONG_RUN_TARGETS,
@@ -166,7 +167,7 @@ def test_a_platform_shaped_a_few_times_slower_is_caught_by_its_history_only(
     the daemon does, against the target's own history."""
     shaped = set(HISTORY_TARGETS)
     apply(lab, HISTORY_CLEAN)
-    targets = daemon_targets(lab, tmp_path / "targets.yaml", 512 * 1024, window=3)
+    targets = daemon_targets(lab, tmp_path / "targets.yaml", HISTORY_MAX_BYTES, window=6)
     with LabDaemon(lab, targets, tmp_path) as daemon:
         clean = len(daemon.wait_for(6, 120))
         apply(lab, HISTORY_SHAPED)

@@ -185,7 +185,10 @@ def test_a_ratio_already_a_drop_never_joins_the_baseline() -> None:
         ([0.3, 0.3, 0.3], True),  # 3.3x below, three rounds running
         ([0.3, 0.34, 0.3], False),  # one round only 2.9x below
         ([1.0, 0.3, 0.3], False),  # two rounds: not yet sustained
-        ([0.3, None, 0.3], False),  # a round without a ratio (or on a sick network) breaks it
+        ([0.3, None, 0.3], False),  # a round without a ratio (or on a sick network)
+        ([0.3, 1.0, 0.3, 0.3], True),  # three of the latest four
+        ([0.3, 0.3, 0.3, 1.0], False),  # ... the latest among them: the drop is over
+        ([0.3, 0.3, 1.0, None, 0.3], False),  # only two of the latest four
     ],
 )
 def test_a_drop_is_three_rounds_each_over_three_times_below_the_baseline(
@@ -196,7 +199,7 @@ def test_a_drop_is_three_rounds_each_over_three_times_below_the_baseline(
     assert (drop is not None) == dropped
     if drop is not None:
         assert (drop.baseline_ratio, drop.baseline_low) == (1.0, 0.8)
-        assert drop.drop == pytest.approx(1 / 0.3)
+        assert drop.drop == pytest.approx(1 / 0.3) and drop.recent_ratios == [0.3] * 3
 
 
 def test_a_target_whose_ratio_wanders_is_not_judged_by_its_median() -> None:

@@ -39,6 +39,7 @@ from probe.records import Role, RoundResult, TargetResult, VerdictKind
 MIN_BASELINE_ROUNDS = 4  # an hour of the daemon's default 15-minute rounds
 HISTORY_ROUNDS = 96  # a day of them: the baseline follows slow changes of a platform
 SUSTAINED_ROUNDS = 3
+LOOKBACK_ROUNDS = 4  # the 3 rounds may be any of the latest 4, the latest among them
 DROP_FACTOR = 3.0
 LOW_QUANTILE = 0.1  # a drop is also below the lowest tenth of the clean rounds
 
@@ -64,7 +65,7 @@ class Drop:
     baseline_ratio: float  # median ratio to the controls' median over the clean rounds
     baseline_low: float  # the lowest tenth of those ratios
     baseline_rounds: int
-    recent_ratios: list[float]  # the latest rounds, oldest first
+    recent_ratios: list[float]  # the latest rounds' that are below the baseline, oldest first
     drop: float  # baseline over the median of the recent ratios
 
 
@@ -144,12 +145,15 @@ def sustained_drop(
 
     A round's ratio is None where it has none or its network was not healthy.
     """
-    if baseline is None or len(recent) < SUSTAINED_ROUNDS:
+    if baseline is None:
         return None
-    latest = recent[-SUSTAINED_ROUNDS:]
     judged = (VerdictKind.OK, VerdictKind.INCONCLUSIVE, VerdictKind.THROTTLED)
-    ratios = [ratio for ratio, verdict in latest if ratio is not None and verdict in judged]
-    if len(ratios) < SUSTAINED_ROUNDS or any(ratio >= baseline.ceiling for ratio in ratios):
+    latest = [
+        ratio if ratio is not None and verdict in judged else None
+        for ratio, verdict in recent[-LOOKBACK_ROUNDS:]
+    ]
+    below = [ratio for ratio in latest if ratio is not None and ratio < baseline.ceiling]
+    if len(below) < SUSTAINED_ROUNDS or latest[-1] is None or latest[-1] >= baseline.ceiling:
         return None
-    drop = baseline.ratio / statistics.median(ratios)
-    return Drop(baseline.ratio, baseline.low, baseline.rounds, ratios, drop)
+    drop = baseline.ratio / statistics.median(below)
+    return Drop(baseline.ratio, baseline.low, baseline.rounds, below, drop)
