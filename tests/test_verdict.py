@@ -283,6 +283,29 @@ def test_system_resolver_failing_only_for_the_target_is_dns_blocking() -> None:
     assert "dns_nxdomain" in verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("failure", "control_rate", "verdict"),
+    [
+        (Failure.DNS_TIMEOUT, 5e6, "blocked"),  # a healthy network: the query was dropped
+        (Failure.DNS_TIMEOUT, 5e4, "degraded"),  # a congested one loses queries by itself
+        (Failure.DNS_NXDOMAIN, 5e4, "blocked"),  # but it does not answer for the resolver
+    ],
+)
+def test_a_dns_time_out_on_a_degraded_network_is_no_dns_block(
+    failure: Failure, control_rate: float, verdict: str
+) -> None:
+    controls = [download(f"c{i}", "control", control_rate) for i in range(3)]
+    target = download("t", "target", control_rate)
+    target.dns = [
+        DnsRecord("system", "system", "t", "A", 0.0, 2.0, [], failure),
+        DnsRecord("public", "192.0.2.53:53", "t", "A", 0.0, 0.01, ["192.0.2.1"]),
+    ]
+
+    got = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert got.verdict == verdict
+
+
 def test_wehe_needs_both_the_area_and_the_ks_test() -> None:
     slow, fast = [1.0, 1.1, 0.9, 1.0, 1.05] * 2, [10.0, 11.0, 9.0, 10.5, 9.5] * 2
 

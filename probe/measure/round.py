@@ -125,12 +125,13 @@ async def measure_round(
     )
 
 
-# A target this many times slower than the slowest control, or more, is
-# measured again alone: unrelated servers differ by that much, and so do flows
-# that share a busy link unfairly. On a healthy network only up to OONI's 10x
-# (beyond, the round's own rule is sure enough); on a slow one (the controls'
-# median under 1 Mbit/s, analysis.target_verdict.SLOW_NETWORK) always, since
-# congestion alone can hold one flow far below the others.
+# A target this many times slower than the controls (their median), or more,
+# is measured again alone: unrelated servers differ by that much, and so do
+# flows that share a busy link unfairly. On a healthy network only while it is
+# under OONI's 10x below the slowest control (beyond, the round's own rule is
+# sure enough); on a slow one (the controls' median under 1 Mbit/s,
+# analysis.target_verdict.SLOW_NETWORK) always, since congestion alone can hold
+# one flow far below the others.
 GREY_ZONE = (2.5, 10.0)
 SLOW_CONTROLS = 1e6 / 8  # bytes/s: the same line as analysis.target_verdict.SLOW_NETWORK
 
@@ -156,10 +157,9 @@ async def remeasure_grey_zone(
     shared = dataclasses.replace(shared, listener=_Alone(shared.listener))
     slowest_job, slowest = min(controls, key=lambda pair: pair[1].goodput_bytes_per_second or 0)
     median = statistics.median(result.goodput_bytes_per_second or 0 for _, result in controls)
-    slow_network = median < SLOW_CONTROLS
     alone = []
     for job, result in measured:
-        if job.role != Role.TARGET or not _in_grey_zone(result, slowest, slow_network):
+        if job.role != Role.TARGET or not _in_grey_zone(result, median, slowest):
             continue
         if shared.interrupt.requested:
             return None
@@ -169,12 +169,14 @@ async def remeasure_grey_zone(
     return Remeasured(alone, await measure_job(slowest_job, shared))
 
 
-def _in_grey_zone(target: TargetResult, slowest_control: TargetResult, slow_network: bool) -> bool:
-    rate, control = target.goodput_bytes_per_second, slowest_control.goodput_bytes_per_second
-    if target.failure is not None or not rate or not control:
+def _in_grey_zone(target: TargetResult, median: float, slowest_control: TargetResult) -> bool:
+    """2.5x or more below the controls' median, and on a healthy network under 10x
+    below the slowest control."""
+    rate, slowest = target.goodput_bytes_per_second, slowest_control.goodput_bytes_per_second
+    if target.failure is not None or not rate or not slowest:
         return False
     low, high = GREY_ZONE
-    return low <= control / rate and (slow_network or control / rate < high)
+    return median / rate >= low and (median < SLOW_CONTROLS or slowest / rate < high)
 
 
 @dataclass(frozen=True)
