@@ -125,6 +125,24 @@ class Verdict:
         return label_of(self.verdict, self.mechanism or self.stage)
 
 
+def throttled(
+    mechanism: Mechanism,
+    rate: float | None,
+    reason: str,
+    evidence: dict[str, Any],
+    rule: Rule = Rule.CONTROLS,
+) -> Verdict:
+    """A ``throttled`` verdict: the mechanism, the rate it was held to, and why."""
+    return Verdict(
+        VerdictKind.THROTTLED,
+        reason,
+        mechanism=mechanism,
+        rate_bytes_per_second=rate,
+        evidence=evidence,
+        rule=rule,
+    )
+
+
 def label_of(verdict: str, detail: str | None) -> str:
     """A verdict and its mechanism or stage in one word, as tables and reports show it."""
     return str(verdict) + (f"/{detail}" if detail else "")
@@ -379,14 +397,11 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
             evidence=evidence,
         )
     mechanism, how = _mechanism(transfer, signs, controls, evidence)
-    return Verdict(
-        VerdictKind.THROTTLED,
+    reason = (
         f"{mechanism} at ~{format_rate(rate)}; controls {_controls_text(controls)} "
-        f"(the slowest {ratio:.0f}x faster); {how}",
-        mechanism=mechanism,
-        rate_bytes_per_second=rate,
-        evidence=evidence,
+        f"(the slowest {ratio:.0f}x faster); {how}"
     )
+    return throttled(mechanism, rate, reason, evidence)
 
 
 def _judge_on_slow_network(
@@ -432,14 +447,11 @@ def _judge_on_slow_network(
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
     evidence["slow_network"] = True
     mechanism, how = _mechanism(transfer, signs, controls, evidence)
-    return Verdict(
-        VerdictKind.THROTTLED,
+    reason = (
         f"{mechanism} at ~{format_rate(rate)} on a slow network: held flat {ratio:.1f}x below "
-        f"the controls at the same time (median {_controls_text(controls)}); {how}",
-        mechanism=mechanism,
-        rate_bytes_per_second=rate,
-        evidence=evidence,
+        f"the controls at the same time (median {_controls_text(controls)}); {how}"
     )
+    return throttled(mechanism, rate, reason, evidence)
 
 
 @dataclass(frozen=True)

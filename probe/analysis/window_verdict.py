@@ -22,7 +22,13 @@ from typing import Any
 from probe.analysis import stats
 from probe.analysis.compare import Network
 from probe.analysis.history import TargetHistory, round_ratio, sustained_drop
-from probe.analysis.target_verdict import Controls, Verdict, mechanism_of, round_controls
+from probe.analysis.target_verdict import (
+    Controls,
+    Verdict,
+    mechanism_of,
+    round_controls,
+    throttled,
+)
 from probe.records import Mechanism, RoundResult, Rule, VerdictKind
 from probe.units import format_rate
 
@@ -88,14 +94,7 @@ def _against_history(
         f"{drop.baseline_rounds} clean rounds, the lowest tenth {drop.baseline_low:.2f}; "
         f"now {now}); {how}"
     )
-    return Verdict(
-        VerdictKind.THROTTLED,
-        reason,
-        mechanism=mechanism,
-        rate_bytes_per_second=rate,
-        evidence=evidence,
-        rule=Rule.HISTORY,
-    )
+    return throttled(mechanism, rate, reason, evidence, Rule.HISTORY)
 
 
 def _judge(
@@ -149,12 +148,11 @@ def _throttled_on_a_slow_network(
     rate = statistics.median(rates) if rates else None
     at = f" at ~{format_rate(rate)}" if rate is not None else ""
     evidence["slow_network"] = True
-    return Verdict(
-        VerdictKind.THROTTLED,
+    return throttled(
+        mechanism,
+        rate,
         f"{mechanism}{at} on a slow network in {len(slow)} of {rounds} rounds",
-        mechanism=mechanism,
-        rate_bytes_per_second=rate,
-        evidence=evidence,
+        evidence,
     )
 
 
@@ -194,13 +192,7 @@ def _judge_throughput(pooled: Pooled, mine: Sequence[Verdict], evidence: dict[st
         f"{mechanism} at ~{format_rate(rate)} ({measured}); controls {format_rate(controls)}; "
         f"Wehe on pooled samples: area {wehe.area:.0%}, KS p={wehe.p_value:.1g}"
     )
-    return Verdict(
-        VerdictKind.THROTTLED,
-        reason,
-        mechanism=mechanism,
-        rate_bytes_per_second=rate,
-        evidence=evidence,
-    )
+    return throttled(mechanism, rate, reason, evidence)
 
 
 def _pooled(name: str, rounds: Sequence[RoundResult], summaries: Sequence[Controls]) -> Pooled:
