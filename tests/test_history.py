@@ -189,6 +189,8 @@ def test_a_ratio_already_a_drop_never_joins_the_baseline() -> None:
         ([0.3, 1.0, 0.3, 0.3], True),  # three of the latest four
         ([0.3, 0.3, 0.3, 1.0], False),  # ... the latest among them: the drop is over
         ([0.3, 0.3, 1.0, None, 0.3], False),  # only two of the latest four
+        ([0.3, None, 0.3, 0.3], True),  # a round without a ratio, spared like a lucky one
+        ([0.3, 0.3, None, 0.3], True),
     ],
 )
 def test_a_drop_is_three_rounds_each_over_three_times_below_the_baseline(
@@ -302,6 +304,8 @@ def test_the_ceiling_edge_a_ratio_on_it_is_no_drop_and_joins_the_baseline() -> N
 
     assert sustained_drop(baseline, [(1.0, OK)] * 3) is None
     assert sustained_drop(baseline, [(0.99, OK)] * 3) is not None
+    assert sustained_drop(baseline, [(0.5, OK), (1.0, OK), (0.5, OK)]) is None  # two below
+    assert sustained_drop(baseline, [(0.5, OK)] * 3 + [(1.0, OK)]) is None  # the latest on it
     assert past.baseline("t") == Baseline(3.0, 1.0, 5)
 
 

@@ -288,6 +288,7 @@ def test_system_resolver_failing_only_for_the_target_is_dns_blocking() -> None:
     [
         (Failure.DNS_TIMEOUT, 5e6, "blocked"),  # a healthy network: the query was dropped
         (Failure.DNS_TIMEOUT, 5e4, "degraded"),  # a congested one loses queries by itself
+        (Failure.DNS_UNAVAILABLE, 5e4, "degraded"),  # (getaddrinfo's EAI_AGAIN: no answer)
         (Failure.DNS_NXDOMAIN, 5e4, "blocked"),  # but it does not answer for the resolver
     ],
 )

@@ -87,6 +87,9 @@ LOSSY_NETWORK = 0.02
 SLOW_LINK_RATIO = 2.5
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
 
+# The resolver gave no answer at all: what a congested link does to a query too.
+_UNANSWERED = (Failure.DNS_TIMEOUT, Failure.DNS_UNAVAILABLE)
+
 STAGE_OF_FAILURE = {
     **{f: Stage.DNS for f in Failure if f.value.startswith("dns_")},
     Failure.NETWORK_UNREACHABLE: Stage.TCP,
@@ -520,9 +523,9 @@ def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
     evidence = _base(target, controls)
     if system and not system_answers and other_answers and controls.system_dns_ok:
         failure = next((r.failure for r in system if r.failure is not None), "no answer")
-        if failure == Failure.DNS_TIMEOUT and controls.degraded_reason() is not None:
+        if failure in _UNANSWERED and controls.degraded_reason() is not None:
             # A query lost on a congested or failing network says nothing about the
-            # name (the lab's congested long runs: 10 of 150 lookups); an answer would.
+            # name (the lab's congested long runs: 10-18 of 150 lookups); an answer would.
             return None
         return Verdict(
             VerdictKind.BLOCKED,
