@@ -307,6 +307,28 @@ def test_a_dns_time_out_on_a_degraded_network_is_no_dns_block(
     assert got.verdict == verdict
 
 
+@pytest.mark.parametrize(("lost", "verdict"), [(0, "blocked"), (1, "degraded")])
+def test_a_lookup_that_times_out_is_a_dns_block_only_if_the_controls_lookups_do_not(
+    lost: int, verdict: str
+) -> None:
+    """On a congested link queries go unanswered whatever the name, while the
+    controls, with the target out of their way, still download fast enough."""
+    controls = [download(f"c{i}", "control", 5e6) for i in range(3)]
+    if lost:
+        controls[0].dns.append(
+            DnsRecord("public", "192.0.2.53:53", "c0", "A", 0.0, 2.0, [], Failure.DNS_TIMEOUT)
+        )
+    target = download("t", "target", 5e6, failure=Failure.DNS_TIMEOUT)
+    target.transfer = None
+    target.dns = [DnsRecord("system", "system", "t", "A", 0.0, 2.0, [], Failure.DNS_TIMEOUT)]
+
+    got = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert got.verdict == verdict
+    if lost:
+        assert "1 of the controls' DNS queries went unanswered too" in got.reason
+
+
 def test_wehe_needs_both_the_area_and_the_ks_test() -> None:
     slow, fast = [1.0, 1.1, 0.9, 1.0, 1.05] * 2, [10.0, 11.0, 9.0, 10.5, 9.5] * 2
 
