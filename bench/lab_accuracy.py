@@ -17,7 +17,7 @@ Two parts need the daemon and many rounds, read back from its archive:
 N times (how many rounds after the change the window said throttled, by
 which rule; whether any single round did), and ``--long ROUNDS`` runs each of
 probe.lab.truth.LONG_RUNS (clean, lossy, congested) for that many rounds and
-counts every round's and window's verdicts (none may be throttled). Needs
+counts every round's and window's verdicts (none may be throttled or blocked). Needs
 root (it builds a lab named "tpa" and removes it at the end).
 """
 
@@ -172,9 +172,11 @@ def print_long_runs(runs: list[tuple[LongRun, Counter[tuple[str, str]]]]) -> Non
     for run, counts in runs:
         for scope in ("round", "window"):
             said = {label: n for (where, label), n in counts.items() if where == scope}
-            throttled = sum(n for label, n in said.items() if label.startswith("throttled"))
+            alarms = sum(
+                n for label, n in said.items() if label.startswith(("throttled", "blocked"))
+            )
             shown = ", ".join(f"{label} {n}" for label, n in sorted(said.items()))
-            print(f"  {run.composition:>22} {scope:>6}: {shown}; throttled {throttled}")
+            print(f"  {run.composition:>22} {scope:>6}: {shown}; false alarms {alarms}")
 
 
 def print_report(

@@ -207,7 +207,7 @@ def long_run(run: LongRun, lab_name: str, directory: Path, rounds: int) -> list[
             return daemon.wait_for(rounds, 1500)
 
 
-def test_no_false_throttling_over_fifty_rounds_of_clean_congested_and_lossy_networks(
+def test_no_false_alarm_over_fifty_rounds_of_clean_congested_and_lossy_networks(
     tmp_path: Path,
 ) -> None:
     """Three labs at once, one per network, each running the daemon for 50 rounds."""
@@ -227,5 +227,7 @@ def test_no_false_throttling_over_fifty_rounds_of_clean_congested_and_lossy_netw
             for scope in ("round", "window")
             for label in archived_labels(entry, scope).values()
         )
-        assert not any(label.startswith("throttled") for label in said), (run, said)
+        # Neither a throttle nor a block: nothing on these networks singles a name out.
+        false_alarms = [label for label in said if label.startswith(("throttled", "blocked"))]
+        assert not false_alarms, (run, said)
         assert said[run.usual] >= sum(said.values()) * 0.8, (run, said)
