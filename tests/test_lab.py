@@ -14,7 +14,7 @@ import pytest
 from probe.lab import topology
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.topology import Names
-from probe.lab.truth import EXPECTED, TARGETS, is_right, verdict_label
+from probe.lab.truth import EXPECTED, SLOW_LINK_POLICING, TARGETS, is_right, verdict_label
 from tests.lab_support import (
     TEST_LAB,
     apply,
@@ -152,7 +152,9 @@ def test_policing_composes_with_a_congested_link(clean: Lab) -> None:
     assert all(1_000 < kbit(entries[name]) < 20_000 for name in CONTROLS)
 
 
-@pytest.mark.parametrize("composition", EXPECTED)
+# The slow link needs downloads of 10 s and more to show a plateau, which
+# --timeout 10 cuts short: tests/test_detection_lab.py runs it with its own settings.
+@pytest.mark.parametrize("composition", [c for c in EXPECTED if c != SLOW_LINK_POLICING])
 def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str) -> None:
     apply(clean, composition)
 
