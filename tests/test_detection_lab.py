@@ -51,16 +51,6 @@ def lab() -> Iterator[Lab]:
         yield the_lab
 
 
-def field_targets(lab: Lab, directory: Path) -> Path:
-    """The built-in targets on the lab's network, without the swap and the replay."""
-    config = yaml.safe_load(lab.field_targets_file.read_text())
-    config.pop("sni_swap", None)
-    config.pop("replay", None)
-    path = directory / "field-targets.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def test_the_delay_scenario_adds_its_round_trip_and_goes_with_it(lab: Lab, tmp_path: Path) -> None:
     control = only_targets(lab, ["deb-debian-org"], tmp_path)
 
@@ -80,14 +70,12 @@ def test_the_delay_scenario_adds_its_round_trip_and_goes_with_it(lab: Lab, tmp_p
     assert commands and not any(b"probe.lab.delayer" in command for command in commands)
 
 
-def test_small_platform_objects_read_like_the_controls_on_a_real_path(
-    lab: Lab, tmp_path: Path
-) -> None:
+def test_small_platform_objects_read_like_the_controls_on_a_real_path(lab: Lab) -> None:
     """The issue's goal: on a clean 100 Mbit/s link with a 50 ms path, every target
     within 2x of the controls, though its object is 90-220 KB and theirs megabytes."""
     apply(lab, REAL_PATH)
 
-    entries = lab_check(lab, targets=field_targets(lab, tmp_path))
+    entries = lab_check(lab, targets=lab.field_targets_file)
 
     controls = [e["goodput_bytes_per_second"] for e in entries.values() if e["role"] == "control"]
     median = sorted(controls)[len(controls) // 2]
@@ -100,12 +88,10 @@ def test_small_platform_objects_read_like_the_controls_on_a_real_path(
         assert entry["goodput_bytes_per_second"] >= median / 2, (entry["name"], median)
 
 
-def test_a_policed_platform_on_a_real_path_is_still_throttled_with_little_data(
-    lab: Lab, tmp_path: Path
-) -> None:
+def test_a_policed_platform_on_a_real_path_is_still_throttled_with_little_data(lab: Lab) -> None:
     apply(lab, f"{REAL_PATH}+sni-police")
 
-    entries = lab_check(lab, targets=field_targets(lab, tmp_path))
+    entries = lab_check(lab, targets=lab.field_targets_file)
 
     # Of the built-in targets only the banner's host (pbs.twimg.com) holds a 2021 pattern.
     for name, entry in entries.items():
