@@ -362,8 +362,8 @@ class ReplayServer:
         """Accept; read the upload until done, settled or out of time; report; drain the rest."""
         accept = record_header(ACCEPT_SIZE) + os.urandom(ACCEPT_SIZE)
         writer.write(self._maybe_invert(accept, session))
-        counter = ByteCounter()
-        sampler = Sampler(counter, writer.get_extra_info("socket"), Clock())
+        counter = ByteCounter(Clock())
+        sampler = Sampler(counter, writer.get_extra_info("socket"))
         sampler.start()
         try:
             stop = await self._read_upload(reader, request, counter, sampler, session)

@@ -34,7 +34,7 @@ async def read_body(
     """Count ``chunks`` into ``counter`` until ``limit``, a plateau, or their end."""
     judged = 0  # samples already judged for a plateau: judge each new one once
     async for chunk in chunks:
-        counter.bytes += len(chunk)
+        counter.add(len(chunk))
         if on_chunk is not None:
             on_chunk(counter.bytes)
         if counter.bytes >= limit:

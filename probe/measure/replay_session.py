@@ -102,7 +102,7 @@ async def replay(
         t=0.0,
     )
     phases = PhaseLog(record.phases, clock)
-    counter = ByteCounter()
+    counter = ByteCounter(clock)
     sampler: Sampler | None = None
     writer: asyncio.StreamWriter | None = None
     deadline = Deadline(session_seconds(settings), interrupt)
@@ -117,7 +117,7 @@ async def replay(
             phases.open("hello")
             deadline.phase(settings.stall_timeout)
             await _send_hello(writer, hello)
-            sampler = Sampler(counter, sock, clock)
+            sampler = Sampler(counter, sock)
             run = _Run(record, counter, sampler, deadline, settings, phases, on_bytes)
             if upload:
                 scrambled = session.variant == Variant.SCRAMBLED
@@ -217,7 +217,7 @@ async def _upload(
             else:  # the last record: shorter, with its own header
                 chunk = _frame(_UPLOAD_BLOCK[: remaining - RECORD_HEADER], scrambled)
             writer.write(chunk)
-            run.counter.bytes += len(chunk)
+            run.counter.add(len(chunk))
             while not await _drained_or_done(writer, report):
                 watch.progress()
             watch.progress()

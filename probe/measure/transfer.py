@@ -100,13 +100,13 @@ async def download(
     record = TransferRecord(url, hostname, address, port, sni=sni, t0=clock.now(), t=0.0)
     deadline = Deadline(settings.transfer_timeout, interrupt)
     tracer = _Tracer(record, clock, deadline, settings)
-    counter = ByteCounter()
+    counter = ByteCounter(clock)
     sampler: Sampler | None = None
     try:
         async with client, deadline:
             response = await _get(client, url, address, sni, tracer)
             response = await _follow_redirects(client, response, record, address, sni, tracer)
-            sampler = _start_body(record, response, tracer, counter, clock)
+            sampler = _start_body(record, response, tracer, counter)
             rtt_probe = ConnectRttProbe(address, port, clock) if settings.rtt_probes else None
             if rtt_probe is not None:
                 rtt_probe.start()
@@ -211,7 +211,6 @@ def _start_body(
     response: httpx.Response,
     tracer: "_Tracer",
     counter: ByteCounter,
-    clock: Clock,
 ) -> Sampler:
     record.status = response.status_code
     record.http_version = response.http_version
@@ -220,7 +219,7 @@ def _start_body(
     record.tls_version = ssl_object.version() if ssl_object is not None else None
     sock = stream.get_extra_info("socket") if stream is not None else None
     tracer.open("body")
-    sampler = Sampler(counter, sock, clock)
+    sampler = Sampler(counter, sock)
     sampler.start()
     return sampler
 
