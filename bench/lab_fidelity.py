@@ -1,6 +1,7 @@
 """Does the engine measure what the link does? Shaped rates in the lab, engine beside curl.
 
     sudo .venv/bin/python bench/lab_fidelity.py [--seconds 10] [--rates 150kbit,1mbit,...]
+                                                [--repeat N]
 
 For each rate, two lab servers (deb.debian.org and speed.cloudflare.com) are
 shaped to it in separate htb classes of the same router link; the engine
@@ -13,6 +14,7 @@ Needs root (it builds a lab named "tpb" and removes it at the end).
 
 import argparse
 import json
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -66,19 +68,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", default="150kbit,1mbit,10mbit,100mbit")
+    parser.add_argument("--repeat", type=int, default=1, help="measurements per rate")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     with fresh_lab(Names("tpb")) as lab, tempfile.TemporaryDirectory() as directory:
         targets = engine_only_targets(lab, Path(directory))
-        print(f"{'configured':>16} {'engine':>16} {'ratio':>6} {'curl':>16} {'ratio':>6}")
+        if args.repeat == 1:
+            print(f"{'configured':>16} {'engine':>16} {'ratio':>6} {'curl':>16} {'ratio':>6}")
+        else:
+            print(f"{'configured':>16} {'runs':>4}  engine ratio min/median/max  curl ditto")
         for rate_text in args.rates.split(","):
             rate = parse_rate(rate_text)
             lab.apply(parse_composition(f"shape:rate={rate_text},server=debian|speedtest"))
-            engine, curl = measure(lab, targets, args.seconds)
-            print(
-                f"{human(rate)} {human(engine)} {engine / rate:6.3f} "
-                f"{human(curl)} {curl / rate:6.3f}",
-                flush=True,
-            )
+            runs = [measure(lab, targets, args.seconds) for _ in range(args.repeat)]
+            print(row(rate, runs), flush=True)
+
+
+def row(rate: float, runs: list[tuple[float, float]]) -> str:
+    if len(runs) == 1:
+        ((engine, curl),) = runs
+        return (
+            f"{human(rate)} {human(engine)} {engine / rate:6.3f} {human(curl)} {curl / rate:6.3f}"
+        )
+    engine_ratios = spread([e / rate for e, _ in runs])
+    curl_ratios = spread([c / rate for _, c in runs])
+    return f"{human(rate)} {len(runs):4}  {engine_ratios:>28}  {curl_ratios}"
+
+
+def spread(ratios: list[float]) -> str:
+    return f"{min(ratios):.3f}/{statistics.median(ratios):.3f}/{max(ratios):.3f}"
 
 
 if __name__ == "__main__":
