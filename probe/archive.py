@@ -9,6 +9,7 @@ torn line (a crash or power loss mid-write) with a warning, never failing
 the whole file.
 """
 
+import datetime
 import gzip
 import json
 import logging
@@ -85,6 +86,36 @@ def find_round(directory: Path, round_id: str) -> dict[str, Any] | None:
         except (OSError, EOFError, UnicodeDecodeError):
             continue
     return None
+
+
+def latest_entries(directory: Path, count: int, since: datetime.datetime) -> list[dict[str, Any]]:
+    """Up to ``count`` entries of ``directory`` that finished at ``since`` or later, oldest first.
+
+    Files are read newest name first (the archive names them in creation
+    order) until enough entries are found or an older one turns up. A file
+    that is not an archive is passed over with a warning; an entry without a
+    readable ``finished_at`` counts as older than ``since``.
+    """
+    found: list[dict[str, Any]] = []
+    files = [path for path in directory.glob("*.jsonl*") if path.name.endswith(ARCHIVE_SUFFIXES)]
+    for path in sorted(files, reverse=True):
+        try:
+            entries = list(read_entries(path))
+        except NotAnArchive as error:
+            log.warning("%s", error)
+            continue
+        recent = [entry for entry in entries if _finished_since(entry, since)]
+        found = recent + found
+        if len(found) >= count or len(recent) < len(entries):
+            break
+    return found[-count:] if count > 0 else []
+
+
+def _finished_since(entry: dict[str, Any], since: datetime.datetime) -> bool:
+    try:
+        return datetime.datetime.fromisoformat(entry["finished_at"]) >= since
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _modified(path: Path) -> float:

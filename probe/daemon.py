@@ -5,6 +5,7 @@ signals), the metrics sink, and the HTTP endpoint in its own threads.
 """
 
 import asyncio
+import datetime
 import json
 import logging
 import socket
@@ -26,6 +27,7 @@ from probe.archive import find_round
 from probe.budget import DataBudget
 from probe.config import Config, ConfigError, load_config
 from probe.measure.replaywire import SecretError, load_secret
+from probe.restore import restore_history
 from probe.runner import Runner, Schedule
 from probe.sinks import Sink
 from probe.sinks.metrics import MetricsSink
@@ -110,12 +112,28 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
         _address(server.socket),
         config.daemon.interval,
     )
+    if archived is not None:
+        _restore(runner, archived)
     try:
         asyncio.run(runner.run())
     finally:
         server.shutdown()
         server.server_close()
         log.info("stopped")
+
+
+def _restore(runner: Runner, archived: Path) -> None:
+    """Each target's history read back from the archive, so a restart keeps its baselines."""
+    now = datetime.datetime.now(datetime.UTC)
+    taken = restore_history(runner.history, archived, now)
+    names = [t.name for _, group, t in runner.config.targets() if group.role == "target"]
+    with_baseline = sum(runner.history.baseline(name) is not None for name in names)
+    log.info(
+        "history: %d archived rounds read back, %d of %d targets have a baseline",
+        taken,
+        with_baseline,
+        len(names),
+    )
 
 
 def _address(sock: socket.socket) -> str:

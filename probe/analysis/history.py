@@ -26,7 +26,8 @@ makes nor hides a throttle.
 
 Ratios already a drop never join the baseline, so a throttle that lasts
 does not become the new normal. The history lives in the process (the
-daemon's, or one `check --rounds N`): a restart starts it afresh.
+daemon's, or one `check --rounds N`); a daemon with an archive reads it back
+when it starts (``probe.restore``).
 """
 
 import statistics

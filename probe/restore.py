@@ -1,0 +1,61 @@
+"""What a restarted daemon remembers: each target's history, read back from its archive.
+
+The history rule judges a target against its own clean rounds. Kept only in
+the process, that history would start empty at every restart: no baseline
+for ``MIN_BASELINE_ROUNDS`` clean rounds (an hour at the default interval),
+and a throttle already under way when the daemon came back would itself
+become the baseline, never to be called. With ``--archive`` the daemon reads
+back the rounds of the last ``MAX_AGE`` (the latest ``HISTORY_ROUNDS`` at
+most) and hands each to the history as the runner did when the round ended,
+so the same rules decide what joins: rounds ``ok`` on a healthy network,
+windows not throttled, ratios not already a drop. The network's health is
+judged again from the archived records (the entry does not hold it); the
+round's and the window's verdicts are the archived ones.
+"""
+
+import datetime
+import logging
+from pathlib import Path
+from typing import Any
+
+from probe.analysis.compare import Network
+from probe.analysis.history import HISTORY_ROUNDS, TargetHistory
+from probe.analysis.target_verdict import round_controls
+from probe.archive import latest_entries
+from probe.records import VerdictKind, round_from_jsonable
+
+# Older rounds describe a platform and a path that may have moved since; three
+# days still bridge a weekend's outage.
+MAX_AGE = datetime.timedelta(days=3)
+log = logging.getLogger("throttle-probe")
+
+
+def restore_history(history: TargetHistory, directory: Path, now: datetime.datetime) -> int:
+    """Feed ``history`` the archived rounds of ``directory``, oldest first; how many it took.
+
+    An entry that cannot be read back as a round is passed over with a warning.
+    """
+    taken = 0
+    for entry in latest_entries(directory, HISTORY_ROUNDS, now - MAX_AGE):
+        try:
+            _observe(history, entry)
+        except (KeyError, TypeError, ValueError) as error:
+            log.warning("archived round %s not read back: %r", entry.get("round_id"), error)
+            continue
+        taken += 1
+    return taken
+
+
+def _observe(history: TargetHistory, entry: dict[str, Any]) -> None:
+    result = round_from_jsonable(entry)
+    round_verdicts = {
+        target["name"]: VerdictKind(target["verdict"]["verdict"])
+        for target in entry["targets"]
+        if target.get("verdict") is not None
+    }
+    window_verdicts = {
+        name: VerdictKind(verdict["verdict"])
+        for name, verdict in entry["window"]["verdicts"].items()
+    }
+    healthy = round_controls(result).network == Network.HEALTHY
+    history.observe(result, round_verdicts, window_verdicts, healthy)
