@@ -74,8 +74,7 @@ def find_round(directory: Path, round_id: str) -> dict[str, Any] | None:
     if not ROUND_ID.fullmatch(round_id):
         return None
     needle = f'"round_id":"{round_id}"'
-    files = [path for path in directory.glob("*.jsonl*") if path.name.endswith(ARCHIVE_SUFFIXES)]
-    for path in sorted(files, key=_modified, reverse=True):
+    for path in sorted(_archive_files(directory), key=_modified, reverse=True):
         try:
             with _open(path) as lines:
                 for line in lines:
@@ -88,27 +87,52 @@ def find_round(directory: Path, round_id: str) -> dict[str, Any] | None:
     return None
 
 
-def latest_entries(directory: Path, count: int, since: datetime.datetime) -> list[dict[str, Any]]:
+def latest_entries(
+    directory: Path, count: int, since: datetime.datetime
+) -> Iterator[dict[str, Any]]:
     """Up to ``count`` entries of ``directory`` that finished at ``since`` or later, oldest first.
 
     Files are read newest name first (the archive names them in creation
-    order) until enough entries are found or an older one turns up. A file
-    that is not an archive is passed over with a warning; an entry without a
-    readable ``finished_at`` counts as older than ``since``.
+    order) until enough entries are found or an older one turns up; then the
+    chosen entries are read again, oldest first, one at a time: a day of
+    rounds parsed at once would hold tens of MiB. A file that is not an
+    archive is passed over with a warning; an entry without a readable
+    ``finished_at`` counts as older than ``since``.
     """
-    found: list[dict[str, Any]] = []
-    files = [path for path in directory.glob("*.jsonl*") if path.name.endswith(ARCHIVE_SUFFIXES)]
-    for path in sorted(files, reverse=True):
+    chosen: list[tuple[Path, list[int]]] = []  # newest file first: the entries kept, by index
+    found = 0
+    for path in sorted(_archive_files(directory), reverse=True):
         try:
-            entries = list(read_entries(path))
+            kept, all_recent = _recent_indexes(path, since)
         except NotAnArchive as error:
             log.warning("%s", error)
             continue
-        recent = [entry for entry in entries if _finished_since(entry, since)]
-        found = recent + found
-        if len(found) >= count or len(recent) < len(entries):
+        chosen.append((path, kept))
+        found += len(kept)
+        if found >= count or not all_recent:
             break
-    return found[-count:] if count > 0 else []
+    excess = max(0, found - count)
+    for path, kept in reversed(chosen):
+        dropped = min(excess, len(kept))
+        excess -= dropped
+        wanted = set(kept[dropped:])
+        if wanted:
+            yield from (e for i, e in enumerate(read_entries(path)) if i in wanted)
+
+
+def _archive_files(directory: Path) -> list[Path]:
+    return [path for path in directory.glob("*.jsonl*") if path.name.endswith(ARCHIVE_SUFFIXES)]
+
+
+def _recent_indexes(path: Path, since: datetime.datetime) -> tuple[list[int], bool]:
+    """The indexes of ``path``'s entries that finished since ``since``; whether all did."""
+    kept: list[int] = []
+    total = 0
+    for index, entry in enumerate(read_entries(path)):
+        total += 1
+        if _finished_since(entry, since):
+            kept.append(index)
+    return kept, len(kept) == total
 
 
 def _finished_since(entry: dict[str, Any], since: datetime.datetime) -> bool:

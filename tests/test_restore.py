@@ -79,9 +79,17 @@ def test_only_recent_rounds_and_only_the_latest_are_read_back(tmp_path: Path) ->
 
     recent = NOW - datetime.timedelta(days=1, hours=12)
     archive_rounds(tmp_path / "b", [1.1e6] * (HISTORY_ROUNDS + 5), recent)
-    entries = latest_entries(tmp_path / "b", HISTORY_ROUNDS, NOW - MAX_AGE)
+    entries = list(latest_entries(tmp_path / "b", HISTORY_ROUNDS, NOW - MAX_AGE))
     every = [e for p in sorted((tmp_path / "b").iterdir()) for e in read_entries(p)]
-    assert [e["round_id"] for e in entries] == [e["round_id"] for e in every[-HISTORY_ROUNDS:]]
+    assert [e["finished_at"] for e in entries] == [
+        e["finished_at"] for e in every[-HISTORY_ROUNDS:]
+    ]
+
+    archive_rounds(tmp_path / "c", [1.1e6] * 9, recent, max_file_bytes=20_000)
+    files = sorted((tmp_path / "c").iterdir())
+    every = [e["finished_at"] for p in files for e in read_entries(p)]
+    latest = [e["finished_at"] for e in latest_entries(tmp_path / "c", 5, NOW - MAX_AGE)]
+    assert len(files) > 2 and latest == every[-5:]
 
 
 def test_older_files_are_not_read_once_an_older_round_turns_up(
@@ -94,7 +102,7 @@ def test_older_files_are_not_read_once_an_older_round_turns_up(
     oldest.write_bytes(gzip.compress(b"not json\n"))  # would warn if it were read
 
     with caplog.at_level(logging.WARNING, logger="throttle-probe"):
-        entries = latest_entries(tmp_path, HISTORY_ROUNDS, NOW - MAX_AGE)
+        entries = list(latest_entries(tmp_path, HISTORY_ROUNDS, NOW - MAX_AGE))
 
     assert len(entries) == 4 + 1  # the second file's last round is within MAX_AGE
     assert caplog.text == ""
