@@ -33,10 +33,13 @@ log = logging.getLogger("throttle-probe")
 def restore_history(history: TargetHistory, directory: Path, now: datetime.datetime) -> int:
     """Feed ``history`` the archived rounds of ``directory``, oldest first; how many it took.
 
-    An entry that cannot be read back as a round is passed over with a warning.
+    A round the stop cut short is left out; an entry that cannot be read
+    back as a round is passed over with a warning.
     """
     taken = 0
     for entry in latest_entries(directory, HISTORY_ROUNDS, now - MAX_AGE):
+        if entry.get("interrupted"):  # cut short by a stop: its downloads say less
+            continue
         try:
             _observe(history, entry)
         except (KeyError, TypeError, ValueError) as error:

@@ -6,6 +6,7 @@ delayer for path delay): skipped elsewhere with the reason, failing in CI.
 """
 
 import concurrent.futures
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,21 +151,25 @@ def test_a_platform_shaped_a_few_times_slower_is_caught_by_its_history_only(
 ) -> None:
     """Clean rounds first, then twimg shaped to 8 Mbit/s while the controls get ~15:
     under OONI's 10x, so no single round says throttled, but within a few rounds
-    the daemon does, against the target's own history."""
+    the daemon does, against the target's own history. The daemon is restarted
+    between the two: the history it judges by is the one read back from its archive."""
     shaped = set(HISTORY_TARGETS)
     apply(lab, HISTORY_CLEAN)
     targets = daemon_targets(lab, tmp_path / "targets.yaml", HISTORY_MAX_BYTES, window=6)
-    with LabDaemon(lab, targets, tmp_path) as daemon:
-        clean = len(daemon.wait_for(6, 120))
-        apply(lab, HISTORY_SHAPED)
-        rounds = daemon.wait_for(clean + 6, 120)
+    with LabDaemon(lab, targets, tmp_path) as first:
+        first.wait_for(6, 120)
+    archived_before = first.rounds()
+    before = [entry for entry in archived_before if not entry["interrupted"]]
+    apply(lab, HISTORY_SHAPED)
+    with LabDaemon(lab, targets, tmp_path) as restarted:
+        after = restarted.wait_for(len(archived_before) + 6, 120)[len(archived_before) :]
+        said = re.search(r"history: (\d+) archived rounds read back", restarted.log())
 
-    # The round under way when the shaping began is neither before nor after.
-    before, after = rounds[:clean], rounds[clean + 1 :]
+    assert said is not None and int(said[1]) == len(before) >= 6, restarted.log()
     for entry in before:
         window = archived_labels(entry, "window")
         assert set(window.values()) == {"ok"}, window
-    for entry in rounds:  # no round by itself calls the shaped platform throttled
+    for entry in before + after:  # no round by itself calls the shaped platform throttled
         assert "throttled" not in " ".join(archived_labels(entry, "round").values())
     caught = [
         i
@@ -172,9 +177,9 @@ def test_a_platform_shaped_a_few_times_slower_is_caught_by_its_history_only(
         if archived_labels(entry, "window")["pbs-twimg-com"].startswith("throttled")
     ]
     assert caught and caught[0] <= 3, [archived_labels(e, "window") for e in after]
-    first = after[caught[0]]["window"]["verdicts"]
+    first_caught = after[caught[0]]["window"]["verdicts"]
     for name in TARGETS:
-        verdict = first[name]
+        verdict = first_caught[name]
         if name in shaped and verdict["verdict"] == "throttled":
             assert verdict["rule"] == "history", verdict
             history = verdict["evidence"]["history"]
