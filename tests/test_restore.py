@@ -4,6 +4,7 @@ import datetime
 import gzip
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,11 @@ def archive_rounds(
     return live
 
 
+def every_entry(directory: Path) -> list[dict[str, Any]]:
+    """Every entry of the archive in ``directory``, oldest first."""
+    return [e for path in sorted(directory.iterdir()) for e in read_entries(path)]
+
+
 def test_the_restored_history_is_the_one_the_runner_kept(tmp_path: Path) -> None:
     clean = [1.1e6, 1.0e6, 1.2e6, 0.9e6, 1.1e6, 1.05e6]
     shaped = [2.75e5] * 3  # the drop the history rule calls: it must not join the baseline
@@ -80,16 +86,15 @@ def test_only_recent_rounds_and_only_the_latest_are_read_back(tmp_path: Path) ->
     recent = NOW - datetime.timedelta(days=1, hours=12)
     archive_rounds(tmp_path / "b", [1.1e6] * (HISTORY_ROUNDS + 5), recent)
     entries = list(latest_entries(tmp_path / "b", HISTORY_ROUNDS, NOW - MAX_AGE))
-    every = [e for p in sorted((tmp_path / "b").iterdir()) for e in read_entries(p)]
+    every = every_entry(tmp_path / "b")
     assert [e["finished_at"] for e in entries] == [
         e["finished_at"] for e in every[-HISTORY_ROUNDS:]
     ]
 
     archive_rounds(tmp_path / "c", [1.1e6] * 9, recent, max_file_bytes=20_000)
-    files = sorted((tmp_path / "c").iterdir())
-    every = [e["finished_at"] for p in files for e in read_entries(p)]
+    every = [e["finished_at"] for e in every_entry(tmp_path / "c")]
     latest = [e["finished_at"] for e in latest_entries(tmp_path / "c", 5, NOW - MAX_AGE)]
-    assert len(files) > 2 and latest == every[-5:]
+    assert len(list((tmp_path / "c").iterdir())) > 2 and latest == every[-5:]
 
 
 def test_older_files_are_not_read_once_an_older_round_turns_up(
@@ -163,8 +168,7 @@ def test_a_daemon_restarted_on_its_archive_keeps_its_baselines(lab: Lab, tmp_pat
     with daemon("first.log") as first:
         first.wait_for_log("round 5: done", timeout=90)
     # The stop may have cut a round short: it is archived, but not read back.
-    archived = [e for p in sorted(archive.iterdir()) for e in read_entries(p)]
-    archived = [e for e in archived if not e["interrupted"]]
+    archived = [e for e in every_entry(archive) if not e["interrupted"]]
     clean = [e for e in archived if e["targets"][0]["verdict"]["verdict"] == VerdictKind.OK]
     with daemon("second.log") as second:
         second.wait_for_log("history:", timeout=30)
