@@ -329,6 +329,56 @@ def test_a_lookup_that_times_out_is_a_dns_block_only_if_the_controls_lookups_do_
         assert "1 of the controls' DNS queries went unanswered too" in got.reason
 
 
+def test_time_outs_on_a_congested_link_whose_controls_retransmit_set_up_are_no_block() -> None:
+    """Kept from a CI run of the lab's 50 congested rounds (2 Mbit/s): two targets
+    timed out while the controls read 1.07 Mbit/s, one of them after a 2.6 s handshake."""
+    result = round_from_jsonable(json.loads((DATA / "lab-congested-timeouts.json").read_text()))
+
+    verdicts = judge_round(result)
+
+    for name, failure in (("pbs-twimg-com", "read_timeout"), ("twitter-com", "tls_timeout")):
+        got = verdicts[name]
+        assert got.verdict == "degraded", (name, got.reason)
+        set_up = "a control's own connection set-up took 2.6 s: the network drops packets"
+        assert got.reason == f"{failure}, but {set_up}"
+        assert got.evidence["controls"]["slowest_setup_seconds"] == pytest.approx(2.56, abs=0.01)
+    assert "blocked" not in {v.verdict for v in verdicts.values()}
+
+
+@pytest.mark.parametrize(
+    ("setup", "connect", "failure", "verdict"),
+    [
+        (0.95, 0.01, Failure.TLS_TIMEOUT, "blocked"),  # under Linux's first retransmission
+        (1.05, 0.01, Failure.TLS_TIMEOUT, "degraded"),  # over it: a packet was sent again
+        (1.05, 0.01, Failure.TCP_TIMEOUT, "degraded"),
+        (1.05, 0.01, Failure.READ_TIMEOUT, "degraded"),
+        (1.05, 0.01, Failure.STALL, "degraded"),
+        (1.05, 0.01, Failure.TLS_RESET, "blocked"),  # a reset is sent, never lost
+        (1.05, 0.01, Failure.TCP_REFUSED, "blocked"),
+        (1.15, 0.4, Failure.TLS_TIMEOUT, "blocked"),  # a long path: 3 round trips are 1.2 s
+        (1.25, 0.4, Failure.TLS_TIMEOUT, "degraded"),
+    ],
+)
+def test_a_time_out_is_a_block_only_if_the_controls_set_up_without_retransmitting(
+    setup: float, connect: float, failure: Failure, verdict: str
+) -> None:
+    controls = [download(f"c{i}", "control", 5e6) for i in range(3)]
+    for control in controls:
+        assert control.transfer is not None
+        control.transfer.phases = [
+            Phase("connect", 0.0, connect),
+            Phase("tls", connect, connect + 0.05),
+        ]
+    slow = controls[1].transfer
+    assert slow is not None
+    slow.phases[1] = Phase("tls", connect, connect + setup)
+    target = download("t", "target", 5e6, failure=failure)
+
+    got = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert got.verdict == verdict, got.reason
+
+
 def test_wehe_needs_both_the_area_and_the_ks_test() -> None:
     slow, fast = [1.0, 1.1, 0.9, 1.0, 1.05] * 2, [10.0, 11.0, 9.0, 10.5, 9.5] * 2
 

@@ -89,6 +89,17 @@ MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue 
 
 # The resolver gave no answer at all: what a congested link does to a query too.
 _UNANSWERED = (Failure.DNS_TIMEOUT, Failure.DNS_UNAVAILABLE)
+# Nothing arrived in time: what a network that drops packets does by itself too.
+_TIMED_OUT = (Failure.TCP_TIMEOUT, Failure.TLS_TIMEOUT, Failure.READ_TIMEOUT, Failure.STALL)
+# A control's TCP connect or TLS handshake that took longer than Linux's first
+# retransmission time-out (1 s), and longer than three of the path's round
+# trips (a TLS 1.2 handshake over a satellite needs two), lost a packet and
+# sent it again: the network drops set-up packets, so a target's time-out in
+# the same round is no evidence of a block. On the lab's congested 2 Mbit/s
+# link a control's handshake took 2.6 s in the round where two targets timed
+# out (tests/data/lab-congested-timeouts.json).
+RETRANSMITTED_SETUP = 1.0
+SETUP_ROUND_TRIPS = 3
 
 STAGE_OF_FAILURE = {
     **{f: Stage.DNS for f in Failure if f.value.startswith("dns_")},
@@ -162,6 +173,16 @@ class Controls:
     loss_density: float | None  # out-of-order segments per segment, pooled
     system_dns_ok: bool  # the system resolver answered for them
     lost_lookups: int = 0  # their DNS queries that went unanswered: the network loses them
+    slowest_setup: float | None = None  # their longest TCP connect or TLS handshake (s)
+    fastest_connect: float | None = None  # their quickest TCP connect: the path's round trip
+
+    @property
+    def setup_retransmitted(self) -> bool:
+        """One of them needed a retransmission to set up: the network drops packets."""
+        if self.slowest_setup is None:
+            return False
+        round_trips = SETUP_ROUND_TRIPS * (self.fastest_connect or 0.0)
+        return self.slowest_setup > max(RETRANSMITTED_SETUP, round_trips)
 
     @property
     def lossy(self) -> bool:
@@ -208,6 +229,7 @@ class Controls:
             "out_of_order_share": self.loss_density,
             "random_loss": self.lossy,
             "unanswered_lookups": self.lost_lookups,
+            "slowest_setup_seconds": self.slowest_setup,
         }
 
     @property
@@ -317,7 +339,27 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
     density = stats.loss_density(tcp_info)
     system_ok = any(_system_answers(entry.dns) for entry in entries)
     lost = sum(1 for entry in entries for r in entry.dns if r.failure in _UNANSWERED)
-    return Controls(rates, failures, bins, queueing, density, system_ok, lost)
+    setups = [d for entry in entries for d in _setup_durations(entry.transfer)]
+    connects = [d for e in entries if e.transfer and (d := e.transfer.duration("connect"))]
+    return Controls(
+        rates,
+        failures,
+        bins,
+        queueing,
+        density,
+        system_ok,
+        lost,
+        slowest_setup=max(setups, default=None),
+        fastest_connect=min(connects, default=None),
+    )
+
+
+def _setup_durations(transfer: TransferRecord | None) -> list[float]:
+    """How long its connect and TLS handshake took, or waited before they timed out."""
+    if transfer is None:
+        return []
+    phases = (transfer.phase(name) for name in ("connect", "tls"))
+    return [p.t - p.t0 for p in phases if p is not None and p.t is not None]
 
 
 def judge(target: TargetResult, controls: Controls, alone: SoloPair | None = None) -> Verdict:
@@ -365,6 +407,13 @@ def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -
     if failure in _UNANSWERED and controls.lost_lookups:
         lost = controls.lost_lookups
         reason = f"{failure}, but {lost} of the controls' DNS queries went unanswered too"
+        return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
+    if failure in _TIMED_OUT and controls.setup_retransmitted:
+        waited = controls.slowest_setup or 0.0
+        reason = (
+            f"{failure}, but a control's own connection set-up took {waited:.1f} s: "
+            "the network drops packets"
+        )
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
     return Verdict(
         VerdictKind.BLOCKED,
