@@ -25,7 +25,7 @@ from probe.analysis.window_verdict import judge_window
 from probe.config import load_config
 from probe.records import round_from_jsonable
 from probe.restore import restore_history
-from probe.sinks import FinishedRound
+from probe.schema import FinishedRound
 from probe.sinks.archive import ArchiveSink
 
 DEFAULT_ROUND = Path(__file__).parent.parent / "tests" / "data" / "lab-congested.json"

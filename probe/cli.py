@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 import click
 
 from probe import __version__
+from probe.wording import host_port, os_reason
 
 if TYPE_CHECKING:
     from probe.config import Config
@@ -251,7 +252,7 @@ def _check(
             err=True,
         )
         return EXIT_FAILED
-    return EXIT_INTERRUPTED if measured and measured[-1].interrupted else EXIT_OK
+    return EXIT_INTERRUPTED if runner.stopped_early else EXIT_OK
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -437,8 +438,10 @@ def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str,
     try:
         replay_server = ReplayServer(secret, limits, journal)
     except OSError as error:
-        reason = (error.strerror or str(error)).lower()
-        click.echo(f"Cannot keep the nonce file {journal}: {reason} (see --nonce-file).", err=True)
+        click.echo(
+            f"Cannot keep the nonce file {journal}: {os_reason(error)} (see --nonce-file).",
+            err=True,
+        )
         return EXIT_USAGE
 
     async def run() -> int:
@@ -451,7 +454,7 @@ def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str,
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        address = ", ".join(_host_port(s.getsockname()) for s in server.sockets)
+        address = ", ".join(host_port(*s.getsockname()[:2]) for s in server.sockets)
         click.echo(f"Replay server listening on {address}.", err=True)
         async with server:
             await stop.wait()
@@ -520,8 +523,7 @@ def report(
         try:
             html_file.write_text(render(built), encoding="utf-8")
         except OSError as error:
-            reason = (error.strerror or str(error)).lower()
-            _fail(f"Cannot write {html_file}: {reason}.", EXIT_FAILED)
+            _fail(f"Cannot write {html_file}: {os_reason(error)}.", EXIT_FAILED)
         click.echo(f"Report written to {html_file}", err=True)
 
 
@@ -555,7 +557,14 @@ def lab(context: click.Context, name: str) -> None:
 
 
 def _the_lab() -> "Lab":
-    from probe.lab.control import Lab
+    try:
+        from probe.lab.control import Lab
+    except ModuleNotFoundError as error:  # trustme or dnslib: the lab's extra
+        _fail(
+            f"The lab needs the package {error.name}, which the probe itself does not: "
+            "install the lab's extra (pip install 'throttle-probe[lab]').",
+            EXIT_FAILED,
+        )
     from probe.lab.topology import Names
 
     return Lab(Names(click.get_current_context().obj or "tpl"))
@@ -670,8 +679,3 @@ def _lab_call(action: Callable[[], T]) -> T:
         return action()
     except LabError as error:
         _fail(str(error), EXIT_FAILED)
-
-
-def _host_port(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -27,6 +27,8 @@ from pydantic import (
     ValidationError,
 )
 
+from probe.wording import host_port, os_reason
+
 # Names end up as Prometheus label values and in file names: keep them tame.
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 Name = Annotated[str, Field(pattern=_NAME)]
@@ -133,8 +135,7 @@ class ResolverSpec:
     def address(self) -> str:
         if self.host is None:
             return "system"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
 
 def parse_resolver_address(name: str, text: str) -> ResolverSpec:
@@ -388,7 +389,7 @@ def read_small_text(path: Path, label: str, what: str = "the file") -> str:
         with open(path, "rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
     except OSError as error:
-        raise ConfigError(f"{label}: cannot read {what}: {_reason(error)}.") from None
+        raise ConfigError(f"{label}: cannot read {what}: {os_reason(error)}.") from None
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(f"{label}: {what} is larger than 1 MiB: not a configuration file.")
     try:
@@ -588,9 +589,3 @@ def _child(node: yaml.Node | None, part: Any) -> tuple[yaml.Node | None, yaml.No
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
         return None, node.value[part]
     return None
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
-    return str(error)

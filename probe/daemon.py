@@ -33,6 +33,7 @@ from probe.sinks import Sink
 from probe.sinks.metrics import MetricsSink
 from probe.webconfig import WebConfig
 from probe.webserver import MetricsServer, Status
+from probe.wording import host_port
 
 log = logging.getLogger("throttle-probe")
 DEFAULT_PORT = 10130  # outside 9100-9999, which Prometheus's port list has filled
@@ -138,7 +139,7 @@ def _restore(runner: Runner, archived: Path) -> None:
 
 def _address(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host, port)
 
 
 class JsonFormatter(logging.Formatter):

@@ -28,7 +28,8 @@ from probe.config import Config
 from probe.measure.round import ProgressListener, measure_round
 from probe.measure.timing import Interrupt
 from probe.records import RoundResult
-from probe.sinks import FinishedRound, OutputError, Sink
+from probe.schema import FinishedRound
+from probe.sinks import OutputError, Sink
 from probe.units import format_bytes
 
 log = logging.getLogger("throttle-probe")
@@ -77,6 +78,17 @@ class Runner:
         self._stopping = asyncio.Event()
         self._random = random.Random()
         self._paced_said = 0.0  # the stretched interval last logged (said again on a change)
+        self._stopped_early = False
+
+    @property
+    def stopped_early(self) -> bool:
+        """The run was stopped before its schedule's rounds were all measured.
+
+        Stopped between rounds, the rounds already handed to the sinks keep
+        their word (none of them was cut short); stopped during one, that round
+        says ``interrupted`` itself.
+        """
+        return self._stopped_early
 
     @property
     def stopping(self) -> bool:
@@ -108,9 +120,8 @@ class Runner:
         while self.schedule.rounds is None or number < self.schedule.rounds:
             await self._sleep(next_start - loop.time())
             await self._wait_for_budget()
-            if self.stopping:
-                if self.recent:  # stopped between rounds: the run ends early
-                    self.recent[-1].result.interrupted = True
+            if self.stopping:  # stopped between rounds: the rounds kept stay as they were
+                self._stopped_early = True
                 return
             started = loop.time()
             number += 1
@@ -119,6 +130,7 @@ class Runner:
                 next_start = started + self.schedule.interval
                 continue
             if finished.result.interrupted:
+                self._stopped_early = True
                 return
             next_start = started + self._wait_after(finished.result)
 

@@ -68,6 +68,7 @@ from probe.measure.replaywire import (
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock
 from probe.records import ByteSample, Direction
+from probe.wording import host_port, os_reason
 
 log = logging.getLogger("throttle-probe.serve")
 MAX_REPORT_SAMPLES = 500  # keeps the report inside one 16 KiB record
@@ -453,7 +454,7 @@ def _thin(samples: list[ByteSample], limit: int = MAX_REPORT_SAMPLES) -> list[By
 
 def listen_error(error: OSError, host: str, port: int) -> str:
     """One sentence for a socket that cannot be opened."""
-    where = f"{host}:{port}"
+    where = host_port(host, port)
     if error.errno == errno.EADDRINUSE:
         return f"Cannot listen on {where}: the port is already in use."
     if error.errno == errno.EACCES:
@@ -461,4 +462,4 @@ def listen_error(error: OSError, host: str, port: int) -> str:
             f"Cannot listen on {where}: ports below 1024 need root or CAP_NET_BIND_SERVICE "
             "(or choose another --port)."
         )
-    return f"Cannot listen on {where}: {(error.strerror or str(error)).lower()}."
+    return f"Cannot listen on {where}: {os_reason(error)}."

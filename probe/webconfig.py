@@ -20,12 +20,13 @@ name rather than silently ignored.
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from probe.config import ConfigError, read_small_text, yaml_error_message
+from probe.wording import os_reason
 
 ClientAuth = Literal[
     "NoClientCert",
@@ -109,7 +110,7 @@ def _ssl_context(tls: TlsServerConfig, base: Path, label: str) -> ssl.SSLContext
         context.load_cert_chain(resolve(tls.cert_file), resolve(tls.key_file))
     except (OSError, ssl.SSLError) as error:
         what = "tls_server_config.cert_file/key_file"
-        raise ConfigError(f"{label}: {what}: cannot load: {_reason(error)}.") from None
+        raise ConfigError(f"{label}: {what}: cannot load: {os_reason(error)}.") from None
     context.verify_mode = _VERIFY_MODE[tls.client_auth_type]
     if context.verify_mode != ssl.CERT_NONE:
         if tls.client_ca_file is None:
@@ -119,11 +120,5 @@ def _ssl_context(tls: TlsServerConfig, base: Path, label: str) -> ssl.SSLContext
             context.load_verify_locations(cafile=resolve(tls.client_ca_file))
         except (OSError, ssl.SSLError) as error:
             where = "tls_server_config.client_ca_file"
-            raise ConfigError(f"{label}: {where}: cannot load: {_reason(error)}.") from None
+            raise ConfigError(f"{label}: {where}: cannot load: {os_reason(error)}.") from None
     return context
-
-
-def _reason(error: Any) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
-    return str(error)

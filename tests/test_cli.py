@@ -375,3 +375,18 @@ def test_a_replay_secret_that_cannot_serve_says_why(
 
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_lab_without_its_extra_says_what_to_install() -> None:
+    # As in the image: the probe installed without the lab's packages.
+    code = (
+        "import sys; sys.modules['trustme'] = None; sys.argv = ['throttle-probe', 'lab', 'up']; "
+        "from probe.cli import main; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "The lab needs the package trustme, which the probe itself does not: "
+        "install the lab's extra (pip install 'throttle-probe[lab]')."
+    )

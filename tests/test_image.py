@@ -85,6 +85,8 @@ def test_the_default_targets_are_inside_and_the_version_is_this_one(image: str) 
         version = box.run(["throttle-probe", "--version"])
         targets = box.run(["cat", "/etc/throttle-probe/targets.yaml"])
         user = box.run(["id", "-u"])
+        lab_only = box.run(["python3", "-c", "import trustme"])
+        lab_command = box.run(["throttle-probe", "lab", "up"])
     finally:
         box.remove()
 
@@ -92,6 +94,10 @@ def test_the_default_targets_are_inside_and_the_version_is_this_one(image: str) 
     assert version.stdout.strip().endswith(probe.__version__)
     assert targets.stdout == (REPOSITORY / "targets.yaml").read_text()
     assert user.stdout.strip() != "0"
+    # What only the lab and the tests need stays out of the image, and says so.
+    assert lab_only.returncode != 0 and "trustme" in lab_only.stderr
+    assert lab_command.returncode == 1
+    assert "pip install 'throttle-probe[lab]'" in lab_command.stderr, lab_command.stderr
 
 
 def test_check_in_the_image_measures_a_local_server(

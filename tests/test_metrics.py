@@ -16,7 +16,7 @@ from probe.budget import DataBudget
 from probe.config import ConfigError, Identity, parse_config
 from probe.lab.pki import LabPKI
 from probe.records import RoundResult, round_from_jsonable
-from probe.sinks import FinishedRound
+from probe.schema import FinishedRound
 from probe.sinks.metrics import MetricsSink
 from probe.webconfig import load_web_config
 from tests.prometheus_support import IN_CI

@@ -16,7 +16,7 @@ from probe.archive import latest_entries, read_entries
 from probe.config import parse_config
 from probe.records import RoundResult, VerdictKind
 from probe.restore import MAX_AGE, restore_history
-from probe.sinks import FinishedRound
+from probe.schema import FinishedRound
 from probe.sinks.archive import ArchiveSink
 from tests.conftest import Lab
 from tests.prometheus_support import Daemon, free_port

@@ -8,7 +8,7 @@ import pytest
 
 from probe.config import Config, parse_config
 from probe.runner import Runner, Schedule
-from probe.sinks import FinishedRound
+from probe.schema import FinishedRound
 from tests.conftest import Lab
 
 
@@ -80,3 +80,24 @@ def test_check_lets_a_bug_surface(lab: Lab) -> None:
     with pytest.raises(RuntimeError, match="a bug in a sink"):
         asyncio.run(Runner(loopback_config(lab), None, Schedule(rounds=1), [sink]).run())
     assert sink.closed  # the sinks are closed all the same
+
+
+def test_a_stop_between_rounds_leaves_the_rounds_already_handed_on_as_they_were(lab: Lab) -> None:
+    sink = Collect(runner_stop_after=1)
+    runner = Runner(loopback_config(lab), None, Schedule(rounds=3, interval=0.2), [sink])
+    sink.runner = runner
+
+    asyncio.run(runner.run())
+
+    assert [f.number for f in sink.rounds] == [1] and sink.closed
+    # The sinks (the archive among them) already hold the round: it was complete.
+    assert sink.rounds[0].result.interrupted is False
+    assert runner.stopped_early
+
+
+def test_a_run_that_measured_all_its_rounds_did_not_stop_early(lab: Lab) -> None:
+    runner = Runner(loopback_config(lab), None, Schedule(rounds=1), [Collect()])
+
+    asyncio.run(runner.run())
+
+    assert not runner.stopped_early

@@ -16,6 +16,8 @@ from pathlib import Path
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
+from probe.wording import host_port
+
 _TTL = 60
 Zone = dict[str, list[str]]
 
@@ -103,7 +105,7 @@ class LabDNSServer:
     @property
     def address(self) -> str:
         """The address in the ``host:port`` form that resolver settings take."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def start(self) -> "LabDNSServer":
         self._server.start_thread()

@@ -42,6 +42,7 @@ from probe.records import (
     TcpInfoSample,
     Variant,
 )
+from probe.wording import host_port
 
 READ_SIZE = 256 * 1024
 ACK_POLL = 0.25  # seconds between looks at the acknowledged bytes while a write waits
@@ -93,7 +94,7 @@ async def replay(
     )
     hello = build_client_hello(session.sni, session.variant, *seal(secret, request))  # before t0
     record = ReplayRecord(
-        server=f"{session.host}:{session.port}",
+        server=host_port(session.host, session.port),
         sni=session.sni,
         variant=session.variant,
         direction=session.direction,

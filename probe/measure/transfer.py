@@ -31,6 +31,7 @@ from probe.records import (
     StopReason,
     TransferRecord,
 )
+from probe.wording import bracketed, host_port
 
 USER_AGENT = f"throttle-probe/{__version__} (+https://pypi.org/project/throttle-probe/)"
 MAX_REDIRECTS = 5  # browsers allow 20; a measurement that needs more is measuring the wrong URL
@@ -192,8 +193,7 @@ async def _drain(response: httpx.Response) -> None:
 
 def _url_at_address(url: str, address: str) -> str:
     parts = urlsplit(url)
-    host = f"[{address}]" if ":" in address else address
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    netloc = bracketed(address) if parts.port is None else host_port(address, parts.port)
     return urlunsplit(parts._replace(netloc=netloc))
 
 

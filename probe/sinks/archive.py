@@ -22,8 +22,10 @@ from typing import IO, Any
 from probe import __version__
 from probe.archive import ENTRY_FORMAT
 from probe.records import to_jsonable
-from probe.sinks import FinishedRound, OutputError, reason_of
+from probe.schema import FinishedRound
+from probe.sinks import OutputError
 from probe.sinks.document import round_document, verdict_json
+from probe.wording import os_reason
 
 log = logging.getLogger("throttle-probe")
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -53,7 +55,7 @@ class ArchiveSink:
             for leftover in sorted(directory.glob(PREFIX + "*" + PLAIN)):
                 _compress(leftover)  # closed by an earlier run, or by its crash
         except OSError as error:
-            raise OutputError(f"Cannot use the archive {directory}: {reason_of(error)}.") from None
+            raise OutputError(f"Cannot use the archive {directory}: {os_reason(error)}.") from None
 
     def round_finished(self, finished: FinishedRound) -> None:
         line = _json_line(entry(finished, self._source))
@@ -63,7 +65,7 @@ class ArchiveSink:
             handle.flush()
             os.fsync(handle.fileno())
         except OSError as error:
-            raise OutputError(f"Cannot write to the archive: {reason_of(error)}.") from None
+            raise OutputError(f"Cannot write to the archive: {os_reason(error)}.") from None
         self._cap()
 
     def close(self) -> None:

@@ -11,7 +11,9 @@ from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.target_verdict import Verdict
 from probe.config import Config
 from probe.records import RoundResult, to_jsonable
-from probe.sinks import FinishedRound, OutputError, reason_of
+from probe.schema import FinishedRound
+from probe.sinks import OutputError
+from probe.wording import os_reason
 
 FORMAT = "throttle-probe.check/1"
 WINDOW_FORMAT = "throttle-probe.window/1"
@@ -47,7 +49,7 @@ class JsonSink:
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
             sys.stdout.flush()
         except OSError as error:
-            raise OutputError(f"Cannot write the JSON document: {reason_of(error)}.") from None
+            raise OutputError(f"Cannot write the JSON document: {os_reason(error)}.") from None
 
 
 def round_document(

@@ -27,7 +27,7 @@ from probe.analysis.target_verdict import STAGE_OF_FAILURE, Verdict
 from probe.budget import DataBudget
 from probe.config import Identity
 from probe.records import Failure, Role, RoundResult, Stage, TargetResult, VerdictKind
-from probe.sinks import FinishedRound
+from probe.schema import FinishedRound
 
 PREFIX = "throttle_probe"
 ENTRY_LABELS = ("group", "target", "role")

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from probe.analysis import stats
 from probe.records import Role, RoundResult, TargetResult
-from probe.sinks import FinishedRound, OutputError, reason_of
+from probe.schema import FinishedRound
+from probe.sinks import OutputError
+from probe.wording import os_reason
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -107,7 +109,7 @@ def plot_round(result: RoundResult, path: Path) -> None:
     try:
         figure.savefig(path, dpi=100)
     except OSError as error:
-        raise PlotError(f"Cannot write the plot to {path}: {reason_of(error)}.") from None
+        raise PlotError(f"Cannot write the plot to {path}: {os_reason(error)}.") from None
     finally:
         plt.close(figure)
 

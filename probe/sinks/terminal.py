@@ -35,8 +35,10 @@ from probe.records import (
     TransferRecord,
     VerdictKind,
 )
-from probe.sinks import FinishedRound, OutputError, reason_of
+from probe.schema import FinishedRound
+from probe.sinks import OutputError
 from probe.units import format_bytes, format_ms, format_rate
+from probe.wording import os_reason
 
 if TYPE_CHECKING:
     from probe.report import Report
@@ -63,7 +65,7 @@ class TerminalSink:
                 render_window(console, rounds)
             console.file.flush()
         except OSError as error:
-            raise OutputError(f"Cannot write the results: {reason_of(error)}.") from None
+            raise OutputError(f"Cannot write the results: {os_reason(error)}.") from None
 
 
 class RateMeter:
