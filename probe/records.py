@@ -49,6 +49,16 @@ class Failure(enum.StrEnum):
     REPLAY_REFUSED = "replay_refused"
     REPLAY_TRUNCATED = "replay_truncated"  # closed before the requested bytes
     REPLAY_ERROR = "replay_error"  # the server's answer made no sense (e.g. a bad report)
+    # QUIC (HTTP/3). A QUIC download that fails where TCP to the same name works is
+    # judged blocked at stage ``quic``; these say how it failed.
+    QUIC_REFUSED = "quic_refused"  # an ICMP port unreachable: nothing takes UDP there
+    QUIC_NO_ANSWER = "quic_no_answer"  # not one datagram came back to the Initials
+    QUIC_HANDSHAKE_TIMEOUT = "quic_handshake_timeout"  # answers came, no handshake in time
+    QUIC_VERSION_NEGOTIATION = "quic_version_negotiation"  # the server spoke no common version
+    QUIC_TLS_ALERT = "quic_tls_alert"  # closed with a TLS alert (``quic_close`` keeps it)
+    QUIC_TRANSPORT_ERROR = "quic_transport_error"  # closed with a transport error code
+    QUIC_IDLE_TIMEOUT = "quic_idle_timeout"  # the connection went idle past its time-out
+    HTTP3_ERROR = "http3_error"  # an HTTP/3 error: the connection or the stream closed with one
     INTERRUPTED = "interrupted"  # the user stopped the round
 
 
@@ -78,6 +88,13 @@ class Variant(enum.StrEnum):
     SCRAMBLED = "scrambled"  # every byte inverted: the replay's baseline
     SPLIT = "split"  # over two TCP segments, cut in the middle of the name
     PADDED = "padded"  # longer than one 1500-byte packet
+
+
+class Transport(enum.StrEnum):
+    """What carried a download: TCP (HTTP/1.1 or 2 over TLS) or QUIC (HTTP/3)."""
+
+    TCP = "tcp"
+    QUIC = "quic"
 
 
 class Direction(enum.StrEnum):
@@ -123,6 +140,7 @@ class Stage(enum.StrEnum):
     DNS = "dns"
     TCP = "tcp"
     TLS = "tls"
+    QUIC = "quic"  # QUIC failed while TCP to the same name worked
     HTTP = "http"
     STALL = "stall"
 
@@ -249,8 +267,27 @@ class PhaseTimes:
 
 
 @dataclass
+class QuicClose:
+    """How a QUIC connection was closed: its CONNECTION_CLOSE as the client saw it.
+
+    ``frame_type`` is None for an application's close (HTTP/3's codes); for a
+    transport close it names the frame that caused it. A TLS alert is a
+    transport code of 0x100 plus the alert's number.
+    """
+
+    code: int
+    frame_type: int | None
+    reason: str
+
+
+@dataclass
 class TransferRecord(PhaseTimes):
-    """An HTTPS GET of one URL, connected to one chosen address."""
+    """An HTTPS GET of one URL, connected to one chosen address.
+
+    Over TCP its phases are connect, tls, request, wait, body; over QUIC
+    handshake (from the first Initial to the handshake's completion),
+    request, wait, body.
+    """
 
     url: str
     hostname: str
@@ -276,6 +313,14 @@ class TransferRecord(PhaseTimes):
     tcp_info: list[TcpInfoSample] = field(default_factory=list)
     rtt_probes: list[RttSample] = field(default_factory=list)
     goodput_bytes_per_second: float | None = None
+    transport: Transport = Transport.TCP
+    # The answer's Alt-Svc header: how a server offers HTTP/3 (``h3=":443"``).
+    alt_svc: str | None = None
+    quic_close: QuicClose | None = None  # QUIC: how the connection was closed, if it was
+
+    def round_trip(self) -> float | None:
+        """The connection's set-up round trip: TCP's connect, or QUIC's handshake."""
+        return self.duration("connect") or self.duration("handshake")
 
     def body_samples(self) -> list[ByteSample]:
         """The byte samples with the pauses between requests cut out: what rates are read from."""
@@ -441,6 +486,9 @@ def _transfer_from(data: dict[str, Any]) -> TransferRecord:
     record.rtt_probes = [_build(RttSample, sample) for sample in data.get("rtt_probes", [])]
     record.redirects = [_build(Redirect, hop) for hop in data.get("redirects", [])]
     record.pauses = [_build(Pause, pause) for pause in data.get("pauses", [])]
+    record.transport = Transport(data.get("transport", Transport.TCP))
+    close = data.get("quic_close")
+    record.quic_close = None if close is None else _build(QuicClose, close)
     return record
 
 

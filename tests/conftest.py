@@ -11,6 +11,7 @@ import pytest
 
 from probe.lab.dnsserver import LabDNSServer
 from probe.lab.origin import OriginServer
+from probe.lab.origin3 import Http3Origin
 from probe.lab.pki import LabPKI
 
 # Names the test CA vouches for, all resolved by the test DNS server to 127.0.0.1.
@@ -22,6 +23,7 @@ WRONG_NAME = "wrong.test"  # served with a certificate for another name
 class Lab:
     pki: LabPKI
     origin: OriginServer  # answers every PLATFORM_NAME
+    h3: Http3Origin  # the same paths over HTTP/3, on the origin's port number (UDP)
     wrong_cert: OriginServer  # a certificate that does not name WRONG_NAME
     silent_tls: OriginServer  # accepts TCP, never answers the ClientHello
     dns: LabDNSServer
@@ -86,9 +88,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     pki = LabPKI(tmp_path_factory.mktemp("pki"), PLATFORM_NAMES)
     zone = {name: ["127.0.0.1"] for name in [*PLATFORM_NAMES, WRONG_NAME]}
     with contextlib.ExitStack() as stack:
+        origin = stack.enter_context(OriginServer(pki.server_context()))
         lab = Lab(
             pki=pki,
-            origin=stack.enter_context(OriginServer(pki.server_context())),
+            origin=origin,
+            h3=stack.enter_context(Http3Origin(pki.cert_chain_file, pki.key_file, port=origin.port)),
             # Signed by the trusted test CA, but for another name.
             wrong_cert=stack.enter_context(OriginServer(pki.server_context(["someone-else.test"]))),
             silent_tls=stack.enter_context(OriginServer(None, tls_handshake=False)),

@@ -118,6 +118,8 @@ STAGE_OF_FAILURE = {
     Failure.HTTP_TOO_SMALL: Stage.HTTP,
     Failure.READ_TIMEOUT: Stage.HTTP,
     Failure.STALL: Stage.STALL,
+    **{f: Stage.QUIC for f in Failure if f.value.startswith("quic_")},
+    Failure.HTTP3_ERROR: Stage.HTTP,
 }
 
 

@@ -24,14 +24,16 @@ starts the TLS handshake (a middlebox that swallows the ClientHello).
 """
 
 import contextlib
+import enum
 import re
 import socket
 import ssl
 import struct
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-_BLOCK = bytes(range(256)) * 1024  # 256 KiB of a recognisable pattern
+BLOCK = bytes(range(256)) * 1024  # 256 KiB of a recognisable pattern
 _REQUEST_LINE = re.compile(rb"^(GET|HEAD) (\S+) HTTP/1\.[01]\r\n")
 _MAX_REQUEST = 16 * 1024
 
@@ -58,8 +60,10 @@ class OriginServer:
         *,
         tls_handshake: bool = True,
         backlog: int = 128,
+        alt_svc: str | None = None,
     ) -> None:
         self._ssl_context = ssl_context
+        self.alt_svc = alt_svc  # sent with every answer: e.g. 'h3=":443"', an HTTP/3 offer
         self._tls_handshake = tls_handshake
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
@@ -122,44 +126,72 @@ class OriginServer:
 
     def _respond(self, stream: socket.socket, method: bytes, path: str) -> bool:
         """Answer one request; return whether the connection may carry another."""
-        kind, _, arg = path.strip("/").partition("/")
-        number = int(arg) if arg.isdigit() else 0
-        if kind == "bytes" and arg.isdigit():
-            stream.sendall(_head(200, number))
-            if method == b"GET":
-                _send_body(stream, number)
-            return True
-        if kind == "status" and arg.isdigit():
-            body = f"status {number}\n".encode()
-            stream.sendall(_head(number, len(body)) + body)
-            return True
-        if kind in ("redirect", "moved"):
-            code, _, rest = arg.partition("/")
-            status, location = (int(code), f"/{rest}") if code.isdigit() else (301, "")
-            location = location or "https://elsewhere.test/"
-            body = f"see {location}\n".encode()
-            stream.sendall(_head(status, len(body), location) + body)
-            return True
-        if kind in ("reset", "truncate", "stall") and arg.isdigit():
-            stream.sendall(_head(200, 2 * number + 1))
-            _send_body(stream, number)
-            if kind == "reset":
-                _reset(stream)
-            elif kind == "stall":
-                self._stopping.wait()
-            return False
-        if kind == "hang":
+        answer = answer_for(path)
+        if answer.ending == Ending.HANG:
             self._stopping.wait()
             return False
-        size = field_object_size(path)
-        if size is not None:
-            stream.sendall(_head(200, size))
-            if method == b"GET":
-                _send_body(stream, size)
-            return True
-        body = b"not found\n"
-        stream.sendall(_head(404, len(body)) + body)
-        return True
+        stream.sendall(_head(answer.status, answer.announced, answer.location, self.alt_svc))
+        if method == b"GET":
+            if answer.body is not None:
+                stream.sendall(answer.body)
+            else:
+                _send_body(stream, answer.sent)
+        if answer.ending == Ending.RESET:
+            _reset(stream)
+        elif answer.ending == Ending.STALL:
+            self._stopping.wait()
+        return answer.ending == Ending.KEEP
+
+
+class Ending(enum.Enum):
+    """What an answer does once its bytes are sent."""
+
+    KEEP = "keep"  # the connection may carry another request
+    RESET = "reset"  # reset it (RST; on QUIC, RESET_STREAM)
+    CLOSE = "close"  # close it cleanly, short of the announced length
+    STALL = "stall"  # keep it open and silent
+    HANG = "hang"  # never answer at all (no head either)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the path asks the server to do: one place for the TCP and the QUIC origin."""
+
+    status: int
+    announced: int  # the Content-Length
+    sent: int  # body bytes of the pattern actually sent (when ``body`` is None)
+    body: bytes | None = None  # a short text body instead of the pattern
+    location: str | None = None
+    ending: Ending = Ending.KEEP
+
+
+def answer_for(path: str) -> Answer:
+    """The answer to a GET of ``path`` (see the module's list of paths)."""
+    kind, _, arg = path.strip("/").partition("/")
+    number = int(arg) if arg.isdigit() else 0
+    if kind == "bytes" and arg.isdigit():
+        return Answer(200, number, number)
+    if kind == "status" and arg.isdigit():
+        return _text(number, f"status {number}\n")
+    if kind in ("redirect", "moved"):
+        code, _, rest = arg.partition("/")
+        status, location = (int(code), f"/{rest}") if code.isdigit() else (301, "")
+        location = location or "https://elsewhere.test/"
+        return _text(status, f"see {location}\n", location)
+    if kind in ("reset", "truncate", "stall") and arg.isdigit():
+        ending = {"reset": Ending.RESET, "truncate": Ending.CLOSE, "stall": Ending.STALL}[kind]
+        return Answer(200, 2 * number + 1, number, ending=ending)
+    if kind == "hang":
+        return Answer(0, 0, 0, ending=Ending.HANG)  # nothing is sent: no status either
+    size = field_object_size(path)
+    if size is not None:
+        return Answer(200, size, size)
+    return _text(404, "not found\n")
+
+
+def _text(status: int, text: str, location: str | None = None) -> Answer:
+    body = text.encode()
+    return Answer(status, len(body), len(body), body, location)
 
 
 def field_object_size(path: str) -> int | None:
@@ -186,18 +218,19 @@ def _read_requests(stream: socket.socket) -> Iterator[tuple[bytes, str]]:
         yield match.group(1), match.group(2).decode("ascii", "replace")
 
 
-def _head(status: int, length: int, location: str | None = None) -> bytes:
+def _head(status: int, length: int, location: str | None, alt_svc: str | None) -> bytes:
     moved = "" if location is None else f"Location: {location}\r\n"
+    offer = "" if alt_svc is None else f"Alt-Svc: {alt_svc}\r\n"
     return (
-        f"HTTP/1.1 {status} X\r\nContent-Length: {length}\r\n{moved}"
+        f"HTTP/1.1 {status} X\r\nContent-Length: {length}\r\n{moved}{offer}"
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
 
 
 def _send_body(stream: socket.socket, length: int) -> None:
-    view = memoryview(_BLOCK)
+    view = memoryview(BLOCK)
     while length > 0:
-        chunk = view[: min(length, len(_BLOCK))]
+        chunk = view[: min(length, len(BLOCK))]
         stream.sendall(chunk)
         length -= len(chunk)
 

@@ -68,6 +68,8 @@ def finish_record(
         record.bytes = counter.bytes
     record.t = clock.now()
     phases.close(record.t)
-    rtt = record.duration("connect")
-    samples = record.body_samples() if isinstance(record, TransferRecord) else record.samples
+    if isinstance(record, TransferRecord):
+        rtt, samples = record.round_trip(), record.body_samples()
+    else:
+        rtt, samples = record.duration("connect"), record.samples
     record.goodput_bytes_per_second = goodput_bytes_per_second(samples, rtt)

@@ -124,7 +124,7 @@ async def download(
         _record_failure(record, tracer, deadline, error)
     finally:
         finish_record(record, tracer, clock, sampler, counter)
-    _judge_response(record, settings)
+    judge_response(record, settings)
     return record
 
 
@@ -164,12 +164,17 @@ async def _follow_redirects(
     while response.status_code in REDIRECT_STATUSES:
         location = urljoin(current, response.headers.get("location", ""))
         record.redirects.append(Redirect(response.status_code, location))
-        if len(record.redirects) > MAX_REDIRECTS or not _same_origin(current, location):
+        if not may_follow(record, current, location):
             break  # the last hop recorded is the answer, not followed
         await _drain(response)
         current = location
         response = await _get(client, location, address, sni, tracer)
     return response
+
+
+def may_follow(record: TransferRecord, current: str, location: str) -> bool:
+    """Whether the redirect just recorded is followed: within the limit, to the same origin."""
+    return len(record.redirects) <= MAX_REDIRECTS and _same_origin(current, location)
 
 
 def _same_origin(url: str, other: str) -> bool:
@@ -214,6 +219,7 @@ def _start_body(
 ) -> Sampler:
     record.status = response.status_code
     record.http_version = response.http_version
+    record.alt_svc = response.headers.get("alt-svc")
     stream = response.extensions.get("network_stream")
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     record.tls_version = ssl_object.version() if ssl_object is not None else None
@@ -309,7 +315,7 @@ _STOP_OF_END = {
 }
 
 
-def _judge_response(record: TransferRecord, settings: TransferSettings) -> None:
+def judge_response(record: TransferRecord, settings: TransferSettings) -> None:
     """Failures visible only once the body is read: the status, and a short answer."""
     if record.failure is not None or record.status is None:
         return
