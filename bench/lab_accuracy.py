@@ -47,7 +47,7 @@ from probe.lab.truth import (
     is_right,
     verdict_label,
 )
-from probe.records import VerdictKind
+from probe.records import VerdictKind, entries_over
 
 CLASSES = [str(kind) for kind in VerdictKind]
 
@@ -70,7 +70,7 @@ def main() -> None:
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
                 document = lab.check_document(["--no-replay"])
-                entries = {e["name"]: e for e in document["targets"]}
+                entries = {e["name"]: e for e in entries_over(document)}
                 swap_states[composition].update(o["state"] for o in document["sni_swap"].values())
                 share = entries[TARGETS[0]]["evidence"]["controls"]["out_of_order_share"]
                 if share is not None:

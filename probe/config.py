@@ -48,6 +48,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The transports a download can take, as records.Transport names them (config sits
+# above records in the flow, so it spells them as the file does, as it does roles).
+TransportName = Literal["tcp", "quic"]
+
+
+def _distinct(transports: list[TransportName]) -> list[TransportName]:
+    if len(set(transports)) != len(transports):
+        raise ValueError("names a transport twice")
+    return transports
+
+
+# A group or target may narrow the transports to one; none at all measures nothing.
+Transports = Annotated[list[TransportName], Field(min_length=1), AfterValidator(_distinct)]
+
+
 class Timeouts(_Strict):
     dns: PositiveSeconds = 15.0
     connect: PositiveSeconds = 10.0
@@ -67,6 +82,8 @@ class Settings(_Strict):
     # Ask again for an object that ended before max_bytes, on the same connection,
     # for up to this many seconds of body (0: once): see measure.transfer._Body.
     repeat_seconds: Annotated[float, Field(ge=0, le=60)] = 15.0
+    # What carries the downloads: TCP, and QUIC (HTTP/3) where the server offers it.
+    transports: Transports = ["tcp", "quic"]
 
 
 _DNS_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,62})\.?)+")
@@ -112,6 +129,7 @@ class Target(_Strict):
     name: Name
     url: HttpsUrl
     min_bytes: Annotated[int, Field(ge=1)] | None = None
+    transports: Transports | None = None  # None: the group's, else the settings'
 
     @property
     def hostname(self) -> str:
@@ -121,6 +139,7 @@ class Target(_Strict):
 class Group(_Strict):
     role: Literal["target", "control"]
     targets: Annotated[list[Target], Field(min_length=1)]
+    transports: Transports | None = None  # None: the settings'
 
 
 @dataclass(frozen=True)
@@ -313,6 +332,10 @@ class Config(_Strict):
     def targets(self) -> list[tuple[str, Group, Target]]:
         """Every target with its group name and group, controls included."""
         return [(name, group, t) for name, group in self.groups.items() for t in group.targets]
+
+    def transports_of(self, group: Group, target: Target) -> list[TransportName]:
+        """What carries ``target``'s downloads: its own list, its group's, or the settings'."""
+        return target.transports or group.transports or self.settings.transports
 
 
 def with_overrides(

@@ -126,7 +126,7 @@ def run_daemon(options: DaemonOptions, config: Config, secret: bytes | None) -> 
 def _restore(runner: Runner, archived: Path) -> None:
     """Each target's history read back from the archive, so a restart keeps its baselines."""
     now = datetime.datetime.now(datetime.UTC)
-    taken = restore_history(runner.history, archived, now)
+    taken = restore_history(runner.history, archived, now, runner.quic_history)
     names = [t.name for _, group, t in runner.config.targets() if group.role == "target"]
     with_baseline = sum(runner.history.baseline(name) is not None for name in names)
     log.info(

@@ -367,6 +367,9 @@ class TargetResult:
     address_from: str | None = None  # the resolver whose answer the transfer used
     transfer: TransferRecord | None = None
     failure: Failure | None = None
+    # QUIC: the entry's ``dns`` is the lookups of the round's TCP entry of the same
+    # name (shared, as a browser shares them), timed on that entry's clock.
+    transport: Transport = Transport.TCP
 
     @property
     def goodput_bytes_per_second(self) -> float | None:
@@ -411,6 +414,17 @@ class RoundResult:
     # documents written before rounds had ids).
     round_id: str = ""
     remeasured: Remeasured | None = None  # the grey zone's solo downloads, if any
+    # Every target and control again over QUIC (HTTP/3), after the TCP downloads,
+    # where the server offered HTTP/3; and the names whose servers did not.
+    quic: list[TargetResult] = field(default_factory=list)
+    quic_not_offered: list[str] = field(default_factory=list)
+
+    def on_transport(self, transport: Transport) -> "RoundResult":
+        """The round as one transport saw it: over QUIC, its QUIC entries stand as the
+        targets and controls (the SNI swap, the replay and the grey zone are TCP's)."""
+        if transport == Transport.TCP:
+            return self
+        return dataclasses.replace(self, targets=self.quic, replays=[], remeasured=None, quic=[])
 
     def alone(self, name: str) -> SoloPair | None:
         """Target ``name`` and the slowest control, each measured alone after the round."""
@@ -425,6 +439,7 @@ class RoundResult:
         """
         solo = self.remeasured
         entries = [*self.targets, *([*solo.targets, solo.control] if solo is not None else [])]
+        entries += self.quic
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
         return transfers + sum(r.bytes for r in self.replays)
 
@@ -447,16 +462,35 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def entries_over(
+    document: dict[str, Any], transport: Transport = Transport.TCP
+) -> list[dict[str, Any]]:
+    """A round document's ``targets`` entries over ``transport`` (TCP's by default).
+
+    The document lists each target once per transport; documents written before
+    QUIC hold TCP's entries only, without the ``transport`` key.
+    """
+    return [
+        entry
+        for entry in document.get("targets", [])
+        if entry.get("transport", Transport.TCP) == transport
+    ]
+
+
 def round_from_jsonable(document: dict[str, Any]) -> RoundResult:
     """Rebuild a round from its JSON form (``check --json``), to analyse it again later."""
+    # The JSON document lists every transport's entries under ``targets``.
+    entries = [_target_from(entry) for entry in [*document["targets"], *document.get("quic", [])]]
     return RoundResult(
         started_at=document["started_at"],
         finished_at=document["finished_at"],
         interrupted=document["interrupted"],
-        targets=[_target_from(entry) for entry in document["targets"]],
+        targets=[entry for entry in entries if entry.transport == Transport.TCP],
         replays=[_replay_from(entry) for entry in document.get("replays", [])],
         round_id=document.get("round_id", ""),
         remeasured=_remeasured_from(document.get("remeasured")),
+        quic=[entry for entry in entries if entry.transport == Transport.QUIC],
+        quic_not_offered=list(document.get("quic_not_offered", [])),
     )
 
 
@@ -478,6 +512,7 @@ def _target_from(entry: dict[str, Any]) -> TargetResult:
         address_from=entry.get("address_from"),
         transfer=None if transfer is None else _transfer_from(transfer),
         failure=_failure(entry.get("failure")),
+        transport=Transport(entry.get("transport", Transport.TCP)),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from probe import __version__
 from probe.analysis.episodes import Episode
-from probe.records import Role
+from probe.records import Role, entries_over
 from probe.report import Report
 from probe.sinks.plot import pyplot
 from probe.units import format_rate
@@ -130,7 +130,7 @@ def _figures(report: Report) -> dict[str, bytes]:
     series: dict[tuple[str, str, bool], list[tuple[datetime.datetime, float]]] = defaultdict(list)
     for entry in report.entries:
         when = datetime.datetime.fromisoformat(str(entry["started_at"]))
-        for target in entry.get("targets", []):
+        for target in entries_over(entry):
             rate = target.get("goodput_bytes_per_second")
             if rate is None or target.get("failure") is not None:
                 continue

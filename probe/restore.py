@@ -22,7 +22,7 @@ from probe.analysis.compare import Network
 from probe.analysis.history import HISTORY_ROUNDS, TargetHistory
 from probe.analysis.target_verdict import round_controls
 from probe.archive import latest_entries
-from probe.records import VerdictKind, round_from_jsonable
+from probe.records import Transport, VerdictKind, entries_over, round_from_jsonable
 
 # Older rounds describe a platform and a path that may have moved since; three
 # days still bridge a weekend's outage.
@@ -30,8 +30,15 @@ MAX_AGE = datetime.timedelta(days=3)
 log = logging.getLogger("throttle-probe")
 
 
-def restore_history(history: TargetHistory, directory: Path, now: datetime.datetime) -> int:
+def restore_history(
+    history: TargetHistory,
+    directory: Path,
+    now: datetime.datetime,
+    quic_history: TargetHistory | None = None,
+) -> int:
     """Feed ``history`` the archived rounds of ``directory``, oldest first; how many it took.
+
+    ``quic_history``, if given, is fed the same rounds' QUIC downloads.
 
     A round the stop cut short is left out; an entry that cannot be read
     back as a round is passed over with a warning.
@@ -41,7 +48,9 @@ def restore_history(history: TargetHistory, directory: Path, now: datetime.datet
         if entry.get("interrupted"):  # cut short by a stop: its downloads say less
             continue
         try:
-            _observe(history, entry)
+            _observe(history, entry, Transport.TCP)
+            if quic_history is not None:
+                _observe(quic_history, entry, Transport.QUIC)
         except (KeyError, TypeError, ValueError) as error:
             log.warning("archived round %s not read back: %r", entry.get("round_id"), error)
             continue
@@ -49,16 +58,18 @@ def restore_history(history: TargetHistory, directory: Path, now: datetime.datet
     return taken
 
 
-def _observe(history: TargetHistory, entry: dict[str, Any]) -> None:
-    result = round_from_jsonable(entry)
+def _observe(history: TargetHistory, entry: dict[str, Any], transport: Transport) -> None:
+    result = round_from_jsonable(entry).on_transport(transport)
     round_verdicts = {
         target["name"]: VerdictKind(target["verdict"]["verdict"])
-        for target in entry["targets"]
+        for target in entries_over(entry, transport)
         if target.get("verdict") is not None
     }
+    if not round_verdicts:  # nothing went over this transport in that round
+        return
+    window = entry["quic_window"] if transport == Transport.QUIC else entry["window"]
     window_verdicts = {
-        name: VerdictKind(verdict["verdict"])
-        for name, verdict in entry["window"]["verdicts"].items()
+        name: VerdictKind(verdict["verdict"]) for name, verdict in window["verdicts"].items()
     }
     healthy = round_controls(result).network == Network.HEALTHY
     history.observe(result, round_verdicts, window_verdicts, healthy)

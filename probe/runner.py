@@ -21,13 +21,15 @@ from dataclasses import dataclass
 
 from probe.analysis.compare import Network
 from probe.analysis.history import TargetHistory
-from probe.analysis.round_judgement import judge_all
+from probe.analysis.round_judgement import RoundJudgement, judge_all
+from probe.analysis.target_verdict import Controls, Verdict, round_controls
 from probe.analysis.window_verdict import judge_window
 from probe.budget import DataBudget
 from probe.config import Config
+from probe.measure.http3_offers import Http3Offers
 from probe.measure.round import ProgressListener, measure_round
 from probe.measure.timing import Interrupt
-from probe.records import RoundResult
+from probe.records import RoundResult, Transport
 from probe.schema import FinishedRound
 from probe.sinks import OutputError, Sink
 from probe.units import format_bytes
@@ -74,6 +76,8 @@ class Runner:
         self.on_hangup = on_hangup
         self.recent: deque[FinishedRound] = deque(maxlen=schedule.window)
         self.history = TargetHistory()  # each target's clean rounds: its baseline
+        self.quic_history = TargetHistory()  # the same over QUIC
+        self.offers = Http3Offers()  # which servers offered HTTP/3, across rounds
         self._interrupt = Interrupt()
         self._stopping = asyncio.Event()
         self._random = random.Random()
@@ -158,7 +162,7 @@ class Runner:
         log.info("round %d: measuring %d targets", number, len(config.targets()))
         progress = self._progress(config) if self._progress else contextlib.nullcontext(None)
         with progress as listener:
-            result = await measure_round(config, listener, self._interrupt, secret)
+            result = await measure_round(config, listener, self._interrupt, secret, self.offers)
         if self.budget is not None:
             self.budget.add(result.bytes_transferred)
         finished = self._judge(number, result, config)
@@ -178,21 +182,37 @@ class Runner:
         # The window: the latest rounds, this one included (``recent`` holds one fewer).
         judged = [*((r.result, r.judgement) for r in self.recent), (result, judgement)]
         judged = judged[-self.schedule.window :]
-        window = judge_window(
-            [r for r, _ in judged],
-            [j.verdicts for _, j in judged],
-            [j.controls for _, j in judged],
-            self.history,
+        window = self._window(judged, Transport.TCP, self.history)
+        quic_window = self._window(judged, Transport.QUIC, self.quic_history)
+        finished = FinishedRound(
+            number, result, judgement, window, len(judged), config, quic_window
         )
-        self.history.observe(
-            result,
-            {name: v.verdict for name, v in judgement.verdicts.items()},
-            {name: v.verdict for name, v in window.items()},
-            judgement.controls.network == Network.HEALTHY,
-        )
-        finished = FinishedRound(number, result, judgement, window, len(judged), config)
         self.recent.append(finished)
         return finished
+
+    @staticmethod
+    def _window(
+        judged: Sequence[tuple[RoundResult, RoundJudgement]],
+        transport: Transport,
+        history: TargetHistory,
+    ) -> dict[str, Verdict]:
+        """The window's verdicts over one transport, and the latest round into its history."""
+        rounds = [result.on_transport(transport) for result, _ in judged]
+        verdicts = [judgement.on(transport) for _, judgement in judged]
+        if not verdicts[-1]:  # nothing went over it this round (QUIC not offered)
+            return {}
+        controls = [
+            _controls_on(judgement, transport) or round_controls(result)
+            for result, (_, judgement) in zip(rounds, judged, strict=True)
+        ]
+        window = judge_window(rounds, verdicts, controls, history)
+        history.observe(
+            rounds[-1],
+            {name: v.verdict for name, v in verdicts[-1].items()},
+            {name: v.verdict for name, v in window.items()},
+            controls[-1].network == Network.HEALTHY,
+        )
+        return window
 
     def _wait_after(self, result: RoundResult) -> float:
         """Seconds from this round's start to the next's: the interval, paced, with jitter."""
@@ -254,6 +274,10 @@ class Runner:
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
+
+
+def _controls_on(judgement: RoundJudgement, transport: Transport) -> Controls | None:
+    return judgement.quic_controls if transport == Transport.QUIC else judgement.controls
 
 
 def _verdict_summary(finished: FinishedRound) -> str:

@@ -5,12 +5,12 @@ builds it from the round's records and verdicts, and the sinks (the
 terminal, the JSON document, the metrics, the archive) only read it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.target_verdict import Verdict
 from probe.config import Config
-from probe.records import RoundResult
+from probe.records import RoundResult, Transport
 
 
 @dataclass(frozen=True)
@@ -24,3 +24,8 @@ class FinishedRound:
     window: dict[str, Verdict]
     window_rounds: int  # how many rounds that window holds now
     config: Config  # what the round measured, as it was then (a reload changes it later)
+    quic_window: dict[str, Verdict] = field(default_factory=dict)  # the window over QUIC
+
+    def window_on(self, transport: Transport) -> dict[str, Verdict]:
+        """The window's verdicts over ``transport``, by target name."""
+        return self.quic_window if transport == Transport.QUIC else self.window

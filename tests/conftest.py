@@ -92,7 +92,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         lab = Lab(
             pki=pki,
             origin=origin,
-            h3=stack.enter_context(Http3Origin(pki.cert_chain_file, pki.key_file, port=origin.port)),
+            h3=stack.enter_context(
+                Http3Origin(pki.cert_chain_file, pki.key_file, port=origin.port)
+            ),
             # Signed by the trusted test CA, but for another name.
             wrong_cert=stack.enter_context(OriginServer(pki.server_context(["someone-else.test"]))),
             silent_tls=stack.enter_context(OriginServer(None, tls_handshake=False)),

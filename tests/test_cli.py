@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from probe.records import entries_over
 from tests.conftest import Lab
 
 IN_CI = os.environ.get("CI") == "true"
@@ -50,7 +51,7 @@ def lab_targets(lab: Lab, tmp_path: Path) -> Path:
 
 
 def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {entry["name"]: entry for entry in document["targets"]}
+    return {entry["name"]: entry for entry in entries_over(document)}
 
 
 def test_redirects_are_followed_on_the_origin_and_a_move_elsewhere_is_the_platforms(

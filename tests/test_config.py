@@ -43,6 +43,17 @@ def test_valid_minimal_file_gets_defaults() -> None:
     assert [s.address for s in config.resolver_specs()] == ["system"]
 
 
+def test_transports_default_to_both_and_a_group_or_target_narrows_them() -> None:
+    text = VALID.replace("role: target", "role: target\n    transports: [quic]")
+    text += "      - {name: b, url: 'https://b.test/', transports: [tcp]}\n"
+    config = parse_config(text, "f.yaml")
+
+    assert config.settings.transports == ["tcp", "quic"]
+    (_, group, a), (_, _, b) = config.targets()
+    assert config.transports_of(group, a) == ["quic"]
+    assert config.transports_of(group, b) == ["tcp"]
+
+
 def test_relative_ca_bundle_is_taken_from_the_files_folder(tmp_path: Path) -> None:
     trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     path = tmp_path / "targets.yaml"
@@ -205,6 +216,20 @@ MALFORMED = {
     "country in lowercase": (
         VALID + "identity:\n  country: ru\n",
         "f.yaml:8: identity.country: must be a two-letter code in capitals, e.g. RU (got 'ru').",
+    ),
+    "an unknown transport": (
+        VALID + "settings:\n  transports: [udp]\n",
+        "f.yaml:8: settings.transports[0]: should be 'tcp' or 'quic' (got 'udp').",
+    ),
+    "no transport at all": (
+        VALID.replace("role: target", "role: target\n    transports: []"),
+        "f.yaml:4: groups.t.transports: must not be empty.",
+    ),
+    "a transport twice": (
+        VALID.replace(
+            "url: https://a.test/", "url: https://a.test/\n        transports: [quic, quic]"
+        ),
+        "f.yaml:7: groups.t.targets[0].transports: names a transport twice.",
     ),
     "replay direction unknown": (
         VALID + "replay:\n  server: r.test:443\n  secret_file: s\n  directions: [sideways]\n",

@@ -108,8 +108,9 @@ def test_rounds_on_the_schedule_become_metrics(lab: Lab, tmp_path: Path) -> None
         landing = get(port, "/").text
         healthy = get(port, "/-/healthy")
 
-    image = {"group": "twitter", "role": "target", "target": "tw-image"}
-    missing = {"group": "twitter", "role": "target", "target": "tw-missing"}
+    tcp = {"transport": "tcp"}  # the loopback origin offers no HTTP/3
+    image = {"group": "twitter", "role": "target", "target": "tw-image", **tcp}
+    missing = {"group": "twitter", "role": "target", "target": "tw-missing", **tcp}
     assert found[series("throttle_probe_goodput_bytes_per_second", **image)] > 0
     assert series("throttle_probe_goodput_bytes_per_second", **missing) not in found  # not 0
     assert found[series("throttle_probe_measurements_total", **image, result="success")] >= 3
@@ -117,11 +118,11 @@ def test_rounds_on_the_schedule_become_metrics(lab: Lab, tmp_path: Path) -> None
     assert found[failed] >= 3
     for scope in ("round", "window"):
         # The platform's own 404 is not the network blocking it; a refused port is.
-        labels = {"group": "twitter", "scope": scope, "target": "tw-missing"}
+        labels = {"group": "twitter", "scope": scope, "target": "tw-missing", **tcp}
         assert found[series("throttle_probe_verdict", **labels, verdict="platform_refused")] == 1
         assert found[series("throttle_probe_verdict", **labels, verdict="blocked")] == 0
         assert series("throttle_probe_blocked_stage", **labels, stage="http") not in found
-        closed = {"group": "twitter", "scope": scope, "target": "tw-closed"}
+        closed = {"group": "twitter", "scope": scope, "target": "tw-closed", **tcp}
         assert found[series("throttle_probe_blocked_stage", **closed, stage="tcp")] == 1
     assert found[series("throttle_probe_window_rounds")] == 3
     assert found[series("throttle_probe_budget_bytes")] == 10**12

@@ -33,6 +33,7 @@ from probe.lab.truth import (
     archived_labels,
     verdict_label,
 )
+from probe.records import entries_over
 from tests.lab_support import (
     TEST_LAB,
     apply,
@@ -118,7 +119,7 @@ def test_policing_on_a_slow_congested_link_is_throttled_and_nothing_else(
 
     document = lab_document(lab, "--no-replay", targets=light)
 
-    entries = {entry["name"]: entry for entry in document["targets"]}
+    entries = {entry["name"]: entry for entry in entries_over(document)}
     got = {name: verdict_label(entries[name]["verdict"]) for name in TARGETS}
     assert got == EXPECTED[SLOW_LINK_POLICING]
     for name, label in got.items():

@@ -56,15 +56,19 @@ def value(found: Samples, name: str, **labels: str) -> float | None:
     return found.get((name, tuple(sorted(labels.items()))))
 
 
+# Every per-target series carries the transport; these recorded rounds went over TCP only.
+TCP = {"transport": "tcp"}
+
+
 def test_a_policed_round_exports_verdicts_rates_and_ratios() -> None:
     found = samples(exposition(recorded("lab-sni-police.json")))
 
     verdict = "throttle_probe_verdict"
     for scope in ("round", "window"):
-        pbs = {"group": "twitter", "target": "pbs-twimg-com", "scope": scope}
+        pbs = {"group": "twitter", "target": "pbs-twimg-com", "scope": scope, **TCP}
         assert value(found, verdict, **pbs, verdict="throttled") == 1
         assert value(found, verdict, **pbs, verdict="ok") == 0
-        xcom = {"group": "twitter", "target": "x-com", "scope": scope}
+        xcom = {"group": "twitter", "target": "x-com", "scope": scope, **TCP}
         assert value(found, verdict, **xcom, verdict="ok") == 1
     rate = value(
         found,
@@ -73,23 +77,29 @@ def test_a_policed_round_exports_verdicts_rates_and_ratios() -> None:
         target="pbs-twimg-com",
         scope="round",
         mechanism="policing",
+        **TCP,
     )
     assert rate is not None and 100e3 < rate * 8 < 200e3
     ratio = value(
-        found, "throttle_probe_goodput_ratio_to_controls", group="twitter", target="pbs-twimg-com"
+        found,
+        "throttle_probe_goodput_ratio_to_controls",
+        group="twitter",
+        target="pbs-twimg-com",
+        **TCP,
     )
     assert ratio is not None and ratio < 0.1
     assert value(found, "throttle_probe_info", version=_version(), probe_id="test-probe",
                  asn="64500", country="RU") == 1  # fmt: skip
     counted = value(found, "throttle_probe_verdicts_total", group="twitter",
-                    target="pbs-twimg-com", scope="round", verdict="throttled")  # fmt: skip
+                    target="pbs-twimg-com", scope="round", verdict="throttled",
+                    **TCP)  # fmt: skip
     assert counted == 1
 
 
 def test_every_verdict_and_result_is_counted_from_zero() -> None:
     """increase() misses the first count of a series born at 1, and "never" must read 0."""
     found = samples(exposition(recorded("lab-sni-police.json")))
-    xcom = {"group": "twitter", "target": "x-com"}
+    xcom = {"group": "twitter", "target": "x-com", **TCP}
 
     for scope in ("round", "window"):
         for verdict in ("ok", "throttled", "blocked", "degraded", "inconclusive"):
@@ -112,7 +122,7 @@ def test_each_verdict_says_which_kind_of_evidence_decided_it(
     found = samples(exposition(recorded(recording)))
 
     for scope in ("round", "window"):
-        labels = {"group": "twitter", "target": target, "scope": scope}
+        labels = {"group": "twitter", "target": target, "scope": scope, **TCP}
         assert value(found, "throttle_probe_verdict_rule", **labels, rule=rule) == 1
     rules = [n for n, labels in found if n == "throttle_probe_verdict_rule"]
     assert len(rules) == 2 * len(
@@ -128,7 +138,7 @@ def test_a_failed_download_is_a_failure_count_and_no_goodput() -> None:
     found = samples(exposition(result))
 
     for entry in failed:
-        labels = {"group": entry.group, "target": entry.name, "role": str(entry.role)}
+        labels = {"group": entry.group, "target": entry.name, "role": str(entry.role), **TCP}
         assert value(found, "throttle_probe_goodput_bytes_per_second", **labels) is None
         failures = [
             v

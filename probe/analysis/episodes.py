@@ -14,7 +14,7 @@ from typing import Any
 
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.target_verdict import label_of
-from probe.records import Role, round_from_jsonable
+from probe.records import Role, entries_over, round_from_jsonable
 
 
 @dataclass
@@ -104,7 +104,7 @@ def reanalyse(entries: Iterable[dict[str, Any]]) -> tuple[int, list[Difference]]
         result = round_from_jsonable(entry)
         now = judge_all(result, _replay_control_name(entry)).verdicts
         judged += 1
-        for target in entry.get("targets", []):
+        for target in entries_over(entry):
             recorded = target.get("verdict")
             if recorded is None or target["name"] not in now:
                 continue
@@ -138,17 +138,17 @@ def _window_verdicts(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if verdicts:
         return verdicts
     # A round archived without a window: its own verdicts stand in.
-    return {t["name"]: t["verdict"] for t in entry.get("targets", []) if t.get("verdict")}
+    return {t["name"]: t["verdict"] for t in entries_over(entry) if t.get("verdict")}
 
 
 def _group_of(entry: dict[str, Any], name: str) -> str:
-    return next((str(t["group"]) for t in entry.get("targets", []) if t["name"] == name), "")
+    return next((str(t["group"]) for t in entries_over(entry) if t["name"] == name), "")
 
 
 def _controls_median(entry: dict[str, Any]) -> float | None:
     rates = [
         float(t["goodput_bytes_per_second"])
-        for t in entry.get("targets", [])
+        for t in entries_over(entry)
         if t.get("role") == Role.CONTROL
         and t.get("failure") is None
         and t.get("goodput_bytes_per_second") is not None

@@ -10,7 +10,7 @@ from typing import Any
 
 from probe.analysis.episodes import document_label
 from probe.analysis.target_verdict import label_of
-from probe.records import Mechanism, Stage, VerdictKind
+from probe.records import Mechanism, Stage, VerdictKind, entries_over
 
 TARGETS = ("pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com")
 
@@ -114,5 +114,5 @@ def verdict_label(verdict: dict[str, str | None]) -> str:
 def archived_labels(entry: dict[str, Any], scope: str) -> dict[str, str]:
     """Each target's verdict label in an archived round: the round's, or its window's."""
     if scope == "round":
-        return {e["name"]: verdict_label(e["verdict"]) for e in entry["targets"] if e["verdict"]}
+        return {e["name"]: verdict_label(e["verdict"]) for e in entries_over(entry) if e["verdict"]}
     return {name: verdict_label(v) for name, v in entry["window"]["verdicts"].items()}

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from probe.config import Config, ResolverSpec
 from probe.measure.dns import ResolverSet, resolve
+from probe.measure.http3_offers import Http3Offers
+from probe.measure.quic import QuicTrust, download_quic
 from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
 from probe.measure.replaywire import framed_size
 from probe.measure.timing import Clock, Interrupt
@@ -39,6 +41,7 @@ from probe.records import (
     Role,
     RoundResult,
     TargetResult,
+    Transport,
     Variant,
 )
 
@@ -79,15 +82,17 @@ async def measure_round(
     listener: ProgressListener | None = None,
     interrupt: Interrupt | None = None,
     replay_secret: bytes | None = None,
+    offers: Http3Offers | None = None,
 ) -> RoundResult:
     """Measure every target of ``config`` (and the SNI swap, if configured) concurrently.
 
-    The replay test follows when ``config.replay`` is set and
-    ``replay_secret`` is given. ``interrupt`` stops the round early, keeping
-    what was measured.
+    Then, over QUIC, every target and control whose server offers HTTP/3
+    (``offers``: what earlier rounds learnt, kept by the caller; this round's
+    TCP answers are added to it). The replay test follows when
+    ``config.replay`` is set and ``replay_secret`` is given. ``interrupt``
+    stops the round early, keeping what was measured.
     """
     started_at = _now_iso()
-    slots = asyncio.Semaphore(config.settings.concurrency)
     specs = config.resolver_specs()
     async with ResolverSet(specs, config.settings.timeouts.dns) as resolvers:
         shared = _RoundContext(
@@ -97,15 +102,18 @@ async def measure_round(
             make_unverified_ssl_context(),
             listener or _Silent(),
             interrupt or Interrupt(),
+            asyncio.Semaphore(config.settings.concurrency),
         )
 
         async def one(job: Job) -> TargetResult:
-            async with slots:
+            async with shared.slots:
                 return await measure_job(job, shared)
 
-        jobs = [*target_jobs(config), *swap_jobs(config)]
+        jobs = [job for job in [*target_jobs(config), *swap_jobs(config)] if job.over_tcp]
         results = await asyncio.gather(*(one(job) for job in jobs))
-        remeasured = await remeasure_grey_zone(list(zip(jobs, results, strict=True)), shared)
+        measured = list(zip(jobs, results, strict=True))
+        remeasured = await remeasure_grey_zone(measured, shared)
+        quic = await measure_over_quic(target_jobs(config), measured, shared, offers)
         # One after the other, as Wehe replays: the sessions compare with each other
         # only, so each gets the path to itself rather than sharing it.
         replays = []
@@ -122,6 +130,8 @@ async def measure_round(
         replays=list(replays),
         round_id=secrets.token_hex(8),
         remeasured=remeasured,
+        quic=quic.entries,
+        quic_not_offered=quic.not_offered,
     )
 
 
@@ -154,7 +164,7 @@ async def remeasure_grey_zone(
     if not controls:
         return None
     # The front end shows these downloads apart from the round's: "NAME alone".
-    shared = dataclasses.replace(shared, listener=_Alone(shared.listener))
+    shared = dataclasses.replace(shared, listener=_Labelled(shared.listener, " alone"))
     slowest_job, slowest = min(controls, key=lambda pair: pair[1].goodput_bytes_per_second or 0)
     median = statistics.median(result.goodput_bytes_per_second or 0 for _, result in controls)
     alone = []
@@ -190,17 +200,127 @@ class Job:
     min_bytes: int | None = None
     sni: str | None = None  # None: the URL's host
     verify: bool = True  # the SNI swap measures the network, not the certificate
+    transports: tuple[Transport, ...] = (Transport.TCP,)
 
     @property
     def hostname(self) -> str:
         return urlsplit(self.url).hostname or ""
 
+    @property
+    def over_tcp(self) -> bool:
+        return Transport.TCP in self.transports
+
+    @property
+    def over_quic(self) -> bool:
+        return Transport.QUIC in self.transports
+
 
 def target_jobs(config: Config) -> list[Job]:
     return [
-        Job(target.name, group_name, Role(group.role), target.url, target.min_bytes)
+        Job(
+            target.name,
+            group_name,
+            Role(group.role),
+            target.url,
+            target.min_bytes,
+            transports=tuple(map(Transport, config.transports_of(group, target))),
+        )
         for group_name, group, target in config.targets()
     ]
+
+
+@dataclass(frozen=True)
+class QuicRound:
+    """The round's downloads over QUIC, and the names whose servers offered no HTTP/3."""
+
+    entries: list[TargetResult]
+    not_offered: list[str]
+
+
+async def measure_over_quic(
+    jobs: Sequence[Job],
+    measured: Sequence[tuple[Job, TargetResult]],
+    shared: "_RoundContext",
+    offers: Http3Offers | None,
+) -> QuicRound:
+    """Every job that may take QUIC, over HTTP/3, where its server offers it; concurrently.
+
+    After the TCP downloads, as a browser goes: their answers' Alt-Svc tell
+    which servers offer HTTP/3, and the address the TCP download used is the
+    one QUIC goes to (the lookups are shared). A job narrowed to QUIC alone
+    looks its name up itself and takes the URL's port as offered: its file
+    said so.
+    """
+    offers = Http3Offers() if offers is None else offers
+    over_tcp = {job.name: result for job, result in measured if job.role != Role.SNI_SWAP}
+    for result in over_tcp.values():
+        if result.transfer is not None:
+            offers.learn(result.transfer.hostname, result.transfer.alt_svc)
+    planned, not_offered = [], []
+    for job in (job for job in jobs if job.over_quic):
+        port = offers.port(job.hostname) if job.over_tcp else urlsplit(job.url).port or 443
+        if port is None:
+            not_offered.append(job.name)
+        else:
+            planned.append((job, over_tcp.get(job.name), port))
+    labelled = dataclasses.replace(shared, listener=_Labelled(shared.listener, " quic"))
+
+    async def one(job: Job, tcp: TargetResult | None, port: int) -> TargetResult:
+        async with shared.slots:
+            return await measure_quic_job(job, tcp, port, labelled)
+
+    entries = await asyncio.gather(*(one(*plan) for plan in planned))
+    return QuicRound(list(entries), not_offered)
+
+
+async def measure_quic_job(
+    job: Job, tcp: TargetResult | None, port: int, shared: "_RoundContext"
+) -> TargetResult:
+    """One download over HTTP/3: to the address ``tcp`` used, or looked up here."""
+    result = TargetResult(job.name, job.group, job.role, job.url, _now_iso())
+    result.transport = Transport.QUIC
+    if shared.interrupt.requested:
+        result.failure = Failure.INTERRUPTED
+        return result
+    shared.listener.target_started(job.name, job.url)
+    clock = Clock()
+    if tcp is not None:
+        result.dns, result.address_from = tcp.dns, tcp.address_from
+        address = tcp.transfer.address if tcp.transfer is not None else None
+    else:
+        address = await _look_up(job, result, clock, shared)
+    if address is None:
+        result.failure = tcp.failure if tcp is not None else result.failure
+    else:
+        trust = QuicTrust(shared.config.settings.ca_bundle, verify=job.verify)
+        result.transfer = await download_quic(
+            job.url,
+            address,
+            transfer_settings(shared.config, job.min_bytes),
+            trust,
+            clock,
+            shared.interrupt,
+            on_bytes=lambda total: shared.listener.bytes_received(job.name, total),
+            port=port,
+        )
+        result.failure = result.transfer.failure
+    shared.listener.target_finished(result)
+    return result
+
+
+async def _look_up(
+    job: Job, result: TargetResult, clock: Clock, shared: "_RoundContext"
+) -> str | None:
+    """DNS with every resolver into ``result``; the address to use, or None (and the failure)."""
+    resolvers = shared.resolvers
+    family = shared.config.settings.address_family
+    result.dns = await resolve(job.hostname, resolvers, family, clock, shared.interrupt)
+    chosen = choose_address(result.dns, resolvers.specs)
+    if chosen is None:
+        result.failure = _dns_failure(result.dns, resolvers.specs)
+        return None
+    result.address_from, address = chosen
+    return address
 
 
 def swap_jobs(config: Config) -> list[Job]:
@@ -269,20 +389,23 @@ def replay_settings(config: Config) -> ReplaySettings:
     )
 
 
-class _Alone:
-    """A listener that hears the grey zone's solo downloads as ``NAME alone``."""
+class _Labelled:
+    """A listener that hears some downloads apart: the grey zone's as ``NAME alone``,
+    QUIC's as ``NAME quic``."""
 
-    def __init__(self, listener: ProgressListener) -> None:
+    def __init__(self, listener: ProgressListener, suffix: str) -> None:
         self._listener = listener
+        self._suffix = suffix
 
     def target_started(self, name: str, url: str) -> None:
-        self._listener.target_started(f"{name} alone", url)
+        self._listener.target_started(name + self._suffix, url)
 
     def bytes_received(self, name: str, total: int) -> None:
-        self._listener.bytes_received(f"{name} alone", total)
+        self._listener.bytes_received(name + self._suffix, total)
 
     def target_finished(self, result: TargetResult) -> None:
-        self._listener.target_finished(dataclasses.replace(result, name=f"{result.name} alone"))
+        labelled = dataclasses.replace(result, name=result.name + self._suffix)
+        self._listener.target_finished(labelled)
 
     def replay_started(self, label: str, total: int) -> None:
         self._listener.replay_started(label, total)
@@ -301,6 +424,7 @@ class _RoundContext:
     unverified_ssl_context: ssl.SSLContext
     listener: ProgressListener
     interrupt: Interrupt
+    slots: asyncio.Semaphore  # the round's downloads at once (settings.concurrency)
 
 
 async def measure_job(job: Job, shared: _RoundContext) -> TargetResult:
@@ -311,14 +435,8 @@ async def measure_job(job: Job, shared: _RoundContext) -> TargetResult:
         return result
     shared.listener.target_started(job.name, job.url)
     clock = Clock()
-    family = shared.config.settings.address_family
-    resolvers = shared.resolvers
-    result.dns = await resolve(job.hostname, resolvers, family, clock, shared.interrupt)
-    chosen = choose_address(result.dns, resolvers.specs)
-    if chosen is None:
-        result.failure = _dns_failure(result.dns, resolvers.specs)
-    else:
-        result.address_from, address = chosen
+    address = await _look_up(job, result, clock, shared)
+    if address is not None:
         result.transfer = await download(
             job.url,
             address,

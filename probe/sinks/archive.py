@@ -21,10 +21,9 @@ from typing import IO, Any
 
 from probe import __version__
 from probe.archive import ENTRY_FORMAT
-from probe.records import to_jsonable
 from probe.schema import FinishedRound
 from probe.sinks import OutputError
-from probe.sinks.document import round_document, verdict_json
+from probe.sinks.document import round_document, window_json
 from probe.wording import os_reason
 
 log = logging.getLogger("throttle-probe")
@@ -115,13 +114,8 @@ def entry(finished: FinishedRound, source: str) -> dict[str, Any]:
         "probe_version": __version__,
         "identity": config.identity.model_dump(mode="json"),
         "daemon": config.daemon.model_dump(mode="json"),
-        "window": {
-            "rounds": finished.window_rounds,
-            "verdicts": {
-                name: {**verdict_json(verdict), "evidence": to_jsonable(verdict.evidence)}
-                for name, verdict in finished.window.items()
-            },
-        },
+        "window": {"rounds": finished.window_rounds, "verdicts": window_json(finished.window)},
+        "quic_window": {"verdicts": window_json(finished.quic_window)},
     }
 
 

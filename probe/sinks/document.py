@@ -10,7 +10,7 @@ from probe import __version__
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.target_verdict import Verdict
 from probe.config import Config
-from probe.records import RoundResult, to_jsonable
+from probe.records import RoundResult, TargetResult, to_jsonable
 from probe.schema import FinishedRound
 from probe.sinks import OutputError
 from probe.wording import os_reason
@@ -44,6 +44,7 @@ class JsonSink:
                 self._source,
                 [f.judgement for f in rounds],
                 rounds[-1].window,
+                rounds[-1].quic_window,
             )
         try:
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -57,13 +58,13 @@ def round_document(
 ) -> dict[str, Any]:
     """Everything needed to re-analyse the round later: settings, resolvers, records.
 
-    Each target entry gets ``verdict`` and ``evidence`` (both null for controls).
+    Each target entry gets ``verdict`` and ``evidence`` (both null for controls);
+    a target appears once per transport it was measured over (``transport``).
     """
-    entries = to_jsonable(result.targets)
-    for entry in entries:
-        verdict = judgement.verdicts.get(entry["name"])
-        entry["verdict"] = None if verdict is None else verdict_json(verdict)
-        entry["evidence"] = None if verdict is None else to_jsonable(verdict.evidence)
+    entries = [
+        *_judged_entries(result.targets, judgement.verdicts),
+        *_judged_entries(result.quic, judgement.quic),
+    ]
     swap = judgement.swap
     return {
         "format": FORMAT,
@@ -79,11 +80,23 @@ def round_document(
         "sni_swap": {sni: dataclasses.asdict(outcome) for sni, outcome in swap.items()},
         "replays": to_jsonable(result.replays),
         "remeasured": to_jsonable(result.remeasured),
+        "quic_not_offered": result.quic_not_offered,
         "replay": {
             "outcomes": [dataclasses.asdict(outcome) for outcome in judgement.replays],
             "findings": judgement.replay_findings,
         },
     }
+
+
+def _judged_entries(
+    targets: Sequence[TargetResult], verdicts: dict[str, Verdict]
+) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = to_jsonable(targets)
+    for entry in entries:
+        verdict = verdicts.get(entry["name"])
+        entry["verdict"] = None if verdict is None else verdict_json(verdict)
+        entry["evidence"] = None if verdict is None else to_jsonable(verdict.evidence)
+    return entries
 
 
 def window_document(
@@ -92,6 +105,7 @@ def window_document(
     source: str,
     judgements: Sequence[RoundJudgement],
     window: dict[str, Verdict],
+    quic_window: dict[str, Verdict] | None = None,
 ) -> dict[str, Any]:
     """``check --rounds N``: each round as its own document, and the window's verdicts."""
     return {
@@ -101,10 +115,16 @@ def window_document(
             round_document(result, config, source, judgement)
             for result, judgement in zip(results, judgements, strict=True)
         ],
-        "window": {
-            name: {**verdict_json(verdict), "evidence": to_jsonable(verdict.evidence)}
-            for name, verdict in window.items()
-        },
+        "window": window_json(window),
+        "quic_window": window_json(quic_window or {}),
+    }
+
+
+def window_json(window: dict[str, Verdict]) -> dict[str, Any]:
+    """The window's verdicts with their evidence, by target name."""
+    return {
+        name: {**verdict_json(verdict), "evidence": to_jsonable(verdict.evidence)}
+        for name, verdict in window.items()
     }
 
 

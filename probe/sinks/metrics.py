@@ -9,8 +9,10 @@ Two kinds of series, as exporters that keep state do:
   ratios, last success), rebuilt from one snapshot per round, so that what
   was not measured in the latest round is absent, never a zero.
 
-Labels are bounded by the targets file (group, target, role, phase, scope,
-verdict, mechanism, stage, failure): never an address, a URL or an error text.
+Labels are bounded by the targets file (group, target, role, transport, phase,
+scope, verdict, mechanism, stage, failure): never an address, a URL or an error
+text. ``transport`` is ``tcp`` or ``quic``: a target is measured and judged over
+each (QUIC where its server offers HTTP/3).
 A scrape reads the snapshot and never waits for a measurement.
 """
 
@@ -26,16 +28,21 @@ from probe import __version__
 from probe.analysis.target_verdict import STAGE_OF_FAILURE, Verdict
 from probe.budget import DataBudget
 from probe.config import Identity
-from probe.records import Failure, Role, RoundResult, Stage, TargetResult, VerdictKind
+from probe.records import Failure, Role, RoundResult, Stage, TargetResult, Transport, VerdictKind
 from probe.schema import FinishedRound
 
 PREFIX = "throttle_probe"
-ENTRY_LABELS = ("group", "target", "role")
-VERDICT_LABELS = ("group", "target", "scope")  # scope: "round" or "window"
+ENTRY_LABELS = ("group", "target", "role", "transport")
+VERDICT_LABELS = ("group", "target", "scope", "transport")  # scope: "round" or "window"
 PHASE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ROUND_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 # Record phase -> metric phase; "wait" is the time from the request to the first byte.
-PHASES = {"connect": "connect", "tls": "tls", "wait": "first_byte"}
+# QUIC's "handshake" is its connect and TLS in one (from the first Initial).
+PHASES = {"connect": "connect", "tls": "tls", "handshake": "handshake", "wait": "first_byte"}
+
+
+EntryKey = tuple[str, str, str, str]  # the values of ENTRY_LABELS
+VerdictKey = tuple[str, str, str, str]  # the values of VERDICT_LABELS
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,13 @@ class _Snapshot:
     """The latest round's state, replaced whole after every round (scrapes read it as is)."""
 
     finished_at: float | None = None
-    goodput: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    last_success: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    verdicts: list[tuple[tuple[str, str, str], Verdict]] = field(default_factory=list)
-    ratios: dict[tuple[str, str], float] = field(default_factory=dict)
-    controls_median: float | None = None
+    goodput: dict[EntryKey, float] = field(default_factory=dict)
+    last_success: dict[EntryKey, float] = field(default_factory=dict)
+    verdicts: list[tuple[VerdictKey, Verdict]] = field(default_factory=list)
+    # group, target, transport -> the target's goodput over the controls' median
+    ratios: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    controls_median: dict[Transport, float] = field(default_factory=dict)
+    quic_blocked: bool | None = None  # most controls failed over QUIC while TCP worked
     window_rounds: int = 0
 
 
@@ -102,7 +111,8 @@ class MetricsSink:
         self._phases = Histogram(
             f"{PREFIX}_phase_duration_seconds",
             "Seconds each phase of a download took: dns (the resolver whose answer was "
-            "used), connect, tls, first_byte (request sent to first body byte).",
+            "used), connect, tls, handshake (QUIC's, from the first Initial), first_byte "
+            "(request sent to first body byte).",
             (*ENTRY_LABELS, "phase"),
             buckets=PHASE_BUCKETS,
             registry=registry,
@@ -123,7 +133,7 @@ class MetricsSink:
         self._rounds.inc(exemplar=exemplar)
         self._round_seconds.observe(_round_seconds(result), exemplar)
         self._transferred.inc(result.bytes_transferred)
-        for entry in result.targets:
+        for entry in [*result.targets, *result.quic]:
             self._count(entry, exemplar)
         self.generation += 1
         if result.interrupted:
@@ -171,34 +181,50 @@ class MetricsSink:
                 self._phases.labels(*labels, name).observe(seconds, exemplar)
 
     def _next_snapshot(self, finished: FinishedRound) -> _Snapshot:
-        result = finished.result
+        result, judgement = finished.result, finished.judgement
         now = time.time()
-        groups = {entry.name: entry.group for entry in result.targets}
+        entries = [*result.targets, *result.quic]
+        groups = {entry.name: entry.group for entry in entries}
         goodput = {
             _entry_labels(e): e.goodput_bytes_per_second
-            for e in result.targets
+            for e in entries
             if e.failure is None and e.goodput_bytes_per_second is not None
         }
-        present = {_entry_labels(e) for e in result.targets}
+        present = {_entry_labels(e) for e in entries}
         last_success = {k: v for k, v in self._snapshot.last_success.items() if k in present}
         last_success.update({labels: now for labels in goodput})
-        median = finished.judgement.controls.median
+        medians = {
+            transport: median
+            for transport, controls in (
+                (Transport.TCP, judgement.controls),
+                (Transport.QUIC, judgement.quic_controls),
+            )
+            if controls is not None and (median := controls.median)
+        }
         ratios = {}
-        if median:
-            for entry in result.targets:
-                rate = entry.goodput_bytes_per_second
-                if entry.role == Role.TARGET and entry.failure is None and rate is not None:
-                    ratios[(entry.group, entry.name)] = rate / median
+        for entry in entries:
+            rate, median = entry.goodput_bytes_per_second, medians.get(entry.transport)
+            ok = entry.role == Role.TARGET and entry.failure is None
+            if ok and rate is not None and median:
+                ratios[(entry.group, entry.name, str(entry.transport))] = rate / median
         verdicts = [
-            ((groups.get(name, ""), name, scope), verdict)
+            ((groups.get(name, ""), name, scope, str(transport)), verdict)
+            for transport in Transport
             for scope, judged in (
-                ("round", finished.judgement.verdicts),
-                ("window", finished.window),
+                ("round", judgement.on(transport)),
+                ("window", finished.window_on(transport)),
             )
             for name, verdict in judged.items()
         ]
         return _Snapshot(
-            now, goodput, last_success, verdicts, ratios, median, finished.window_rounds
+            now,
+            goodput,
+            last_success,
+            verdicts,
+            ratios,
+            medians,
+            judgement.quic_blocked,
+            finished.window_rounds,
         )
 
     # -- the collector ---------------------------------------------------------------
@@ -254,15 +280,23 @@ class MetricsSink:
         )
         yield _labelled(
             "goodput_ratio_to_controls",
-            "Each target's goodput over the controls' median in the same round (1: as fast).",
-            ("group", "target"),
+            "Each target's goodput over the controls' median in the same round and over the "
+            "same transport (1: as fast).",
+            ("group", "target", "transport"),
             snapshot.ratios.items(),
         )
-        if snapshot.controls_median is not None:
+        yield _labelled(
+            "controls_goodput_bytes_per_second",
+            "The median goodput of the healthy controls in the latest round, per transport.",
+            ("transport",),
+            [((str(t),), median) for t, median in snapshot.controls_median.items()],
+        )
+        if snapshot.quic_blocked is not None:
             yield _gauge(
-                "controls_goodput_bytes_per_second",
-                "The median goodput of the healthy controls in the latest round.",
-                snapshot.controls_median,
+                "quic_blocked",
+                "1 when most controls failed over QUIC in the latest round while TCP to them "
+                "worked: the network blocks QUIC as such; absent when none went over QUIC.",
+                snapshot.quic_blocked,
             )
         yield _gauge(
             "window_rounds",
@@ -285,7 +319,7 @@ class MetricsSink:
         )
 
 
-def _verdict_metrics(verdicts: list[tuple[tuple[str, str, str], Verdict]]) -> Iterator[Metric]:
+def _verdict_metrics(verdicts: list[tuple[VerdictKey, Verdict]]) -> Iterator[Metric]:
     state = GaugeMetricFamily(
         f"{PREFIX}_verdict",
         "The verdict of each target, 1 for the current one and 0 for the others "
@@ -337,8 +371,8 @@ def _labelled(
     return family
 
 
-def _entry_labels(entry: TargetResult) -> tuple[str, str, str]:
-    return (entry.group, entry.name, str(entry.role))
+def _entry_labels(entry: TargetResult) -> EntryKey:
+    return (entry.group, entry.name, str(entry.role), str(entry.transport))
 
 
 def _round_seconds(result: RoundResult) -> float:

@@ -33,6 +33,7 @@ from probe.records import (
     RoundResult,
     TargetResult,
     TransferRecord,
+    Transport,
     VerdictKind,
 )
 from probe.schema import FinishedRound
@@ -234,14 +235,19 @@ def report_tables(console: Console, report: "Report") -> None:
 def render_round(console: Console, result: RoundResult, judgement: RoundJudgement) -> None:
     console.print(dns_table(result.targets))
     console.print(transfer_table(result.targets))
+    if result.quic:
+        console.print(transfer_table(result.quic, Transport.QUIC))
+    if result.quic_not_offered:
+        names = ", ".join(result.quic_not_offered)
+        console.print(f"[dim]HTTP/3 not offered (so not measured over QUIC): {names}[/dim]")
     if judgement.swap:
         console.print(swap_table(judgement.swap))
     if judgement.replays:
         console.print(replay_table(judgement.replays))
         for line in judgement.replay_findings:
             console.print(f"Replay {line}", highlight=False)
-    if judgement.verdicts:
-        console.print(verdict_table(judgement.verdicts))
+    if judgement.verdicts or judgement.quic:
+        console.print(verdict_table(judgement.verdicts, quic=judgement.quic))
     if result.interrupted:
         console.print("[yellow]Interrupted: the figures above are what was measured so far.")
 
@@ -257,11 +263,13 @@ def render_window(console: Console, rounds: Sequence[FinishedRound]) -> None:
     table.add_column("target", no_wrap=True)
     for index, result in enumerate(results, start=1):
         table.add_column(f"{index}: {result.started_at[11:19]}", no_wrap=True)
-    for name in window:
-        cells = [_verdict_cell(j.verdicts.get(name)) for j in judgements]
-        table.add_row(name, *cells)
+    for transport in Transport:
+        for name in last.window_on(transport):
+            cells = [_verdict_cell(j.on(transport).get(name)) for j in judgements]
+            table.add_row(_label(name, transport, bool(last.quic_window)), *cells)
     console.print(table)
-    console.print(verdict_table(window, title=f"Verdicts over the window of {len(results)} rounds"))
+    title = f"Verdicts over the window of {len(results)} rounds"
+    console.print(verdict_table(window, title=title, quic=last.quic_window))
 
 
 def dns_table(targets: Sequence[TargetResult]) -> Table:
@@ -294,12 +302,22 @@ def _dns_cell(records: Sequence[DnsRecord]) -> str:
     return "\n".join(parts) or "-"
 
 
-def transfer_table(targets: Sequence[TargetResult]) -> Table:
+# The set-up phases a transfer table shows, by transport: QUIC's handshake is
+# its connect and TLS in one.
+_SETUP_PHASES = {
+    Transport.TCP: {"connect": "connect", "TLS": "tls"},
+    Transport.QUIC: {"handshake": "handshake"},
+}
+
+
+def transfer_table(targets: Sequence[TargetResult], transport: Transport = Transport.TCP) -> Table:
     """One row per target: phase times, goodput, bytes, and how the download ended."""
-    table = Table(title="Transfers", title_justify="left")
+    title = "Transfers" if transport == Transport.TCP else "Transfers over QUIC (HTTP/3)"
+    table = Table(title=title, title_justify="left")
     table.add_column("target", no_wrap=True)
     table.add_column("group", no_wrap=True)
-    for column in ("connect", "TLS", "1st byte", "goodput", "bytes"):
+    setup = _SETUP_PHASES[transport]
+    for column in (*setup, "1st byte", "goodput", "bytes"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("result", min_width=12)
     for target in targets:
@@ -308,8 +326,7 @@ def transfer_table(targets: Sequence[TargetResult]) -> Table:
         table.add_row(
             target.name,
             group,
-            format_ms(_duration(transfer, "connect")),
-            format_ms(_duration(transfer, "tls")),
+            *(format_ms(_duration(transfer, phase)) for phase in setup.values()),
             format_ms(_duration(transfer, "wait")),
             format_rate(target.goodput_bytes_per_second),
             format_bytes(transfer.bytes) if transfer is not None else "-",
@@ -379,16 +396,28 @@ def _state_cell(state: Comparison, failure: str | None) -> str:
     return text + (f" ({failure})" if failure else "")
 
 
-def verdict_table(verdicts: dict[str, Verdict], title: str = "Verdicts") -> Table:
-    """One line per target: the verdict and the reason a person can check."""
+def verdict_table(
+    verdicts: dict[str, Verdict],
+    title: str = "Verdicts",
+    quic: dict[str, Verdict] | None = None,
+) -> Table:
+    """One line per target and transport: the verdict and the reason a person can check."""
     table = Table(title=title, title_justify="left")
     table.add_column("target", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("why")
-    for name, verdict in verdicts.items():
-        style = _VERDICT_STYLE.get(verdict.verdict, "")
-        table.add_row(name, f"[{style}]{verdict.verdict}[/{style}]", verdict.reason)
+    by_transport = {Transport.TCP: verdicts, Transport.QUIC: quic or {}}
+    for transport, judged in by_transport.items():
+        for name, verdict in judged.items():
+            style = _VERDICT_STYLE.get(verdict.verdict, "")
+            label = _label(name, transport, bool(quic))
+            table.add_row(label, f"[{style}]{verdict.verdict}[/{style}]", verdict.reason)
     return table
+
+
+def _label(name: str, transport: Transport, both: bool) -> str:
+    """A target's name in a verdict table: with its transport once QUIC is there too."""
+    return f"{name} [dim]{transport}[/dim]" if both else name
 
 
 def _verdict_cell(verdict: Verdict | None) -> str:
