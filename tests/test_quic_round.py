@@ -7,6 +7,7 @@ their Alt-Svc, the lab's HTTP/3 origin, and the probe as a user runs it.
 import asyncio
 import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from probe.analysis.round_judgement import judge_all
-from probe.config import parse_config
+from probe.config import Identity, parse_config
 from probe.lab.origin import OriginServer
 from probe.measure.http3_offers import DEFAULT_MAX_AGE, Http3Offers, parse_alt_svc
 from probe.measure.round import measure_round
@@ -30,7 +33,9 @@ from probe.records import (
     entries_over,
     round_from_jsonable,
 )
+from probe.runner import Runner, Schedule
 from probe.sinks.document import round_document
+from probe.sinks.metrics import MetricsSink
 from tests.conftest import Lab
 
 
@@ -276,3 +281,53 @@ def test_the_document_of_a_tcp_only_round_has_no_quic_entries(lab: Lab) -> None:
 
     assert {e["transport"] for e in document["targets"]} == {"tcp"}
     assert document["quic_not_offered"] == []  # not asked for: nothing to offer
+
+
+def test_the_window_metrics_and_promtool_follow_each_transport(
+    lab: Lab, dead_udp_port: int
+) -> None:
+    registry = CollectorRegistry()
+    sink = MetricsSink(registry, Identity(id="quic-probe"))
+    with offering(lab, dead_udp_port) as foreign, offering(lab, lab.h3.port) as domestic:
+        text = config_text(
+            lab,
+            {
+                "twitter": [("tw", url(foreign, "pbs.twimg.test", "/bytes/500000"))],
+                "control": [
+                    ("ctl-foreign", url(foreign, "control.test", "/bytes/500000")),
+                    ("ctl-domestic", url(domestic, "tiktok.test", "/bytes/500000")),
+                    ("ctl-foreign-2", url(foreign, "twitter.test", "/bytes/500000")),
+                ],
+            },
+        )
+        runner = Runner(
+            parse_config(text, "t"), None, Schedule(rounds=2, interval=0, window=2), [sink]
+        )
+        asyncio.run(runner.run())
+    exposed = generate_latest(registry).decode()
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(exposed)
+        for s in family.samples
+    }
+
+    last = runner.recent[-1]
+    assert last.window_on(Transport.QUIC)["tw"].label == "blocked/quic"
+    assert last.window_on(Transport.TCP)["tw"].label == "ok"
+    for scope in ("round", "window"):
+        labels = {"group": "twitter", "target": "tw", "scope": scope}
+        quic = tuple(sorted({**labels, "transport": "quic", "stage": "quic"}.items()))
+        assert found[("throttle_probe_blocked_stage", quic)] == 1
+        tcp = tuple(sorted({**labels, "transport": "tcp", "verdict": "ok"}.items()))
+        assert found[("throttle_probe_verdict", tcp)] == 1
+    assert found[("throttle_probe_quic_blocked", ())] == 1
+    domestic_rate = (("group", "control"), ("role", "control"), ("target", "ctl-domestic"))
+    assert found[
+        ("throttle_probe_goodput_bytes_per_second", (*domestic_rate, ("transport", "quic")))
+    ]
+    assert ("throttle_probe_controls_goodput_bytes_per_second", (("transport", "quic"),)) in found
+    if shutil.which("promtool") is not None:
+        checked = subprocess.run(
+            ["promtool", "check", "metrics"], input=exposed, capture_output=True, text=True
+        )
+        assert checked.returncode == 0 and checked.stdout + checked.stderr == ""
