@@ -333,7 +333,7 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
         rates[entry.name] = entry.goodput_bytes_per_second
         if transfer is not None:
             bins += stats.throughput_bins(transfer.body_samples())
-            share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.duration("connect"))
+            share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.round_trip())
             if share is not None:
                 inflation.append(share)
             tcp_info.append(transfer.tcp_info)
@@ -520,7 +520,8 @@ class _ThrottleSigns:
     """What a slow target's own download says about a throttle."""
 
     losses: int  # loss events the client saw
-    rtt_inflated_share: float | None  # share of in-band RTT probes well above its connect time
+    # share of in-band RTT probes well above its set-up round trip (TCP connect, QUIC handshake)
+    rtt_inflated_share: float | None
     own_queue: bool  # that share is high while the controls' is not: a queue for it alone
     probes: int  # how many in-band RTT probes that share rests on
     plateau: bool  # it stopped because its rate had held flat
@@ -537,7 +538,7 @@ class _ThrottleSigns:
 
 
 def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSigns:
-    share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.duration("connect"))
+    share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.round_trip())
     own_queue = share is not None and share > stats.RTT_INFLATED_SHARE and not controls.queueing
     return _ThrottleSigns(
         losses=stats.loss_events(transfer.tcp_info),

@@ -33,6 +33,7 @@ from probe.lab.topology import Names
 STATE_ROOT = Path("/run/throttle-probe")
 OBJECT_BYTES = 100 * 1024 * 1024  # lab objects outlast any max_bytes a check uses
 _DELAY_QUEUE = 0  # the router's NFQUEUE number for the delay scenario
+_QUIC_SNI_QUEUE = 2  # and for the QUIC SNI filter
 _CHECK_TIMEOUT = 180  # seconds: a guard only; a round's own time-outs end it long before
 
 
@@ -128,6 +129,7 @@ class Lab:
             run(["sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1"], router)
         for rule in plan.iptables:
             run(["iptables", *rule], router)
+        self._apply_quic_sni(plan)
         self._apply_delay(plan)
         self._apply_shaping(plan)
         self._write_isp_zone(plan.dns_lies)
@@ -137,6 +139,7 @@ class Lab:
     def _reset_router(self) -> None:
         router = self.names.router
         self._stop_service("delayer")
+        self._stop_service("quic-sni")
         for table in ("filter", "mangle"):
             run(["iptables", "-t", table, "-F"], router)
         for interface in (self.names.router_client_if, self.names.router_server_if):
@@ -159,6 +162,25 @@ class Lab:
         run(
             ["iptables", "-A", "FORWARD", "-j", "NFQUEUE", "--queue-num", str(_DELAY_QUEUE)], router
         )
+
+    def _apply_quic_sni(self, plan: RouterPlan) -> None:
+        """Send UDP 443 both ways to the QUIC SNI filter, which gives each packet its verdict.
+
+        The delay scenario's queue (the last rule) does not see what this one accepts.
+        """
+        quic = plan.quic_sni
+        if quic is None:
+            return
+        router = self.names.router
+        command = [sys.executable, "-m", "probe.lab.quicsni", "--queue", str(_QUIC_SNI_QUEUE)]
+        command += [arg for pattern in quic.patterns for arg in ("--pattern", pattern)]
+        if quic.rate is not None:
+            command += ["--rate", str(quic.rate)]
+        command += ["--residual", str(quic.residual)]
+        self._spawn("quic-sni", router, command)
+        for port in ("--dport", "--sport"):
+            rule = ["-A", "FORWARD", "-p", "udp", port, "443", "-j", "NFQUEUE"]
+            run(["iptables", *rule, "--queue-num", str(_QUIC_SNI_QUEUE)], router)
 
     def _apply_shaping(self, plan: RouterPlan) -> None:
         if plan.link_rate is None and not plan.server_rates:
@@ -268,6 +290,7 @@ class Lab:
     def _services(self) -> dict[str, str]:
         return {
             "origin": self.names.server,
+            "origin3": self.names.server,
             "public-resolver": self.names.server,
             "isp-resolver": self.names.router,
             "replay-server": self.names.server,
@@ -275,15 +298,19 @@ class Lab:
 
     def _start_services(self, pki: LabPKI) -> None:
         python = [sys.executable, "-m"]
-        origin = [*python, "probe.lab.origin", "--port", "443"]
-        origin += [arg for s in topology.SERVERS for arg in ("--host", s.address)]
-        origin += ["--cert", str(pki.cert_chain_file), "--key", str(pki.key_file)]
+        hosts = [arg for s in topology.SERVERS for arg in ("--host", s.address)]
+        certificate = ["--cert", str(pki.cert_chain_file), "--key", str(pki.key_file)]
+        # Every server offers HTTP/3 on UDP 443 of its address, as the platforms do.
+        origin = [*python, "probe.lab.origin", "--port", "443", *hosts, *certificate]
+        origin += ["--alt-svc", 'h3=":443"; ma=86400']
+        origin3 = [*python, "probe.lab.origin3", "--port", "443", *hosts, *certificate]
         zone = str(self.state_dir / "true-zone.json")
         public = [*python, "probe.lab.dnsserver", "--host", topology.PUBLIC_RESOLVER]
         public += ["--zone-file", zone]
         isp = [*python, "probe.lab.dnsserver", "--host", topology.ROUTER_CLIENT_SIDE]
         isp += ["--zone-file", str(self._isp_zone)]
         self._spawn("origin", self.names.server, origin)
+        self._spawn("origin3", self.names.server, origin3)
         self._spawn("public-resolver", self.names.server, public)
         self._spawn("isp-resolver", self.names.router, isp)
         replay = [*python, "probe", "serve", "--listen", topology.REPLAY_SERVER]

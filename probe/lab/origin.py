@@ -258,13 +258,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert", required=True, help="PEM certificate chain")
     parser.add_argument("--key", required=True, help="PEM private key")
+    parser.add_argument("--alt-svc", help='an Alt-Svc header for every answer: h3=":443"')
     args = parser.parse_args(argv)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     first, *others = args.host or ["127.0.0.1"]
-    server = OriginServer(context, first, args.port)
+    server = OriginServer(context, first, args.port, alt_svc=args.alt_svc)
     for host in others:
-        OriginServer(context, host, server.port).start()
+        OriginServer(context, host, server.port, alt_svc=args.alt_svc).start()
     print(server.port, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

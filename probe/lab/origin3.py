@@ -156,19 +156,25 @@ class _Connection(QuicConnectionProtocol):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m probe.lab.origin3 --cert C --key K [--host H] [--port P]``, in the foreground.
+    """``python -m probe.lab.origin3 --cert C --key K [--host H]... [--port P]``, in the foreground.
 
-    Prints the port as the first line of standard output, as ``origin`` does.
+    ``--host`` may be given several times: one listener per address, all on the
+    same port. Prints the port as the first line of standard output, as
+    ``origin`` does.
     """
     import argparse
 
     parser = argparse.ArgumentParser(description="the lab's HTTP/3 origin server")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", action="append", help="address to listen on (repeatable)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert", required=True, help="PEM certificate chain")
     parser.add_argument("--key", required=True, help="PEM private key")
     args = parser.parse_args(argv)
-    origin = Http3Origin(Path(args.cert), Path(args.key), args.host, args.port).start()
+    cert, key = Path(args.cert), Path(args.key)
+    first, *others = args.host or ["127.0.0.1"]
+    origin = Http3Origin(cert, key, first, args.port).start()
+    for host in others:
+        Http3Origin(cert, key, host, origin.port).start()
     print(origin.port, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()

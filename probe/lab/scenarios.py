@@ -24,6 +24,15 @@ class ScenarioError(ValueError):
     """A composition that cannot be applied; ``str()`` is one sentence."""
 
 
+@dataclass(frozen=True)
+class QuicSniPlan:
+    """What the router's QUIC SNI filter (``probe.lab.quicsni``) matches and does."""
+
+    patterns: tuple[str, ...]
+    rate: int | None  # bit/s to police a matching flow to; None drops it
+    residual: float  # seconds the (client, server, port) triple stays blocked after a match
+
+
 @dataclass
 class RouterPlan:
     """Everything the router does to traffic, built up by the scenarios."""
@@ -34,6 +43,7 @@ class RouterPlan:
     dns_lies: dict[str, list[str]] = field(default_factory=dict)  # host -> answers
     needs_conntrack_accounting: bool = False
     added_rtt: float = 0.0  # seconds added to every round trip through the router
+    quic_sni: QuicSniPlan | None = None  # the QUIC SNI filter's settings, if it runs
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,44 @@ def _stall(plan: RouterPlan, params: Mapping[str, str]) -> None:
     )
 
 
+def _quic_drop(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Russia from March 2022: QUIC Initials to foreign servers dropped, a domestic one passes.
+
+    The rule matched UDP to port 443 in datagrams of 1001 bytes or more (a QUIC
+    Initial is padded to 1200) that open a flow; ``length`` counts the IP and
+    UDP headers too (28 bytes). ``domestic=none`` drops QUIC to every server.
+    """
+    rule = "-A FORWARD -p udp --dport 443 -m conntrack --ctstate NEW -m length --length 1029:65535"
+    if params["domestic"] != "none":
+        rule += f" ! -d {_server_address({'server': params['domestic']})}"
+    plan.iptables.append(f"{rule} -j DROP".split())
+
+
+def _quic_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """QUIC from a platform's servers policed (YouTube, 2024: ~512 kbit/s), TCP untouched."""
+    rate = parse_rate(params["rate"])
+    burst = rate // 8 + 1500
+    for key in params["server"].split("|"):
+        plan.iptables.append(
+            f"-A FORWARD -p udp --sport 443 -s {_server_address({'server': key})} "
+            f"-m hashlimit --hashlimit-above {rate // 8}b/s --hashlimit-burst {burst}b "
+            f"--hashlimit-mode srcip,srcport,dstip,dstport --hashlimit-name tpl_qpol_{key} "
+            "-j DROP".split()
+        )
+
+
+def _quic_sni(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """China from April 2024: QUIC Initials decrypted and the flow blocked by its SNI."""
+    action = params["action"]
+    if action not in ("drop", "police"):
+        raise ScenarioError(f"action={action!r} must be drop or police")
+    if not params["residual"].isdigit():
+        raise ScenarioError(f"residual={params['residual']!r} must be whole seconds, as 180")
+    rate = parse_rate(params["rate"]) if action == "police" else None
+    patterns = tuple(_patterns(params))
+    plan.quic_sni = QuicSniPlan(patterns, rate, float(params["residual"]))
+
+
 _TWITTER = "|".join(topology.TWITTER_PATTERNS)
 _TIKTOK = "|".join(topology.TIKTOK_PATTERNS)
 
@@ -212,6 +260,26 @@ SCENARIOS = {
             "freeze a server's connections after a few KB",
             {"server": "tiktok", "after": "20000"},
             _stall,
+        ),
+        Scenario(
+            "quic-drop",
+            "drop QUIC Initials (UDP 443, 1001 bytes or more) to every server but the domestic "
+            "ones (Russia, 2022)",
+            {"domestic": "yandex"},
+            _quic_drop,
+        ),
+        Scenario(
+            "quic-police",
+            "police QUIC from a platform's servers to a rate, TCP untouched (YouTube, 2024)",
+            {"rate": "512kbit", "server": "twimg|twitter"},
+            _quic_police,
+        ),
+        Scenario(
+            "quic-sni",
+            "decrypt QUIC Initials and drop or police flows whose SNI matches, with a "
+            "residual block of the triple (China, 2024)",
+            {"pattern": _TWITTER, "action": "drop", "rate": "512kbit", "residual": "0"},
+            _quic_sni,
         ),
     )
 }

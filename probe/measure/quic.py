@@ -33,6 +33,7 @@ from aioquic.quic.events import ConnectionTerminated, HandshakeCompleted, QuicEv
 from aioquic.quic.packet import QuicErrorCode, QuicFrameType
 
 from probe.measure.body import BodyEnd, finish_record, read_body
+from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
 from probe.measure.transfer import USER_AGENT, TransferSettings, judge_response, may_follow
@@ -108,11 +109,19 @@ async def download_quic(
             deadline.phase(None)
             sampler = Sampler(counter, None)
             sampler.start()
+            # TCP connects to the same server, in band: a shaper's queue delays them too.
+            tcp_port = parts.port or 443
+            rtt_probe = ConnectRttProbe(address, tcp_port, clock) if settings.rtt_probes else None
+            if rtt_probe is not None:
+                rtt_probe.start()
             body = _Body(client, record, counter, sampler, settings, on_bytes)
             try:
                 record.stop_reason = await body.read(response, clock)
             finally:
                 sampler.stop()
+                if rtt_probe is not None:
+                    rtt_probe.stop()
+                    record.rtt_probes = rtt_probe.samples
     except Exception as error:  # aioquic's, OS errors, and our own deadline
         answered = client is not None and client.answered
         classify = _Classifier(answered)
