@@ -14,7 +14,14 @@ import pytest
 from probe.lab import topology
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.topology import Names
-from probe.lab.truth import EXPECTED, SLOW_LINK_POLICING, TARGETS, is_right, verdict_label
+from probe.lab.truth import (
+    EXPECTED,
+    EXPECTED_QUIC,
+    SLOW_LINK_POLICING,
+    is_right,
+    labels_over,
+)
+from probe.records import Transport
 from tests.lab_support import (
     TEST_LAB,
     apply,
@@ -163,11 +170,35 @@ def test_policing_composes_with_a_congested_link(clean: Lab) -> None:
 def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str) -> None:
     apply(clean, composition)
 
-    entries = lab_check(clean, "--timeout", "10")
+    document = lab_document(clean, "--no-replay", "--timeout", "10")
 
-    got = {name: verdict_label(entries[name]["verdict"]) for name in TARGETS}
-    wrong = {name: label for name, label in got.items() if not is_right(composition, name, label)}
-    assert not wrong, f"said {got}, expected {EXPECTED[composition]}"
+    # Every verdict over each transport: TCP scenarios leave QUIC alone, and the
+    # other way round.
+    for transport, expected in ((Transport.TCP, EXPECTED), (Transport.QUIC, EXPECTED_QUIC)):
+        got = labels_over(document, transport)
+        wrong = {
+            n: label for n, label in got.items() if not is_right(composition, n, label, transport)
+        }
+        assert not wrong, f"over {transport} said {got}, expected {expected[composition]}"
+
+
+def test_the_quic_sni_filter_blocks_the_triple_for_a_while_after_a_match(
+    clean: Lab, tmp_path: Path
+) -> None:
+    """China 2024: after one matching Initial, the client, server and port stay blocked."""
+    apply(clean, "quic-sni:residual=180")
+    (tmp_path / "first").mkdir()
+    (tmp_path / "then").mkdir()
+    offending = only_targets(clean, ["twitter-com", *CONTROLS], tmp_path / "first")
+    innocent = only_targets(clean, ["x-com", *CONTROLS], tmp_path / "then")
+
+    first = labels_over(lab_document(clean, "--timeout", "10", targets=offending), Transport.QUIC)
+    then = lab_document(clean, "--timeout", "10", targets=innocent)
+
+    assert first["twitter-com"] == "blocked/quic"
+    # x.com holds no pattern, but shares twitter.com's server: blocked without its SNI.
+    assert labels_over(then, Transport.QUIC)["x-com"] == "blocked/quic"
+    assert labels_over(then, Transport.TCP)["x-com"] == "ok"
 
 
 def test_sni_swap_shows_the_name_is_the_trigger_and_the_matching_is_loose(clean: Lab) -> None:
