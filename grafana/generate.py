@@ -44,14 +44,25 @@ PHASES = [
     ("dns", "DNS", "the query to the resolver whose answer was used"),
     ("connect", "TCP connect", "the TCP handshake"),
     ("tls", "TLS handshake", "the TLS handshake, from the ClientHello on"),
+    ("handshake", "QUIC handshake", "the QUIC handshake, from the first Initial on"),
     ("first_byte", "First byte", "from the request to the first byte of the body"),
 ]
 
 
-def selector(*matchers: str, group: bool = True) -> str:
-    """The variables' matchers (and ``matchers``) for a PromQL selector."""
-    parts = ['probe=~"$probe"', *(['group=~"$group"'] if group else []), *matchers]
+def selector(*matchers: str, group: bool = True, transport: bool = True) -> str:
+    """The variables' matchers (and ``matchers``) for a PromQL selector.
+
+    ``group`` for the per-target series, ``transport`` for the series that carry
+    one (tcp, quic): the per-target series and the controls' median.
+    """
+    parts = ['probe=~"$probe"', *(['group=~"$group"'] if group else [])]
+    parts += [*(['transport=~"$transport"'] if transport else []), *matchers]
     return "{" + ", ".join(parts) + "}"
+
+
+def probe_selector() -> str:
+    """The matchers for the series of a probe as a whole (rounds, budget): the probe only."""
+    return selector(group=False, transport=False)
 
 
 def verdict_code(scope: str, *matchers: str) -> str:
@@ -62,7 +73,8 @@ def verdict_code(scope: str, *matchers: str) -> str:
     terms = []
     for code, (name, _) in enumerate(VERDICTS, start=1):
         match = selector(f'scope="{scope}"', f'verdict="{name}"', *matchers)
-        terms.append(f"{code} * max by (probe, group, target) (throttle_probe_verdict{match})")
+        by = "probe, group, target, transport"
+        terms.append(f"{code} * max by ({by}) (throttle_probe_verdict{match})")
     return "\n+ ".join(terms)
 
 
@@ -156,7 +168,7 @@ def log_ratio_panel(expr: str, legend: str, span: int = 12) -> timeseries.Panel:
     )
 
 
-def phase_expr(phase: str, *matchers: str, by: str = "probe, target") -> str:
+def phase_expr(phase: str, *matchers: str, by: str = "probe, target, transport") -> str:
     match = selector(f'phase="{phase}"', *matchers)
     bucket = f"throttle_probe_phase_duration_seconds_bucket{match}"
     return f"histogram_quantile(0.5, sum by ({by}, le) (increase({bucket}[1h])))"
@@ -182,7 +194,7 @@ def count_stat(title: str, verdict: str, color: str) -> stat.Panel:
 
 
 def freshness_stat() -> stat.Panel:
-    expr = f"time() - throttle_probe_last_round_timestamp_seconds{selector(group=False)}"
+    expr = f"time() - throttle_probe_last_round_timestamp_seconds{probe_selector()}"
     return (
         stat.Panel()
         .title("Since the last round")
@@ -211,6 +223,9 @@ def variables(with_target: bool) -> list[board.QueryVariable | board.DatasourceV
         board.DatasourceVariable("datasource").label("Data source").type("prometheus"),
         label_variable("probe", "Probe", "throttle_probe_info", multi=True),
         label_variable("group", "Group", 'throttle_probe_verdict{probe=~"$probe"}', multi=True),
+        label_variable(
+            "transport", "Transport", 'throttle_probe_verdict{probe=~"$probe"}', multi=True
+        ),
     ]
     if with_target:
         source = 'throttle_probe_verdict{probe=~"$probe", group=~"$group"}'
@@ -273,7 +288,7 @@ def overview() -> board.Dashboard:
         .include_vars(True)
         .keep_time(True)
     )
-    every_target = "{{probe}} {{target}}"
+    every_target = "{{probe}} {{target}} {{transport}}"
     built = section(
         built,
         "Verdicts",
@@ -304,7 +319,7 @@ def overview() -> board.Dashboard:
             [
                 query(
                     f"throttle_probe_throttled_rate_bytes_per_second{selector(WINDOW)} * 8",
-                    "{{probe}} {{target}} {{mechanism}}",
+                    "{{probe}} {{target}} {{transport}} {{mechanism}}",
                 )
             ],
             "bps",
@@ -317,7 +332,7 @@ def overview() -> board.Dashboard:
         built,
         "Failures and the probe",
         [
-            failures_panel(selector(), "{{probe}} {{target}} {{stage}}: {{failure}}"),
+            failures_panel(selector(), "{{probe}} {{target}} {{transport}} {{stage}}: {{failure}}"),
             budget_panel(),
             rounds_panel(),
         ],
@@ -330,7 +345,7 @@ def goodput_panel(
     """``targets``' goodput queries beside the controls' median, drawn dashed."""
     controls = query(
         f"throttle_probe_controls_goodput_bytes_per_second{selector(group=False)} * 8",
-        "{{probe}} controls' median",
+        "{{probe}} {{transport}} controls' median",
         ref="Z",
     )
     dashed = dashboard.DynamicConfigValue(
@@ -342,7 +357,10 @@ def goodput_panel(
 
 
 def phase_panels(
-    *matchers: str, by: str = "probe, target", legend: str = "{{probe}} {{target}}", span: int = 6
+    *matchers: str,
+    by: str = "probe, target, transport",
+    legend: str = "{{probe}} {{target}} {{transport}}",
+    span: int = 6,
 ) -> list[timeseries.Panel]:
     return [
         timeseries_panel(
@@ -358,7 +376,7 @@ def phase_panels(
 
 def failures_panel(match: str, legend: str, span: int = 12) -> timeseries.Panel:
     expr = (
-        "sum by (probe, target, stage, failure) "
+        "sum by (probe, target, transport, stage, failure) "
         f"(increase(throttle_probe_failures_total{match}[1h])) > 0"
     )
     return timeseries_panel(
@@ -372,7 +390,7 @@ def failures_panel(match: str, legend: str, span: int = 12) -> timeseries.Panel:
 
 
 def budget_panel() -> timeseries.Panel:
-    match = selector(group=False)
+    match = probe_selector()
     spent = f"throttle_probe_budget_spent_bytes{match} / throttle_probe_budget_bytes{match}"
     return timeseries_panel(
         "Data used today, of the daily budget",
@@ -392,7 +410,8 @@ def rounds_panel() -> timeseries.Panel:
         "opens that round as the probe archived it (/rounds/ID on the probe, with --archive).",
         [
             query(
-                f"increase(throttle_probe_rounds_total{selector(group=False)}[1h])", "{{probe}}"
+                f"increase(throttle_probe_rounds_total{probe_selector()}[1h])",
+                "{{probe}}",
             ).exemplar(True)
         ],
         "short",
@@ -418,8 +437,12 @@ def target_drilldown() -> board.Dashboard:
         built,
         "Verdicts of $target",
         [
-            verdict_timeline("Window verdict", verdict_code("window", one), "{{probe}}", 5),
-            verdict_timeline("Round verdict", verdict_code("round", one), "{{probe}}", 5),
+            verdict_timeline(
+                "Window verdict", verdict_code("window", one), "{{probe}} {{transport}}", 5
+            ),
+            verdict_timeline(
+                "Round verdict", verdict_code("round", one), "{{probe}} {{transport}}", 5
+            ),
         ],
     )
     rates = [
@@ -428,27 +451,37 @@ def target_drilldown() -> board.Dashboard:
             "The target's goodput in each round beside the controls' median (dashed), and "
             "the rate it is held to over the window when it is throttled.",
             [
-                query(f"throttle_probe_goodput_bytes_per_second{selector(one)} * 8", "{{probe}}"),
+                query(
+                    f"throttle_probe_goodput_bytes_per_second{selector(one)} * 8",
+                    "{{probe}} {{transport}}",
+                ),
                 query(
                     f"throttle_probe_throttled_rate_bytes_per_second{selector(one, WINDOW)} * 8",
-                    "{{probe}} throttled ({{mechanism}})",
+                    "{{probe}} {{transport}} throttled ({{mechanism}})",
                     ref="B",
                 ),
             ],
         ),
-        log_ratio_panel(f"throttle_probe_goodput_ratio_to_controls{selector(one)}", "{{probe}}"),
+        log_ratio_panel(
+            f"throttle_probe_goodput_ratio_to_controls{selector(one)}", "{{probe}} {{transport}}"
+        ),
     ]
     built = section(built, "Rates", rates)
-    phases = phase_panels(one, by="probe", legend="{{probe}}")
+    phases = phase_panels(one, by="probe, transport", legend="{{probe}} {{transport}}")
     built = section(built, "Phases (median over the past hour)", phases)
     blocked_at = timeseries_panel(
         "Blocked at",
         "1 at the stage where a blocked target fails over the window (dns, tcp, tls, "
-        "http, stall). Absent unless blocked.",
-        [query(f"throttle_probe_blocked_stage{selector(one, WINDOW)}", "{{probe}} {{stage}}")],
+        "quic, http, stall). Absent unless blocked.",
+        [
+            query(
+                f"throttle_probe_blocked_stage{selector(one, WINDOW)}",
+                "{{probe}} {{transport}} {{stage}}",
+            )
+        ],
         "short",
     ).draw_style(common.GraphDrawStyle.BARS)
-    failures = failures_panel(selector(one), "{{probe}} {{stage}}: {{failure}}")
+    failures = failures_panel(selector(one), "{{probe}} {{transport}} {{stage}}: {{failure}}")
     return section(built, "Failures", [failures, blocked_at])
 
 

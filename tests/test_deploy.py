@@ -28,7 +28,7 @@ def test_the_rules_are_valid() -> None:
     checked = promtool("check", "rules", str(RULES))
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 9 rules found" in checked.stdout
+    assert "SUCCESS: 10 rules found" in checked.stdout
 
 
 def test_the_rules_unit_tests_pass() -> None:

@@ -145,7 +145,7 @@ def test_prometheus_scrapes_the_probe_and_loads_the_rules(tmp_path: Path) -> Non
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 9 rules found" in checked.stdout
+    assert "SUCCESS: 10 rules found" in checked.stdout
 
 
 def test_grafana_provisions_the_datasource_and_the_dashboards() -> None:
