@@ -206,7 +206,7 @@ def test_every_dashboard_panel_shows_series_from_the_lab(
 
 def dashboard_queries(path: Path, target: str) -> list[tuple[str, str]]:
     """Each panel's queries as Grafana sends them with "All" probes and groups, one target."""
-    values = {"probe": ".*", "group": ".*", "target": target}
+    values = {"probe": ".*", "group": ".*", "transport": ".*", "target": target}
     return [(title, substitute(expr, values)) for title, expr in queries(load(path))]
 
 
