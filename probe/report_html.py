@@ -95,7 +95,7 @@ def _episodes_table(found: list[Episode]) -> str:
     for episode in found:
         summary = episode.summary()
         rows.append(
-            f"<tr><td>{html.escape(episode.target)}</td>"
+            f"<tr><td>{html.escape(episode.shown_target)}</td>"
             f'<td class="{html.escape(episode.verdict)}">{html.escape(episode.label)}</td>'
             f"<td>{html.escape(episode.start)}</td><td>{html.escape(episode.end)}</td>"
             f"<td>{episode.rounds}</td>"

@@ -6,6 +6,7 @@ their Alt-Svc, the lab's HTTP/3 origin, and the probe as a user runs it.
 
 import asyncio
 import contextlib
+import datetime
 import json
 import shutil
 import socket
@@ -19,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from probe.analysis.history import TargetHistory
 from probe.analysis.round_judgement import judge_all
 from probe.config import Identity, parse_config
 from probe.lab.origin import OriginServer
@@ -33,7 +35,9 @@ from probe.records import (
     entries_over,
     round_from_jsonable,
 )
+from probe.restore import restore_history
 from probe.runner import Runner, Schedule
+from probe.sinks.archive import ArchiveSink
 from probe.sinks.document import round_document
 from probe.sinks.metrics import MetricsSink
 from tests.conftest import Lab
@@ -331,3 +335,36 @@ def test_the_window_metrics_and_promtool_follow_each_transport(
             ["promtool", "check", "metrics"], input=exposed, capture_output=True, text=True
         )
         assert checked.returncode == 0 and checked.stdout + checked.stderr == ""
+
+
+def test_the_archive_report_and_restore_read_both_transports_back(
+    lab: Lab, dead_udp_port: int, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    with offering(lab, dead_udp_port) as dropped, offering(lab, lab.h3.port) as passing:
+        text = config_text(
+            lab,
+            {
+                "twitter": [("tw", url(dropped, "pbs.twimg.test", "/bytes/300000"))],
+                "control": [("ctl", url(passing, "control.test", "/bytes/300000"))],
+            },
+        )
+        sink = ArchiveSink(archive, "targets.yaml", 1 << 30)
+        schedule = Schedule(rounds=2, interval=0, window=2)
+        asyncio.run(Runner(parse_config(text, "t"), None, schedule, [sink]).run())
+    done = subprocess.run(
+        [sys.executable, "-m", "probe", "report", str(archive), "--json", "--reanalyse"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    tcp_history, quic_history = TargetHistory(), TargetHistory()
+    now = datetime.datetime.now(datetime.UTC)
+    taken = restore_history(tcp_history, archive, now, quic_history)
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    found = {(e["target"], e["transport"]): (e["verdict"], e["detail"]) for e in report["episodes"]}
+    assert found == {("tw", "tcp"): ("ok", None), ("tw", "quic"): ("blocked", "quic")}
+    assert report["reanalysis"] == {"rounds": 2, "differences": []}  # both transports agree
+    assert taken == 2

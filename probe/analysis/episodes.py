@@ -14,7 +14,7 @@ from typing import Any
 
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.target_verdict import label_of
-from probe.records import Role, entries_over, round_from_jsonable
+from probe.records import Role, Transport, entries_over, round_from_jsonable
 
 
 @dataclass
@@ -29,15 +29,22 @@ class Episode:
     rates: list[float] = field(default_factory=list)  # the target's window rates
     controls: list[float] = field(default_factory=list)  # the controls' medians
     round_ids: list[str] = field(default_factory=list)
+    transport: Transport = Transport.TCP  # what carried the downloads judged
 
     @property
     def label(self) -> str:
         return label_of(self.verdict, self.detail)
 
+    @property
+    def shown_target(self) -> str:
+        """The target as tables show it: with ``over QUIC`` for an episode over QUIC."""
+        return self.target if self.transport == Transport.TCP else f"{self.target} over QUIC"
+
     def summary(self) -> dict[str, Any]:
         """The episode as the report's JSON gives it."""
         return {
             "target": self.target,
+            "transport": self.transport,
             "group": self.group,
             "verdict": self.verdict,
             "detail": self.detail,
@@ -52,34 +59,46 @@ class Episode:
 
 
 def episodes(entries: Iterable[dict[str, Any]]) -> list[Episode]:
-    """Every target's episodes, by target, then by time."""
-    open_episodes: dict[str, Episode] = {}
+    """Every target's episodes over each transport, by target, then by time."""
+    open_episodes: dict[tuple[str, Transport], Episode] = {}
     done: list[Episode] = []
     for entry in sorted(entries, key=lambda e: str(e.get("started_at", ""))):
-        controls = _controls_median(entry)
-        for name, verdict in _window_verdicts(entry).items():
-            group = _group_of(entry, name)
-            detail = verdict.get("mechanism") or verdict.get("stage")
-            current = open_episodes.get(name)
-            same = current is not None and (current.verdict, current.detail) == (
-                verdict["verdict"],
-                detail,
-            )
-            if current is None or not same:
-                if current is not None:
-                    done.append(current)
-                current = Episode(name, group, verdict["verdict"], detail, entry["started_at"], "")
-                open_episodes[name] = current
-            current.end = entry["finished_at"]
-            current.rounds += 1
-            current.round_ids.append(str(entry.get("round_id", "")))
-            rate = verdict.get("rate_bytes_per_second")
-            if rate is not None:
-                current.rates.append(float(rate))
-            if controls is not None:
-                current.controls.append(controls)
+        for transport in Transport:
+            for episode in _continue(open_episodes, entry, transport):
+                done.append(episode)
     done.extend(open_episodes.values())
-    return sorted(done, key=lambda e: (e.target, e.start))
+    return sorted(done, key=lambda e: (e.target, e.transport != Transport.TCP, e.start))
+
+
+def _continue(
+    open_episodes: dict[tuple[str, Transport], Episode], entry: dict[str, Any], transport: Transport
+) -> list[Episode]:
+    """Add ``entry``'s window verdicts over ``transport`` to the open episodes; the ones it ends."""
+    ended = []
+    controls = _controls_median(entry, transport)
+    for name, verdict in _window_verdicts(entry, transport).items():
+        group = _group_of(entry, name, transport)
+        detail = verdict.get("mechanism") or verdict.get("stage")
+        current = open_episodes.get((name, transport))
+        same = current is not None and (current.verdict, current.detail) == (
+            verdict["verdict"],
+            detail,
+        )
+        if current is None or not same:
+            if current is not None:
+                ended.append(current)
+            current = Episode(name, group, verdict["verdict"], detail, entry["started_at"], "")
+            current.transport = transport
+            open_episodes[(name, transport)] = current
+        current.end = entry["finished_at"]
+        current.rounds += 1
+        current.round_ids.append(str(entry.get("round_id", "")))
+        rate = verdict.get("rate_bytes_per_second")
+        if rate is not None:
+            current.rates.append(float(rate))
+        if controls is not None:
+            current.controls.append(controls)
+    return ended
 
 
 @dataclass(frozen=True)
@@ -102,23 +121,19 @@ def reanalyse(entries: Iterable[dict[str, Any]]) -> tuple[int, list[Difference]]
     judged, differences = 0, []
     for entry in entries:
         result = round_from_jsonable(entry)
-        now = judge_all(result, _replay_control_name(entry)).verdicts
+        judgement = judge_all(result, _replay_control_name(entry))
         judged += 1
-        for target in entries_over(entry):
-            recorded = target.get("verdict")
-            if recorded is None or target["name"] not in now:
-                continue
-            was, is_now = document_label(recorded), now[target["name"]].label
-            if was != is_now:
-                differences.append(
-                    Difference(
-                        str(entry.get("round_id", "")),
-                        entry["started_at"],
-                        target["name"],
-                        was,
-                        is_now,
-                    )
-                )
+        for transport in Transport:
+            now = judgement.on(transport)
+            for target in entries_over(entry, transport):
+                recorded = target.get("verdict")
+                if recorded is None or target["name"] not in now:
+                    continue
+                was, is_now = document_label(recorded), now[target["name"]].label
+                if was != is_now:
+                    name = target["name"] + ("" if transport == Transport.TCP else " over QUIC")
+                    round_id = str(entry.get("round_id", ""))
+                    differences.append(Difference(round_id, entry["started_at"], name, was, is_now))
     return judged, differences
 
 
@@ -132,23 +147,24 @@ def _replay_control_name(entry: dict[str, Any]) -> str:
     return next((str(o["sni"]) for o in outcomes if o.get("control")), "")
 
 
-def _window_verdicts(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    window = entry.get("window") or {}
+def _window_verdicts(entry: dict[str, Any], transport: Transport) -> dict[str, dict[str, Any]]:
+    window = entry.get("quic_window" if transport == Transport.QUIC else "window") or {}
     verdicts: dict[str, dict[str, Any]] = window.get("verdicts") or {}
     if verdicts:
         return verdicts
     # A round archived without a window: its own verdicts stand in.
-    return {t["name"]: t["verdict"] for t in entries_over(entry) if t.get("verdict")}
+    return {t["name"]: t["verdict"] for t in entries_over(entry, transport) if t.get("verdict")}
 
 
-def _group_of(entry: dict[str, Any], name: str) -> str:
-    return next((str(t["group"]) for t in entries_over(entry) if t["name"] == name), "")
+def _group_of(entry: dict[str, Any], name: str, transport: Transport) -> str:
+    over = entries_over(entry, transport)
+    return next((str(t["group"]) for t in over if t["name"] == name), "")
 
 
-def _controls_median(entry: dict[str, Any]) -> float | None:
+def _controls_median(entry: dict[str, Any], transport: Transport) -> float | None:
     rates = [
         float(t["goodput_bytes_per_second"])
-        for t in entries_over(entry)
+        for t in entries_over(entry, transport)
         if t.get("role") == Role.CONTROL
         and t.get("failure") is None
         and t.get("goodput_bytes_per_second") is not None

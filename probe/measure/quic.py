@@ -227,7 +227,9 @@ class _Http3Client(QuicConnectionProtocol):
 
     async def handshake(self) -> None:
         self.connect(self._address)  # the first Initial leaves now
-        await asyncio.shield(self._handshake_done)
+        # Not shielded: a time-out cancels the future, so that a close coming later
+        # leaves no exception behind that nobody reads.
+        await self._handshake_done
 
     def request(self, authority: str, path: str) -> "_Response":
         stream_id = self._quic.get_next_available_stream_id()

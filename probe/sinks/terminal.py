@@ -209,7 +209,7 @@ def report_tables(console: Console, report: "Report") -> None:
         row = episode.summary()
         style = _VERDICT_STYLE.get(VerdictKind(episode.verdict), "")
         table.add_row(
-            episode.target,
+            episode.shown_target,
             f"[{style}]{episode.label}[/{style}]",
             episode.start[:19],
             episode.end[:19],
