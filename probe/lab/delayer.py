@@ -15,11 +15,11 @@ once bound, which is when the lab's service starter considers it up.
 """
 
 import collections
-import select
-import signal
 import sys
 import time
 from typing import Protocol
+
+from probe.lab.nfqueue import serve_until_stopped
 
 QUEUE_LENGTH = 65536  # packets: a 10 Gbit/s path over 50 ms holds ~40k full-size ones
 
@@ -54,24 +54,8 @@ def run(queue_number: int, delay: float) -> None:
     delayer = Delayer(delay)
     nfqueue = NetfilterQueue()
     nfqueue.bind(queue_number, delayer.hold, max_len=QUEUE_LENGTH, mode=COPY_META)
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     print(f"delaying queue {queue_number} by {delay * 1000:.0f} ms", flush=True)
-    fd = nfqueue.get_fd()
-    try:
-        while not stopping:
-            wait = delayer.release_due()
-            readable, _, _ = select.select([fd], [], [], 0.5 if wait is None else wait)
-            if readable:
-                nfqueue.run(block=False)  # every packet waiting in the socket, through hold()
-    finally:
-        nfqueue.unbind()
+    serve_until_stopped(nfqueue, delayer.release_due)
 
 
 def main(argv: list[str] | None = None) -> None:

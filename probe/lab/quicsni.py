@@ -19,8 +19,6 @@ blocked for that many seconds after a match, new flows included.
 [--residual S]`` prints a line once bound.
 """
 
-import select
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +33,8 @@ from aioquic.quic.packet import (
     QuicProtocolVersion,
     pull_quic_header,
 )
+
+from probe.lab.nfqueue import serve_until_stopped
 
 _TLS_CLIENT_HELLO = 1
 _SERVER_NAME_EXTENSION = 0
@@ -225,23 +225,8 @@ def run(queue_number: int, decide: QuicSniFilter) -> None:
 
     nfqueue = NetfilterQueue()
     nfqueue.bind(queue_number, on_packet)
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     print(f"reading QUIC Initials on queue {queue_number}", flush=True)
-    fd = nfqueue.get_fd()
-    try:
-        while not stopping:
-            readable, _, _ = select.select([fd], [], [], 0.5)
-            if readable:
-                nfqueue.run(block=False)
-    finally:
-        nfqueue.unbind()
+    serve_until_stopped(nfqueue)
 
 
 def main(argv: list[str] | None = None) -> None:
