@@ -134,15 +134,18 @@ def test_sni_policing_shows_as_throttled_targets_at_the_policed_rate(
     apply(lab, "sni-police:rate=150kbit")
     with Measured(lab, files, tmp_path) as prometheus:
         rounds_done(prometheus, 3, timeout=150)
+        # The 2021 policer acts on TCP: its series over TCP (QUIC has its own, untouched).
         window = prometheus.values(
-            'throttle_probe_verdict{scope="window",verdict="throttled"} == 1'
+            'throttle_probe_verdict{scope="window",verdict="throttled",transport="tcp"} == 1'
         )
         rates = prometheus.values(
-            'throttle_probe_throttled_rate_bytes_per_second{scope="window",mechanism="policing"}'
-            " * 8"
+            'throttle_probe_throttled_rate_bytes_per_second{scope="window",mechanism="policing",'
+            'transport="tcp"} * 8'
         )
-        controls = prometheus.values('throttle_probe_goodput_bytes_per_second{role="control"} * 8')
-        ratios = prometheus.values("throttle_probe_goodput_ratio_to_controls")
+        controls = prometheus.values(
+            'throttle_probe_goodput_bytes_per_second{role="control",transport="tcp"} * 8'
+        )
+        ratios = prometheus.values('throttle_probe_goodput_ratio_to_controls{transport="tcp"}')
         up = prometheus.values("up", by="job")
         documented = {query: prometheus.query(query) for query in documented_queries()}
         alerts = prometheus.wait_for(FIRING, timeout=60)
