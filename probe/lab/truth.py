@@ -137,7 +137,13 @@ ALSO_RIGHT = {"loss": {DEGRADED}}
 # with every download of a round over QUIC at once, the controls' own in-band
 # probes are sometimes late too, and a shaper's queue is then not the target's
 # alone: its mechanism reads unknown.
-ALSO_RIGHT_QUIC = {"loss": {DEGRADED}, "shape": {QUIC_POLICED}}
+# On the congested link a target's TCP download may fail before its answer came,
+# and with it the offer of HTTP/3: not measured over QUIC in that round.
+ALSO_RIGHT_QUIC = {
+    "loss": {DEGRADED},
+    "shape": {QUIC_POLICED},
+    "congested": {NOT_MEASURED},
+}
 
 
 def is_right(
