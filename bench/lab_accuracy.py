@@ -47,7 +47,7 @@ from probe.lab.truth import (
     is_right,
     verdict_label,
 )
-from probe.records import VerdictKind, entries_over
+from probe.records import Transport, VerdictKind, entries_over
 
 CLASSES = [str(kind) for kind in VerdictKind]
 
@@ -136,7 +136,8 @@ def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
 
 
 def long_run(lab: Lab, run: LongRun, rounds: int) -> Counter[tuple[str, str]]:
-    """``rounds`` rounds of the daemon on ``run``'s network: (scope, verdict) counts."""
+    """``rounds`` rounds of the daemon on ``run``'s network: (scope, verdict) counts,
+    the scope ``round`` or ``window`` over TCP, ``quic round`` or ``quic window``."""
     lab.apply(parse_composition(run.composition))
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -145,12 +146,22 @@ def long_run(lab: Lab, run: LongRun, rounds: int) -> Counter[tuple[str, str]]:
         with LabDaemon(lab, targets, directory) as daemon:
             entries = daemon.wait_for(rounds, rounds * 60)[:rounds]
     print(f"long run done: {run.composition}", flush=True)
-    return Counter(
+    counts = Counter(
         (scope, label)
         for entry in entries
         for scope in ("round", "window")
         for label in archived_labels(entry, scope).values()
     )
+    counts.update(("quic " + scope, label) for entry in entries for scope, label in _quic(entry))
+    return counts
+
+
+def _quic(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (scope, label) of every verdict over QUIC in an archived round."""
+    judged = [("round", e["verdict"]) for e in entries_over(entry, Transport.QUIC) if e["verdict"]]
+    window = (entry.get("quic_window") or {}).get("verdicts") or {}
+    judged += [("window", verdict) for verdict in window.values()]
+    return [(scope, verdict_label(verdict)) for scope, verdict in judged]
 
 
 def print_histories(histories: list[dict[str, Any]]) -> None:
@@ -170,7 +181,7 @@ def print_histories(histories: list[dict[str, Any]]) -> None:
 def print_long_runs(runs: list[tuple[LongRun, Counter[tuple[str, str]]]]) -> None:
     print("\nlong runs of networks without a throttle: verdicts (target-rounds)")
     for run, counts in runs:
-        for scope in ("round", "window"):
+        for scope in ("round", "window", "quic round", "quic window"):
             said = {label: n for (where, label), n in counts.items() if where == scope}
             alarms = sum(
                 n for label, n in said.items() if label.startswith(("throttled", "blocked"))
