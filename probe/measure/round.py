@@ -109,11 +109,12 @@ async def measure_round(
             async with shared.slots:
                 return await measure_job(job, shared)
 
-        jobs = [job for job in [*target_jobs(config), *swap_jobs(config)] if job.over_tcp]
+        targets = target_jobs(config)
+        jobs = [job for job in [*targets, *swap_jobs(config)] if job.over_tcp]
         results = await asyncio.gather(*(one(job) for job in jobs))
         measured = list(zip(jobs, results, strict=True))
         remeasured = await remeasure_grey_zone(measured, shared)
-        quic = await measure_over_quic(target_jobs(config), measured, shared, offers)
+        quic = await measure_over_quic(targets, measured, shared, offers)
         # One after the other, as Wehe replays: the sessions compare with each other
         # only, so each gets the path to itself rather than sharing it.
         replays = []
@@ -277,12 +278,9 @@ async def measure_quic_job(
     job: Job, tcp: TargetResult | None, port: int, shared: "_RoundContext"
 ) -> TargetResult:
     """One download over HTTP/3: to the address ``tcp`` used, or looked up here."""
-    result = TargetResult(job.name, job.group, job.role, job.url, _now_iso())
-    result.transport = Transport.QUIC
-    if shared.interrupt.requested:
-        result.failure = Failure.INTERRUPTED
+    result = _started(job, shared, Transport.QUIC)
+    if result.failure is not None:
         return result
-    shared.listener.target_started(job.name, job.url)
     clock = Clock()
     if tcp is not None:
         result.dns, result.address_from = tcp.dns, tcp.address_from
@@ -429,11 +427,9 @@ class _RoundContext:
 
 async def measure_job(job: Job, shared: _RoundContext) -> TargetResult:
     """DNS with every resolver, then one download from the chosen address."""
-    result = TargetResult(job.name, job.group, job.role, job.url, _now_iso())
-    if shared.interrupt.requested:
-        result.failure = Failure.INTERRUPTED
+    result = _started(job, shared, Transport.TCP)
+    if result.failure is not None:
         return result
-    shared.listener.target_started(job.name, job.url)
     clock = Clock()
     address = await _look_up(job, result, clock, shared)
     if address is not None:
@@ -449,6 +445,18 @@ async def measure_job(job: Job, shared: _RoundContext) -> TargetResult:
         )
         result.failure = result.transfer.failure
     shared.listener.target_finished(result)
+    return result
+
+
+def _started(job: Job, shared: _RoundContext, transport: Transport) -> TargetResult:
+    """The entry of ``job`` over ``transport``, started (the front end hears of it), or
+    already ``interrupted`` when the user stopped the round before its turn."""
+    result = TargetResult(job.name, job.group, job.role, job.url, _now_iso())
+    result.transport = transport
+    if shared.interrupt.requested:
+        result.failure = Failure.INTERRUPTED
+    else:
+        shared.listener.target_started(job.name, job.url)
     return result
 
 
