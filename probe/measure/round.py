@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 from probe.config import Config, ResolverSpec
 from probe.measure.dns import ResolverSet, resolve
 from probe.measure.http3_offers import Http3Offers
-from probe.measure.quic import QuicTrust, download_quic
 from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
 from probe.measure.replaywire import framed_size
 from probe.measure.timing import Clock, Interrupt
@@ -278,6 +277,9 @@ async def measure_quic_job(
     job: Job, tcp: TargetResult | None, port: int, shared: "_RoundContext"
 ) -> TargetResult:
     """One download over HTTP/3: to the address ``tcp`` used, or looked up here."""
+    # aioquic takes ~0.1 s to import: not before the first round's TCP downloads.
+    from probe.measure.quic import QuicTrust, download_quic
+
     result = _started(job, shared, Transport.QUIC)
     if result.failure is not None:
         return result
