@@ -34,9 +34,7 @@ class Http3Origin:
     """Serve the origin's paths over HTTP/3 on UDP ``host:port`` (port 0 picks a free one)."""
 
     def __init__(self, cert_file: Path, key_file: Path, host: str = "127.0.0.1", port: int = 0):
-        self._configuration = QuicConfiguration(
-            is_client=False, alpn_protocols=H3_ALPN, max_datagram_frame_size=None
-        )
+        self._configuration = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
         self._configuration.load_cert_chain(str(cert_file), str(key_file))
         self.host = host
         self.port = port

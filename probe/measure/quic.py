@@ -2,7 +2,7 @@
 
 The same measurement as ``transfer.download`` on the other transport: the
 connection goes to ``address`` with the URL's name in the ClientHello of the
-first Initial (or ``sni``), the body is counted and sampled on the same
+first Initial, the body is counted and sampled on the same
 memoryless timer, stopped at ``max_bytes`` or its plateau, and a small object
 is asked for again on the same connection, each request on a stream of its
 own. The record says how every failure looked from here: no answer to the
@@ -76,7 +76,6 @@ async def download_quic(
     clock: Clock,
     interrupt: Interrupt | None = None,
     on_bytes: Callable[[int], None] | None = None,
-    sni: str | None = None,
     port: int | None = None,
 ) -> TransferRecord:
     """GET ``url`` over HTTP/3 from ``address``; always returns a record, failures included.
@@ -87,11 +86,10 @@ async def download_quic(
     parts = urlsplit(url)
     hostname = parts.hostname or ""
     port = port or parts.port or 443
-    sni = sni or hostname
-    record = TransferRecord(url, hostname, address, port, sni=sni, t0=clock.now(), t=0.0)
+    record = TransferRecord(url, hostname, address, port, sni=hostname, t0=clock.now(), t=0.0)
     record.transport = Transport.QUIC
     record.http_version = "HTTP/3"
-    configuration = _configuration(sni, trust)  # before t0's first Initial: the probe's time
+    configuration = _configuration(hostname, trust)  # before t0's first Initial: the probe's time
     deadline = Deadline(settings.transfer_timeout, interrupt)
     phases = PhaseLog(record.phases, clock)
     counter = ByteCounter(clock)
@@ -372,9 +370,8 @@ async def _get(
     settings: TransferSettings,
 ) -> _Response:
     """Send the request for ``url`` and wait for its headers (the request and wait phases)."""
-    parts = urlsplit(url)
     phases.open("request")
-    response = client.request(parts.netloc.rpartition("@")[2], _path_of(url))
+    response = client.request(*_authority_and_path(url))
     phases.open("wait")
     deadline.phase(settings.stall_timeout)
     await response.head()
@@ -404,9 +401,11 @@ async def _follow_redirects(
     return response
 
 
-def _path_of(url: str) -> str:
+def _authority_and_path(url: str) -> tuple[str, str]:
+    """The request's :authority (the URL's host and port) and :path (with its query)."""
     parts = urlsplit(url)
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.netloc.rpartition("@")[2], path
 
 
 @dataclass
@@ -429,9 +428,7 @@ class _Body:
                 return _STOP_OF_END[end]
             self.client.forget(response)
             pause_start = clock.now()
-            repeat = self.client.request(
-                urlsplit(self._url).netloc.rpartition("@")[2], _path_of(self._url)
-            )
+            repeat = self.client.request(*_authority_and_path(self._url))
             await asyncio.wait_for(repeat.head(), self.settings.stall_timeout)
             if repeat.status != 200:
                 return StopReason.COMPLETE  # not what was measured: its bytes are not counted
