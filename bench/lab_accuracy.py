@@ -45,9 +45,9 @@ from probe.lab.truth import (
     LongRun,
     archived_labels,
     is_right,
-    verdict_label,
 )
-from probe.records import Transport, VerdictKind, entries_over
+from probe.records import Transport, VerdictKind
+from probe.schema import ArchiveEntry, decode_round
 
 CLASSES = [str(kind) for kind in VerdictKind]
 
@@ -69,15 +69,16 @@ def main() -> None:
         for composition in args.scenarios.split(",") if args.runs else []:
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
-                document = lab.check_document(["--no-replay"])
-                entries = {e["name"]: e for e in entries_over(document)}
-                swap_states[composition].update(o["state"] for o in document["sni_swap"].values())
-                share = entries[TARGETS[0]]["evidence"]["controls"]["out_of_order_share"]
-                if share is not None:
-                    out_of_order[composition].append(share)
+                document = decode_round(lab.check_document(["--no-replay"]))
+                entries = {e.name: e for e in document.entries_over(Transport.TCP)}
+                verdicts = document.verdicts(Transport.TCP)
+                swap_states[composition].update(o.state for o in document.sni_swap.values())
+                controls = verdicts[TARGETS[0]].evidence.controls
+                if controls is not None and controls.out_of_order_share is not None:
+                    out_of_order[composition].append(controls.out_of_order_share)
                 for name in TARGETS:
                     entry = entries[name]
-                    got = verdict_label(entry["verdict"])
+                    got = verdicts[name].label
                     truth = EXPECTED[composition][name]
                     if got != truth and is_right(composition, name, got):
                         also_right[f"{composition}: {name} said {got}"] += 1
@@ -85,8 +86,7 @@ def main() -> None:
                     matrix[(truth.split("/")[0], got.split("/")[0])] += 1
                     if got != truth:
                         exact_mistakes[f"{composition}: {name} was {truth}, said {got}"] += 1
-                    transfer = entry["transfer"]
-                    spent = transfer["bytes"] if transfer else 0
+                    spent = entry.transfer.bytes if entry.transfer else 0
                     bytes_by_verdict[got].append(spent)
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
         histories = [history_trial(lab, Path(tmp)) for tmp in _directories(args.history)]
@@ -119,7 +119,7 @@ def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
     for name in HISTORY_TARGETS:
         said = [archived_labels(entry, "window")[name] for entry in after]
         first = next((i for i, label in enumerate(said) if label.startswith("throttled")), None)
-        rule = None if first is None else after[first]["window"]["verdicts"][name]["rule"]
+        rule = None if first is None else after[first].window_over()[name].rule
         caught[name] = (first, rule)
     round_throttled = sum(
         label.startswith("throttled")
@@ -156,12 +156,10 @@ def long_run(lab: Lab, run: LongRun, rounds: int) -> Counter[tuple[str, str]]:
     return counts
 
 
-def _quic(entry: dict[str, Any]) -> list[tuple[str, str]]:
+def _quic(entry: ArchiveEntry) -> list[tuple[str, str]]:
     """The (scope, label) of every verdict over QUIC in an archived round."""
-    judged = [("round", e["verdict"]) for e in entries_over(entry, Transport.QUIC) if e["verdict"]]
-    window = (entry.get("quic_window") or {}).get("verdicts") or {}
-    judged += [("window", verdict) for verdict in window.values()]
-    return [(scope, verdict_label(verdict)) for scope, verdict in judged]
+    judged = [("round", v.label) for v in entry.verdicts(Transport.QUIC).values()]
+    return judged + [("window", v.label) for v in entry.window_over(Transport.QUIC).values()]
 
 
 def print_histories(histories: list[dict[str, Any]]) -> None:

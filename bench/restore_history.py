@@ -23,9 +23,8 @@ from probe.analysis.history import TargetHistory
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.window_verdict import judge_window
 from probe.config import load_config
-from probe.records import round_from_jsonable
 from probe.restore import restore_history
-from probe.schema import FinishedRound
+from probe.schema import FinishedRound, decode_round
 from probe.sinks.archive import ArchiveSink
 
 DEFAULT_ROUND = Path(__file__).parent.parent / "tests" / "data" / "lab-congested.json"
@@ -37,7 +36,7 @@ def write_archive(directory: Path, document: dict[str, object], rounds: int) -> 
     now = datetime.datetime.now(datetime.UTC)
     for number in range(1, rounds + 1):
         when = now - datetime.timedelta(minutes=15 * (rounds - number))
-        result = round_from_jsonable(document)
+        result = decode_round(document).result()
         result.started_at = result.finished_at = when.isoformat(timespec="milliseconds")
         judgement = judge_all(result)
         window = judge_window([result], [judgement.verdicts])

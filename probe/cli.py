@@ -227,7 +227,7 @@ def _check(
     from probe.sinks.terminal import LiveProgress, RoundCounter, TerminalSink
 
     stderr = Console(stderr=True)
-    sinks: list[Sink] = [JsonSink(config, source) if as_json else TerminalSink()]
+    sinks: list[Sink] = [JsonSink(source) if as_json else TerminalSink()]
     if rounds > 1:
         sinks.append(RoundCounter(rounds, stderr))
     sinks += outputs
@@ -499,7 +499,7 @@ def report(
     """
     import json
 
-    from probe.report import ReportError, build_report, parse_time
+    from probe.evidence.report import ReportError, build_report, parse_time
 
     if html_file is not None:
         _check_html_file(html_file)
@@ -518,7 +518,7 @@ def report(
 
         report_tables(stdout_console(), built)
     if html_file is not None:
-        from probe.report_html import render
+        from probe.evidence.report_page import render
 
         try:
             html_file.write_text(render(built), encoding="utf-8")

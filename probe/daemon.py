@@ -23,9 +23,9 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from probe import __version__
-from probe.archive import find_round
 from probe.budget import DataBudget
 from probe.config import Config, ConfigError, load_config
+from probe.evidence.archive import find_round
 from probe.measure.replaywire import SecretError, load_secret
 from probe.restore import restore_history
 from probe.runner import Runner, Schedule

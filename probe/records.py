@@ -1,6 +1,7 @@
 """The records every measurement step returns: the contract between layers.
 
-Records are plain dataclasses that serialise to JSON with ``to_jsonable``.
+Records are plain dataclasses; ``probe.schema`` writes them to JSON and reads
+them back.
 Times are seconds on a monotonic clock, relative to the start of the target's
 measurement (``TargetResult.started_at`` gives the wall-clock origin). A step
 that fails still returns its record, with ``failure`` set to a name from
@@ -11,7 +12,6 @@ import dataclasses
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 # The SNI swap's downloads are round entries of their own, in this group (role
 # ``Role.SNI_SWAP``); the one with this name sends the neutral server's own name.
@@ -442,112 +442,3 @@ class RoundResult:
         entries += self.quic
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
         return transfers + sum(r.bytes for r in self.replays)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn records into plain dicts and lists, with derived fields made explicit."""
-    if isinstance(value, TargetResult):
-        data = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        # The headline figure sits at the top of each entry for people and jq alike.
-        data["goodput_bytes_per_second"] = value.goodput_bytes_per_second
-        return data
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
-
-
-def entries_over(
-    document: dict[str, Any], transport: Transport = Transport.TCP
-) -> list[dict[str, Any]]:
-    """A round document's ``targets`` entries over ``transport`` (TCP's by default).
-
-    The document lists each target once per transport; documents written before
-    QUIC hold TCP's entries only, without the ``transport`` key.
-    """
-    return [
-        entry
-        for entry in document.get("targets", [])
-        if entry.get("transport", Transport.TCP) == transport
-    ]
-
-
-def round_from_jsonable(document: dict[str, Any]) -> RoundResult:
-    """Rebuild a round from its JSON form (``check --json``), to analyse it again later."""
-    # The JSON document lists every transport's entries under ``targets``.
-    entries = [_target_from(entry) for entry in [*document["targets"], *document.get("quic", [])]]
-    return RoundResult(
-        started_at=document["started_at"],
-        finished_at=document["finished_at"],
-        interrupted=document["interrupted"],
-        targets=[entry for entry in entries if entry.transport == Transport.TCP],
-        replays=[_replay_from(entry) for entry in document.get("replays", [])],
-        round_id=document.get("round_id", ""),
-        remeasured=_remeasured_from(document.get("remeasured")),
-        quic=[entry for entry in entries if entry.transport == Transport.QUIC],
-        quic_not_offered=list(document.get("quic_not_offered", [])),
-    )
-
-
-def _remeasured_from(data: dict[str, Any] | None) -> Remeasured | None:
-    if data is None:
-        return None
-    return Remeasured([_target_from(t) for t in data["targets"]], _target_from(data["control"]))
-
-
-def _target_from(entry: dict[str, Any]) -> TargetResult:
-    transfer = entry.get("transfer")
-    return TargetResult(
-        name=entry["name"],
-        group=entry["group"],
-        role=Role(entry["role"]),
-        url=entry["url"],
-        started_at=entry["started_at"],
-        dns=[_build(DnsRecord, record) for record in entry["dns"]],
-        address_from=entry.get("address_from"),
-        transfer=None if transfer is None else _transfer_from(transfer),
-        failure=_failure(entry.get("failure")),
-        transport=Transport(entry.get("transport", Transport.TCP)),
-    )
-
-
-def _transfer_from(data: dict[str, Any]) -> TransferRecord:
-    record: TransferRecord = _with_series(_build(TransferRecord, data), data)
-    record.rtt_probes = [_build(RttSample, sample) for sample in data.get("rtt_probes", [])]
-    record.redirects = [_build(Redirect, hop) for hop in data.get("redirects", [])]
-    record.pauses = [_build(Pause, pause) for pause in data.get("pauses", [])]
-    record.transport = Transport(data.get("transport", Transport.TCP))
-    close = data.get("quic_close")
-    record.quic_close = None if close is None else _build(QuicClose, close)
-    return record
-
-
-def _replay_from(data: dict[str, Any]) -> ReplayRecord:
-    record: ReplayRecord = _with_series(_build(ReplayRecord, data), data)
-    record.variant, record.direction = Variant(data["variant"]), Direction(data["direction"])
-    return record
-
-
-def _with_series(record: Any, data: dict[str, Any]) -> Any:
-    """A transfer's or replay's nested records and stop reason, rebuilt from ``data``."""
-    record.phases = [_build(Phase, phase) for phase in data["phases"]]
-    record.samples = [_build(ByteSample, sample) for sample in data["samples"]]
-    record.tcp_info = [_build(TcpInfoSample, sample) for sample in data["tcp_info"]]
-    record.stop_reason = StopReason(data["stop_reason"])
-    return record
-
-
-def _build(kind: Any, data: dict[str, Any]) -> Any:
-    values = {f.name: data[f.name] for f in dataclasses.fields(kind) if f.name in data}
-    if "failure" in values:
-        values["failure"] = _failure(values["failure"])
-    return kind(**values)
-
-
-def _failure(value: str | None) -> Failure | None:
-    return None if value is None else Failure(value)

@@ -15,14 +15,15 @@ round's and the window's verdicts are the archived ones.
 
 import datetime
 import logging
+import warnings
 from pathlib import Path
-from typing import Any
 
 from probe.analysis.compare import Network
 from probe.analysis.history import HISTORY_ROUNDS, TargetHistory
 from probe.analysis.target_verdict import round_controls
-from probe.archive import latest_entries
-from probe.records import Transport, VerdictKind, entries_over, round_from_jsonable
+from probe.evidence.archive import UnreadableEntry, latest_entries
+from probe.records import Transport
+from probe.schema import ArchiveEntry
 
 # Older rounds describe a platform and a path that may have moved since; three
 # days still bridge a weekend's outage.
@@ -40,36 +41,29 @@ def restore_history(
 
     ``quic_history``, if given, is fed the same rounds' QUIC downloads.
 
-    A round the stop cut short is left out; an entry that cannot be read
-    back as a round is passed over with a warning.
+    A round the stop cut short is left out; an entry the schema cannot read
+    is passed over with a warning (``probe.evidence.archive``).
     """
     taken = 0
-    for entry in latest_entries(directory, HISTORY_ROUNDS, now - MAX_AGE):
-        if entry.get("interrupted"):  # cut short by a stop: its downloads say less
-            continue
-        try:
+    with warnings.catch_warnings(record=True) as skipped:
+        warnings.simplefilter("always", UnreadableEntry)
+        for entry in latest_entries(directory, HISTORY_ROUNDS, now - MAX_AGE):
+            if entry.interrupted:  # cut short by a stop: its downloads say less
+                continue
             _observe(history, entry, Transport.TCP)
             if quic_history is not None:
                 _observe(quic_history, entry, Transport.QUIC)
-        except (KeyError, TypeError, ValueError) as error:
-            log.warning("archived round %s not read back: %r", entry.get("round_id"), error)
-            continue
-        taken += 1
+            taken += 1
+    for warning in skipped:
+        log.warning("archived round not read back: %s", warning.message)
     return taken
 
 
-def _observe(history: TargetHistory, entry: dict[str, Any], transport: Transport) -> None:
-    result = round_from_jsonable(entry).on_transport(transport)
-    round_verdicts = {
-        target["name"]: VerdictKind(target["verdict"]["verdict"])
-        for target in entries_over(entry, transport)
-        if target.get("verdict") is not None
-    }
+def _observe(history: TargetHistory, entry: ArchiveEntry, transport: Transport) -> None:
+    result = entry.result().on_transport(transport)
+    round_verdicts = {name: v.verdict for name, v in entry.verdicts(transport).items()}
     if not round_verdicts:  # nothing went over this transport in that round
         return
-    window = entry["quic_window"] if transport == Transport.QUIC else entry["window"]
-    window_verdicts = {
-        name: VerdictKind(verdict["verdict"]) for name, verdict in window["verdicts"].items()
-    }
+    window_verdicts = {name: v.verdict for name, v in entry.window_over(transport).items()}
     healthy = round_controls(result).network == Network.HEALTHY
     history.observe(result, round_verdicts, window_verdicts, healthy)

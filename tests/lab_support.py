@@ -12,7 +12,7 @@ import yaml
 
 from probe.lab.control import Lab
 from probe.lab.scenarios import parse_composition
-from probe.records import entries_over
+from tests.documents import tcp_entries
 
 IN_CI = os.environ.get("CI") == "true"
 TEST_LAB = "tpt"  # not the default "tpl": a developer's own lab may be up
@@ -45,7 +45,7 @@ def run_probe(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[s
 def lab_check(lab: Lab, *args: str, targets: Path | None = None) -> dict[str, dict[str, Any]]:
     """Run ``check --json --no-replay`` in the lab's client; the entries by target name."""
     document = lab_document(lab, "--no-replay", *args, targets=targets)
-    return {entry["name"]: entry for entry in entries_over(document)}
+    return {entry["name"]: entry for entry in tcp_entries(document)}
 
 
 def lab_document(lab: Lab, *args: str, targets: Path | None = None) -> dict[str, Any]:

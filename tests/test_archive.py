@@ -14,16 +14,30 @@ from pathlib import Path
 import httpx
 import pytest
 
-from probe.archive import ENTRY_FORMAT, NotAnArchive, TornLine, find_round, read_entries
-from probe.sinks.archive import ArchiveSink, entry
+from probe.evidence.archive import (
+    NotAnArchive,
+    TornLine,
+    UnreadableEntry,
+    find_round,
+    read_entries,
+)
+from probe.records import Transport, VerdictKind
+from probe.schema import ENTRY_FORMAT, ArchiveEntry, FinishedRound, archive_entry, encode
+from probe.sinks.archive import ArchiveSink
 from probe.webserver import MetricsServer, Status
 from tests.conftest import Lab
 from tests.prometheus_support import Daemon, free_port
 from tests.test_metrics import finished, recorded
 
+DATA = Path(__file__).parent / "data"
 
-def archived(directory: Path) -> list[dict[str, object]]:
+
+def archived(directory: Path) -> list[ArchiveEntry]:
     return [entry for path in sorted(directory.iterdir()) for entry in read_entries(path)]
+
+
+def line_bytes(finished: FinishedRound) -> int:
+    return len(json.dumps(encode(archive_entry(finished, "lab")), separators=(",", ":"))) + 1
 
 
 def test_check_archives_each_round_self_contained(lab: Lab, tmp_path: Path) -> None:
@@ -46,24 +60,30 @@ def test_check_archives_each_round_self_contained(lab: Lab, tmp_path: Path) -> N
     entries = archived(archive)
     assert [path.suffix for path in archive.iterdir()] == [".gz"]  # closed, compressed
     document = json.loads(done.stdout)
-    assert [e["round_id"] for e in entries] == [r["round_id"] for r in document["rounds"]]
+    assert [e.round_id for e in entries] == [r["round_id"] for r in document["rounds"]]
     first = entries[0]
-    assert first["format"] == ENTRY_FORMAT
-    assert first["identity"] == {"id": "archive-test", "asn": None, "country": "DE"}
-    tw = next(t for t in first["targets"] if t["name"] == "tw")  # type: ignore[attr-defined]
-    assert tw["transfer"]["samples"] and tw["dns"] and tw["verdict"]["verdict"] == "ok"
-    assert tw["evidence"]["controls"]["goodput_bytes_per_second"]
-    assert first["settings"]["max_bytes"] == 2 * 1024 * 1024  # type: ignore[index]
-    assert entries[1]["window"]["rounds"] == 2  # type: ignore[index]
-    assert entries[1]["window"]["verdicts"]["tw"]["evidence"]["rounds"] == ["ok", "ok"]  # type: ignore[index]
+    assert first.format == ENTRY_FORMAT
+    assert first.identity == {"id": "archive-test", "asn": None, "country": "DE"}
+    tw = next(t for t in first.targets if t.name == "tw")
+    assert tw.transfer is not None and tw.transfer.samples and tw.dns
+    assert tw.verdict is not None and tw.verdict.verdict == VerdictKind.OK
+    assert tw.evidence is not None and tw.evidence.controls is not None
+    assert tw.evidence.controls.goodput_bytes_per_second.keys() == {"ctl"}
+    assert first.settings["max_bytes"] == 2 * 1024 * 1024
+    assert entries[1].window.rounds == 2
+    assert entries[1].window_over(Transport.TCP)["tw"].evidence.rounds == ["ok", "ok"]
+    # The line is the round's document with the archive's own parts: one schema.
+    with gzip.open(next(archive.iterdir()), "rt") as lines:
+        line = json.loads(next(lines))
+    assert line.keys() >= {*document["rounds"][0].keys(), "identity", "daemon", "window"}
 
 
 def test_files_rotate_compress_and_the_oldest_go_past_the_cap(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     result = finished(recorded("lab-sni-police.json"))
-    line = len(json.dumps(entry(result, "lab"), separators=(",", ":"))) + 1
-    packed = len(gzip.compress(json.dumps(entry(result, "lab")).encode()))
+    line = line_bytes(result)
+    packed = len(gzip.compress(json.dumps(encode(archive_entry(result, "lab"))).encode()))
     # Two rounds a file; room for the open file and about three compressed ones.
     cap = 2 * line + 3 * 2 * packed
     sink = ArchiveSink(tmp_path, "lab", max_total_bytes=cap, max_file_bytes=2 * line + 1)
@@ -81,7 +101,7 @@ def test_files_rotate_compress_and_the_oldest_go_past_the_cap(
     deleted = [r for r in caplog.records if "deleted" in r.getMessage()]
     assert deleted, "the cap deleted the oldest files"
     assert len(archived(tmp_path)) < 12  # the oldest rounds are gone ...
-    assert archived(tmp_path)[-1]["round_id"] == result.result.round_id  # ... the newest stay
+    assert archived(tmp_path)[-1].round_id == result.result.round_id  # ... the newest stay
 
 
 def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
@@ -106,7 +126,7 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
 
 def test_a_round_is_found_by_its_id_in_rotated_compressed_files(tmp_path: Path) -> None:
     base = finished(recorded("lab-clean.json"))
-    line = len(json.dumps(entry(base, "lab"), separators=(",", ":"))) + 1
+    line = line_bytes(base)
     sink = ArchiveSink(tmp_path, "lab", max_total_bytes=10**9, max_file_bytes=2 * line + 1)
     ids = [f"{number:016x}" for number in range(1, 8)]
     for round_id in ids:
@@ -124,15 +144,26 @@ def test_a_round_is_found_by_its_id_in_rotated_compressed_files(tmp_path: Path) 
     assert find_round(tmp_path, "../" * 5 + "etc/passwd") is None
 
 
-def test_other_versions_are_read_and_other_files_are_refused(tmp_path: Path) -> None:
+def test_other_versions_are_read_unreadable_entries_skipped_other_files_refused(
+    tmp_path: Path,
+) -> None:
+    recorded_v1 = json.loads((DATA / "lab-clean.json").read_text())  # check/1, before ids
+    first = {**recorded_v1, "format": "throttle-probe.round/1", "round_id": "a" * 16}
+    # A later version's entry with a part this one does not know: read, the part left out.
+    later = {**first, "format": "throttle-probe.round/3", "round_id": "b" * 16, "new": {"x": 1}}
+    broken = {"format": "throttle-probe.round/2", "round_id": "c" * 16}  # no times, no targets
     mixed = tmp_path / "rounds-mixed.jsonl.gz"
     with gzip.open(mixed, "wt") as out:
-        out.write(json.dumps({"format": "throttle-probe.round/1", "round_id": "a"}) + "\n")
-        out.write(json.dumps({"format": "throttle-probe.round/2", "round_id": "b"}) + "\n")
+        out.writelines(json.dumps(entry) + "\n" for entry in (first, later, broken))
     other = tmp_path / "notes.txt"
     other.write_text("groceries\n")
 
-    assert [e["round_id"] for e in read_entries(mixed)] == ["a", "b"]
+    with pytest.warns(UnreadableEntry, match=r"mixed\.jsonl\.gz:3: .*round/2 document, at "):
+        entries = list(read_entries(mixed))
+
+    assert [e.round_id for e in entries] == ["a" * 16, "b" * 16]
+    assert entries[0].verdicts().keys() == {"pbs-twimg-com", "abs-twimg-com", "twitter-com",
+                                            "x-com", "tiktok-com"}  # fmt: skip
     with pytest.raises(NotAnArchive, match=r"notes\.txt: not a throttle-probe archive"):
         list(read_entries(other))
 
@@ -156,12 +187,12 @@ def test_the_daemon_archives_and_its_exemplars_name_the_archived_round(
         ).text
         (entry,) = archived(archive)
         base = f"http://127.0.0.1:{port}/rounds/"
-        served = httpx.get(base + str(entry["round_id"]), trust_env=False)
+        served = httpx.get(base + entry.round_id, trust_env=False)
         unknown = httpx.get(base + "0" * 16, trust_env=False)
 
-    assert f'throttle_probe_rounds_total 1.0 # {{round_id="{entry["round_id"]}"}}' in exposition
+    assert f'throttle_probe_rounds_total 1.0 # {{round_id="{entry.round_id}"}}' in exposition
     # Where a panel's exemplar leads: the archived round, served by the daemon.
-    assert served.status_code == 200 and served.json() == entry
+    assert served.status_code == 200 and served.json() == encode(entry)
     assert unknown.status_code == 404 and "No round" in unknown.text
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from probe.records import entries_over
 from tests.conftest import Lab
+from tests.documents import tcp_entries
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -51,7 +51,7 @@ def lab_targets(lab: Lab, tmp_path: Path) -> Path:
 
 
 def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {entry["name"]: entry for entry in entries_over(document)}
+    return {entry["name"]: entry for entry in tcp_entries(document)}
 
 
 def test_redirects_are_followed_on_the_origin_and_a_move_elsewhere_is_the_platforms(
@@ -94,7 +94,7 @@ def test_json_reports_every_target_with_its_records(lab_targets: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)  # stdout holds the document and nothing else
-    assert document["format"] == "throttle-probe.check/1" and document["interrupted"] is False
+    assert document["format"] == "throttle-probe.check/2" and document["interrupted"] is False
     targets = by_name(document)
     assert list(targets) == ["tw-image", "tw-missing", "tt-stall", "tt-nxdomain", "ctl"]
 
@@ -174,8 +174,8 @@ def test_rounds_are_judged_one_by_one_and_over_the_window(lab_targets: Path) -> 
 
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    assert document["format"] == "throttle-probe.window/1"
-    assert [r["format"] for r in document["rounds"]] == ["throttle-probe.check/1"] * 2
+    assert document["format"] == "throttle-probe.window/2"
+    assert [r["format"] for r in document["rounds"]] == ["throttle-probe.check/2"] * 2
     assert elapsed > 3  # the second round waited for its start
     window = document["window"]
     assert window.keys() == {"tw-image", "tw-missing"}

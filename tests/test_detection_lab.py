@@ -31,9 +31,10 @@ from probe.lab.truth import (
     TARGETS,
     LongRun,
     archived_labels,
-    verdict_label,
 )
-from probe.records import entries_over
+from probe.records import Rule, VerdictKind
+from probe.schema import ArchiveEntry
+from tests.documents import tcp_entries, verdict_label
 from tests.lab_support import (
     TEST_LAB,
     apply,
@@ -119,7 +120,7 @@ def test_policing_on_a_slow_congested_link_is_throttled_and_nothing_else(
 
     document = lab_document(lab, "--no-replay", targets=light)
 
-    entries = {entry["name"]: entry for entry in entries_over(document)}
+    entries = {entry["name"]: entry for entry in tcp_entries(document)}
     got = {name: verdict_label(entries[name]["verdict"]) for name in TARGETS}
     assert got == EXPECTED[SLOW_LINK_POLICING]
     for name, label in got.items():
@@ -160,7 +161,7 @@ def test_a_platform_shaped_a_few_times_slower_is_caught_by_its_history_only(
     with LabDaemon(lab, targets, tmp_path) as first:
         first.wait_for(6, 120)
     archived_before = first.rounds()
-    before = [entry for entry in archived_before if not entry["interrupted"]]
+    before = [entry for entry in archived_before if not entry.interrupted]
     apply(lab, HISTORY_SHAPED)
     with LabDaemon(lab, targets, tmp_path) as restarted:
         after = restarted.wait_for(len(archived_before) + 6, 120)[len(archived_before) :]
@@ -178,18 +179,18 @@ def test_a_platform_shaped_a_few_times_slower_is_caught_by_its_history_only(
         if archived_labels(entry, "window")["pbs-twimg-com"].startswith("throttled")
     ]
     assert caught and caught[0] <= 3, [archived_labels(e, "window") for e in after]
-    first_caught = after[caught[0]]["window"]["verdicts"]
+    first_caught = after[caught[0]].window_over()
     for name in TARGETS:
         verdict = first_caught[name]
-        if name in shaped and verdict["verdict"] == "throttled":
-            assert verdict["rule"] == "history", verdict
-            history = verdict["evidence"]["history"]
-            assert history["drop"] > 3 and history["baseline_rounds"] >= 4
+        if name in shaped and verdict.verdict == VerdictKind.THROTTLED:
+            assert verdict.rule == Rule.HISTORY, verdict
+            history = verdict.evidence.history
+            assert history is not None and history.drop > 3 and history.baseline_rounds >= 4
         else:
-            assert name in shaped or verdict_label(verdict) == "ok", (name, verdict)
+            assert name in shaped or verdict.label == "ok", (name, verdict)
 
 
-def long_run(run: LongRun, lab_name: str, directory: Path, rounds: int) -> list[dict[str, Any]]:
+def long_run(run: LongRun, lab_name: str, directory: Path, rounds: int) -> list[ArchiveEntry]:
     directory.mkdir()
     names = list(LONG_RUN_TARGETS)
     with fresh_lab(Names(lab_name)) as lab:

@@ -53,9 +53,9 @@ def test_a_target_held_flat_with_losses_far_below_slow_controls_is_throttled() -
     verdict = judge_round(slow_round(18_750, lost=20, plateau=True))["t"]
 
     assert (verdict.verdict, verdict.mechanism) == (VerdictKind.THROTTLED, Mechanism.POLICING)
-    assert verdict.rule == Rule.CONTROLS and verdict.evidence["slow_network"] is True
+    assert verdict.rule == Rule.CONTROLS and verdict.evidence.slow_network is True
     assert "on a slow network" in verdict.reason
-    assert verdict.evidence["ratio_to_controls_median"] == pytest.approx(55e3 / 18_750)
+    assert verdict.evidence.ratio_to_controls_median == pytest.approx(55e3 / 18_750)
 
 
 def test_a_queue_of_its_own_on_a_slow_network_is_shaping() -> None:
@@ -96,7 +96,8 @@ def test_on_a_slow_network_the_solo_downloads_must_agree(
     if verdict == DEGRADED:
         assert "not measured alone" in got.reason or "alone only 2.4x" in got.reason
     else:
-        assert "measured alone again" in got.reason and got.evidence["alone"]["control"] == "c0"
+        solo = got.evidence.alone
+        assert "measured alone again" in got.reason and solo and solo.control == "c0"
 
 
 def test_the_grey_zone_and_the_slow_network_line_are_the_verdicts_own() -> None:
@@ -114,8 +115,8 @@ def test_a_window_of_slow_network_rounds_keeps_their_verdict() -> None:
 
     assert (window.verdict, window.mechanism) == (THROTTLED, Mechanism.POLICING)
     assert window.reason == "policing at ~150 kbit/s on a slow network in 2 of 3 rounds"
-    assert window.rate_bytes_per_second == 18_750 and window.evidence["slow_network"] is True
-    assert window.evidence["rounds"] == [THROTTLED, DEGRADED, THROTTLED]
+    assert window.rate_bytes_per_second == 18_750 and window.evidence.slow_network is True
+    assert window.evidence.rounds == [THROTTLED, DEGRADED, THROTTLED]
 
 
 def test_the_slow_network_ratio_edge_is_two_and_a_half() -> None:
@@ -254,9 +255,10 @@ def test_a_platform_shaped_a_few_times_slower_is_throttled_against_its_history()
     assert [v.verdict for v in two_rounds] == [OK, OK]
     assert round_verdict.verdict == OK  # no single round says so
     assert verdict.verdict == VerdictKind.THROTTLED and verdict.rule == Rule.HISTORY
-    evidence = verdict.evidence["history"]
-    assert evidence["baseline_ratio"] == pytest.approx(1.0) and evidence["baseline_rounds"] == 5
-    assert evidence["recent_ratios"] == pytest.approx([0.25] * 3)
+    drop = verdict.evidence.history
+    assert drop is not None
+    assert drop.baseline_ratio == pytest.approx(1.0) and drop.baseline_rounds == 5
+    assert drop.recent_ratios == pytest.approx([0.25] * 3)
     assert "against its own history: 4.0x below its baseline" in verdict.reason
 
 
@@ -342,8 +344,8 @@ def test_a_history_verdict_reads_its_rate_and_mechanism_from_the_latest_rounds()
 
     assert (verdict.verdict, verdict.mechanism) == (THROTTLED, Mechanism.POLICING)
     assert verdict.rate_bytes_per_second == 2.5e5  # the median of the three shaped rounds
-    assert verdict.evidence["loss_events"] == 12
-    assert verdict.evidence["method"].startswith("against its own history")
+    assert verdict.evidence.loss_events == 12
+    assert verdict.evidence.method.startswith("against its own history")
     ratios = ", ".join(f"{rate / 1.1e6:.2f}" for rate in (3e5, 2.5e5, 2e5))
     assert f"over 4 clean rounds, the lowest tenth 1.00; now {ratios});" in verdict.reason
     assert verdict.reason.endswith("12 loss events, no RTT inflation")

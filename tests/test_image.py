@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import probe
-from probe.records import entries_over
 from tests.conftest import Lab
+from tests.documents import tcp_entries
 from tests.image_support import (
     IMAGE,
     REPOSITORY,
@@ -108,7 +108,7 @@ def test_check_in_the_image_measures_a_local_server(
 
     assert checked.returncode == 0, checked.stderr
     document = json.loads(checked.stdout)
-    entries = {entry["name"]: entry for entry in entries_over(document)}
+    entries = {entry["name"]: entry for entry in tcp_entries(document)}
     assert entries["ctl"]["failure"] is None and entries["ctl"]["goodput_bytes_per_second"] > 0
     assert entries["tw-image"]["verdict"]["verdict"] == "ok", entries["tw-image"]
 

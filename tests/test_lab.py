@@ -22,6 +22,7 @@ from probe.lab.truth import (
     labels_over,
 )
 from probe.records import Transport
+from probe.schema import decode_round
 from tests.lab_support import (
     TEST_LAB,
     apply,
@@ -170,7 +171,7 @@ def test_policing_composes_with_a_congested_link(clean: Lab) -> None:
 def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str) -> None:
     apply(clean, composition)
 
-    document = lab_document(clean, "--no-replay", "--timeout", "10")
+    document = decode_round(lab_document(clean, "--no-replay", "--timeout", "10"))
 
     # Every verdict over each transport: TCP scenarios leave QUIC alone, and the
     # other way round.
@@ -192,10 +193,10 @@ def test_the_quic_sni_filter_blocks_the_triple_for_a_while_after_a_match(
     offending = only_targets(clean, ["twitter-com", *CONTROLS], tmp_path / "first")
     innocent = only_targets(clean, ["x-com", *CONTROLS], tmp_path / "then")
 
-    first = labels_over(lab_document(clean, "--timeout", "10", targets=offending), Transport.QUIC)
-    then = lab_document(clean, "--timeout", "10", targets=innocent)
+    first = lab_document(clean, "--timeout", "10", targets=offending)
+    then = decode_round(lab_document(clean, "--timeout", "10", targets=innocent))
 
-    assert first["twitter-com"] == "blocked/quic"
+    assert labels_over(decode_round(first), Transport.QUIC)["twitter-com"] == "blocked/quic"
     # x.com holds no pattern, but shares twitter.com's server: blocked without its SNI.
     assert labels_over(then, Transport.QUIC)["x-com"] == "blocked/quic"
     assert labels_over(then, Transport.TCP)["x-com"] == "ok"

@@ -15,8 +15,8 @@ from probe.analysis.window_verdict import judge_window
 from probe.budget import DataBudget
 from probe.config import ConfigError, Identity, parse_config
 from probe.lab.pki import LabPKI
-from probe.records import RoundResult, round_from_jsonable
-from probe.schema import FinishedRound
+from probe.records import RoundResult
+from probe.schema import FinishedRound, decode_round
 from probe.sinks.metrics import MetricsSink
 from probe.webconfig import load_web_config
 from tests.prometheus_support import IN_CI
@@ -27,7 +27,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def recorded(name: str) -> RoundResult:
-    return round_from_jsonable(json.loads((DATA / name).read_text()))
+    return decode_round(json.loads((DATA / name).read_text())).result()
 
 
 def finished(result: RoundResult, number: int = 1) -> FinishedRound:

@@ -21,14 +21,12 @@ from probe.measure.transfer import TransferSettings
 from probe.records import (
     Failure,
     Role,
-    RoundResult,
     StopReason,
     TargetResult,
     TransferRecord,
     Transport,
-    round_from_jsonable,
-    to_jsonable,
 )
+from probe.schema import ROUND_FORMAT, RoundDocument, decode_round, encode, judged_entries
 from tests.conftest import WRONG_NAME, Lab
 
 FAST = TransferSettings(
@@ -247,9 +245,9 @@ def test_a_quic_record_reads_back_from_its_json(lab: Lab) -> None:
     record = fetch(lab, h3_url(lab, WRONG_NAME, "/bytes/1000"))
     target = TargetResult("tw", "twitter", Role.TARGET, record.url, "2026-12-01T00:00:00Z")
     target.transfer, target.failure = record, record.failure
-    result = RoundResult("s", "f", False, [target])
+    document = RoundDocument(ROUND_FORMAT, "test", "s", "f", False, judged_entries([target], {}))
 
-    again = round_from_jsonable(to_jsonable(result)).targets[0].transfer
+    again = decode_round(encode(document)).result().targets[0].transfer
 
     assert again == record
     assert again is not None and again.transport == Transport.QUIC

@@ -32,13 +32,11 @@ from probe.records import (
     Stage,
     Transport,
     VerdictKind,
-    entries_over,
-    round_from_jsonable,
 )
 from probe.restore import restore_history
 from probe.runner import Runner, Schedule
+from probe.schema import decode_round, round_document
 from probe.sinks.archive import ArchiveSink
-from probe.sinks.document import round_document
 from probe.sinks.metrics import MetricsSink
 from tests.conftest import Lab
 
@@ -171,7 +169,7 @@ def test_quic_failing_where_tcp_works_is_blocked_at_the_quic_stage(
     assert quic.reason.startswith("quic_no_answer over QUIC while TCP to the same name worked")
     assert "the controls' QUIC worked" in quic.reason
     assert "over QUIC it is blocked/quic" in judgement.verdicts["tw"].reason
-    assert quic.evidence["controls_passed_over_quic"] == ["ctl"]
+    assert quic.evidence.controls_passed_over_quic == ["ctl"]
     assert judgement.quic_blocked is False
 
 
@@ -256,11 +254,11 @@ def test_check_json_lists_each_target_once_per_transport(
         ("tw", "quic"),
         ("ctl", "quic"),
     ]
-    (tw_quic,) = [e for e in entries_over(document, Transport.QUIC) if e["name"] == "tw"]
+    tw_quic, tw_tcp = document["targets"][2], document["targets"][0]
     assert tw_quic["verdict"]["verdict"] == "blocked" and tw_quic["verdict"]["stage"] == "quic"
     assert tw_quic["failure"] == Failure.QUIC_NO_ANSWER
-    assert entries_over(document)[0]["verdict"]["verdict"] == "ok"
-    again = round_from_jsonable(document)
+    assert tw_tcp["verdict"]["verdict"] == "ok"
+    again = decode_round(document).result()
     assert len(again.targets) == 2 and len(again.quic) == 2
     # The document read back and judged again says the same.
     assert judge_all(again).quic["tw"].label == "blocked/quic"
@@ -283,8 +281,8 @@ def test_the_document_of_a_tcp_only_round_has_no_quic_entries(lab: Lab) -> None:
 
     document = round_document(result, config, "targets.yaml", judge_all(result))
 
-    assert {e["transport"] for e in document["targets"]} == {"tcp"}
-    assert document["quic_not_offered"] == []  # not asked for: nothing to offer
+    assert {e.transport for e in document.targets} == {Transport.TCP}
+    assert document.quic_not_offered == []  # not asked for: nothing to offer
 
 
 def test_the_window_metrics_and_promtool_follow_each_transport(

@@ -4,7 +4,6 @@ import datetime
 import gzip
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,11 +11,11 @@ from probe.analysis.history import HISTORY_ROUNDS, TargetHistory
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.target_verdict import Verdict
 from probe.analysis.window_verdict import judge_window
-from probe.archive import latest_entries, read_entries
 from probe.config import parse_config
+from probe.evidence.archive import latest_entries, read_entries
 from probe.records import RoundResult, VerdictKind
 from probe.restore import MAX_AGE, restore_history
-from probe.schema import FinishedRound
+from probe.schema import ArchiveEntry, FinishedRound
 from probe.sinks.archive import ArchiveSink
 from tests.conftest import Lab
 from tests.prometheus_support import Daemon, free_port
@@ -57,7 +56,7 @@ def archive_rounds(
     return live
 
 
-def every_entry(directory: Path) -> list[dict[str, Any]]:
+def every_entry(directory: Path) -> list[ArchiveEntry]:
     """Every entry of the archive in ``directory``, oldest first."""
     return [e for path in sorted(directory.iterdir()) for e in read_entries(path)]
 
@@ -87,14 +86,12 @@ def test_only_recent_rounds_and_only_the_latest_are_read_back(tmp_path: Path) ->
     archive_rounds(tmp_path / "b", [1.1e6] * (HISTORY_ROUNDS + 5), recent)
     entries = list(latest_entries(tmp_path / "b", HISTORY_ROUNDS, NOW - MAX_AGE))
     every = every_entry(tmp_path / "b")
-    assert [e["finished_at"] for e in entries] == [
-        e["finished_at"] for e in every[-HISTORY_ROUNDS:]
-    ]
+    assert [e.finished_at for e in entries] == [e.finished_at for e in every[-HISTORY_ROUNDS:]]
 
     archive_rounds(tmp_path / "c", [1.1e6] * 9, recent, max_file_bytes=20_000)
-    every = [e["finished_at"] for e in every_entry(tmp_path / "c")]
-    latest = [e["finished_at"] for e in latest_entries(tmp_path / "c", 5, NOW - MAX_AGE)]
-    assert len(list((tmp_path / "c").iterdir())) > 2 and latest == every[-5:]
+    times = [e.finished_at for e in every_entry(tmp_path / "c")]
+    latest = [e.finished_at for e in latest_entries(tmp_path / "c", 5, NOW - MAX_AGE)]
+    assert len(list((tmp_path / "c").iterdir())) > 2 and latest == times[-5:]
 
 
 def test_older_files_are_not_read_once_an_older_round_turns_up(
@@ -168,12 +165,12 @@ def test_a_daemon_restarted_on_its_archive_keeps_its_baselines(lab: Lab, tmp_pat
     with daemon("first.log") as first:
         first.wait_for_log("round 5: done", timeout=90)
     # The stop may have cut a round short: it is archived, but not read back.
-    archived = [e for e in every_entry(archive) if not e["interrupted"]]
-    clean = [e for e in archived if e["targets"][0]["verdict"]["verdict"] == VerdictKind.OK]
+    archived = [e for e in every_entry(archive) if not e.interrupted]
+    clean = [e for e in archived if e.verdicts()["tw-image"].verdict == VerdictKind.OK]
     with daemon("second.log") as second:
         second.wait_for_log("history:", timeout=30)
 
     assert "history: 0 archived rounds read back, 0 of 1 targets have a baseline" in first.log()
-    assert len(clean) >= 4, [e["targets"][0]["verdict"] for e in archived]
+    assert len(clean) >= 4, [e.verdicts() for e in archived]
     said = f"history: {len(archived)} archived rounds read back, 1 of 1 targets have a baseline"
     assert said in second.log()

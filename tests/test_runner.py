@@ -57,7 +57,7 @@ def test_rounds_keep_the_interval_plus_jitter_and_the_window_rolls(lab: Lab) -> 
     gaps = [started(b) - started(a) for a, b in zip(sink.rounds, sink.rounds[1:], strict=False)]
     assert all(0.29 <= gap <= 0.55 for gap in gaps), gaps
     assert [f.window_rounds for f in sink.rounds] == [1, 2, 2, 2]
-    assert sink.rounds[-1].window["tw"].evidence["rounds"] == ["ok", "ok"]
+    assert sink.rounds[-1].window["tw"].evidence.rounds == ["ok", "ok"]
 
 
 def test_a_run_without_end_survives_a_bug_in_one_round(

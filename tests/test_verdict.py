@@ -30,8 +30,8 @@ from probe.records import (
     TcpInfoSample,
     TransferRecord,
     Variant,
-    round_from_jsonable,
 )
+from probe.schema import decode_round
 
 DATA = Path(__file__).parent / "data"
 
@@ -92,7 +92,7 @@ def short(verdict_name: str, detail: str | None) -> str:
 def test_recorded_lab_rounds_get_the_right_verdicts(scenario: str) -> None:
     document = json.loads((DATA / f"lab-{scenario}.json").read_text())
 
-    verdicts = judge_round(round_from_jsonable(document))
+    verdicts = judge_round(decode_round(document).result())
 
     got = {name: short(v.verdict, v.mechanism or v.stage) for name, v in verdicts.items()}
     assert got == RECORDED[scenario]
@@ -101,21 +101,23 @@ def test_recorded_lab_rounds_get_the_right_verdicts(scenario: str) -> None:
 def test_throttled_verdict_carries_rate_controls_and_method() -> None:
     document = json.loads((DATA / "lab-sni-police.json").read_text())
 
-    verdict = judge_round(round_from_jsonable(document))["pbs-twimg-com"]
+    verdict = judge_round(decode_round(document).result())["pbs-twimg-com"]
 
     assert verdict.rate_bytes_per_second is not None
     assert 100_000 / 8 < verdict.rate_bytes_per_second < 180_000 / 8
     assert verdict.reason.startswith("policing at ~")
     evidence = verdict.evidence
-    assert set(evidence["controls"]["goodput_bytes_per_second"]) == {
+    assert evidence.controls is not None and evidence.wehe is not None
+    assert set(evidence.controls.goodput_bytes_per_second) == {
         "mirror-yandex-ru",
         "deb-debian-org",
         "speed-cloudflare-com",
     }
-    assert evidence["wehe"]["decision"] == "differentiated"
-    assert evidence["wehe"]["p_value"] < 0.01 and evidence["wehe"]["area"] >= 0.5
-    assert evidence["loss_events"] > 0 and evidence["ratio_to_slowest_control"] >= 10
-    assert "Wehe" in evidence["method"]
+    assert evidence.wehe.decision == "differentiated"
+    assert evidence.wehe.p_value < 0.01 and evidence.wehe.area >= 0.5
+    assert evidence.loss_events and evidence.ratio_to_slowest_control
+    assert evidence.loss_events > 0 and evidence.ratio_to_slowest_control >= 10
+    assert "Wehe" in evidence.method
 
 
 def steady(rate: float, seconds: float = 10.0, step: float = 0.25) -> list[ByteSample]:
@@ -162,7 +164,7 @@ def test_slow_target_on_a_lossy_network_that_held_a_plateau_is_throttled() -> No
 
     assert (verdict.verdict, verdict.mechanism) == ("throttled", "policing")
     assert "held flat though the network loses at random" in verdict.reason
-    assert verdict.evidence["controls"]["random_loss"] is True
+    assert verdict.evidence.controls is not None and verdict.evidence.controls.random_loss
 
 
 @pytest.mark.parametrize(("probes", "verdict"), [(8, "throttled"), (2, "degraded")])
@@ -235,11 +237,11 @@ def test_an_http_status_is_the_platform_speaking_whatever_the_controls(
 
     assert (verdict.verdict, verdict.stage) == ("platform_refused", None)
     assert verdict.rule == "platform_answer"
-    assert verdict.evidence["http_status"] == status
+    assert verdict.evidence.http_status == status
     answer = f"HTTP {status} to {moved}" if moved else f"HTTP {status}"
     assert f"answered {answer} over verified TLS" in verdict.reason
-    assert verdict.evidence["target"]["redirects"] == ([{"status": status, "location": moved}]
-                                                       if moved else [])  # fmt: skip
+    assert verdict.evidence.target is not None
+    assert verdict.evidence.target.redirects == ([Redirect(status, moved)] if moved else [])
 
 
 def test_a_window_of_platform_refusals_says_so_and_a_single_one_does_not() -> None:
@@ -332,7 +334,7 @@ def test_a_lookup_that_times_out_is_a_dns_block_only_if_the_controls_lookups_do_
 def test_time_outs_on_a_congested_link_whose_controls_retransmit_set_up_are_no_block() -> None:
     """Kept from a CI run of the lab's 50 congested rounds (2 Mbit/s): two targets
     timed out while the controls read 1.07 Mbit/s, one of them after a 2.6 s handshake."""
-    result = round_from_jsonable(json.loads((DATA / "lab-congested-timeouts.json").read_text()))
+    result = decode_round(json.loads((DATA / "lab-congested-timeouts.json").read_text())).result()
 
     verdicts = judge_round(result)
 
@@ -341,7 +343,9 @@ def test_time_outs_on_a_congested_link_whose_controls_retransmit_set_up_are_no_b
         assert got.verdict == "degraded", (name, got.reason)
         set_up = "a control's own connection set-up took 2.6 s: the network drops packets"
         assert got.reason == f"{failure}, but {set_up}"
-        assert got.evidence["controls"]["slowest_setup_seconds"] == pytest.approx(2.56, abs=0.01)
+        controls = got.evidence.controls
+        assert controls is not None
+        assert controls.slowest_setup_seconds == pytest.approx(2.56, abs=0.01)
     assert "blocked" not in {v.verdict for v in verdicts.values()}
 
 
@@ -471,7 +475,7 @@ def test_recorded_lossy_round_has_no_slowed_swap() -> None:
     """Recorded under 2% random loss: three swap names came out 10x slower by chance."""
     document = json.loads((DATA / "lab-loss-swap.json").read_text())
 
-    judgement = judge_all(round_from_jsonable(document))
+    judgement = judge_all(decode_round(document).result())
 
     recorded = {sni: outcome["state"] for sni, outcome in document["sni_swap"].items()}
     assert list(recorded.values()).count("slowed") == 3  # what the old rule said
@@ -500,7 +504,7 @@ def test_failure_without_any_control_is_inconclusive() -> None:
 
 def test_recorded_replay_round_shows_the_name_triggers_it_both_ways() -> None:
     document = json.loads((DATA / "lab-sni-police-replay.json").read_text())
-    result = round_from_jsonable(document)
+    result = decode_round(document).result()
 
     judgement = judge_all(result, "example.org")
 
@@ -515,9 +519,9 @@ def test_recorded_replay_round_shows_the_name_triggers_it_both_ways() -> None:
     assert [line.split(":")[0] for line in lines] == ["download", "upload"]
     assert all("the name triggers it" in line and "evade it" in line for line in lines)
     pbs = judgement.verdicts["pbs-twimg-com"]
-    assert {r["direction"] for r in pbs.evidence["replay"]} == {"download", "upload"}
+    assert {r.direction for r in pbs.evidence.replay} == {"download", "upload"}
     assert "replay against scrambled: download" in pbs.reason
-    assert "replay" not in judgement.verdicts["x-com"].evidence  # x.com was not replayed
+    assert judgement.verdicts["x-com"].evidence.replay == []  # x.com was not replayed
 
 
 def test_replay_findings_tell_a_reaction_to_any_client_hello_and_a_missing_baseline() -> None:

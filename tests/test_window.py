@@ -5,13 +5,14 @@ from pathlib import Path
 
 from probe.analysis.target_verdict import judge_round
 from probe.analysis.window_verdict import judge_window
-from probe.records import RoundResult, round_from_jsonable
+from probe.records import RoundResult
+from probe.schema import decode_round
 
 DATA = Path(__file__).parent / "data"
 
 
 def recorded(scenario: str) -> RoundResult:
-    return round_from_jsonable(json.loads((DATA / f"lab-{scenario}.json").read_text()))
+    return decode_round(json.loads((DATA / f"lab-{scenario}.json").read_text())).result()
 
 
 def window(*scenarios: str) -> dict[str, tuple[str, str | None]]:
@@ -29,8 +30,8 @@ def test_policing_in_every_round_is_throttled_on_the_pooled_samples() -> None:
     assert (pbs.verdict, pbs.mechanism) == ("throttled", "policing")
     assert pbs.rate_bytes_per_second is not None
     assert 100 < pbs.rate_bytes_per_second * 8 / 1000 < 180  # kbit/s
-    assert pbs.evidence["wehe"]["decision"] == "differentiated"
-    assert pbs.evidence["rounds"] == ["throttled", "throttled", "throttled"]
+    assert pbs.evidence.wehe is not None and pbs.evidence.wehe.decision == "differentiated"
+    assert pbs.evidence.rounds == ["throttled", "throttled", "throttled"]
     assert verdicts["x-com"].verdict == "ok"
 
 

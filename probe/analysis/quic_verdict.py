@@ -14,6 +14,7 @@ name is the evidence that the path is up. The reason says how many controls
 failed over QUIC too, and which passed (a domestic one, typically).
 """
 
+import dataclasses
 from collections.abc import Sequence
 
 from probe.analysis.target_verdict import (
@@ -78,16 +79,13 @@ def _blocked_on_quic(
         stage = Stage.QUIC
     passed = [c.name for c in controls if c.failure is None]
     failed = [c.name for c in controls if c.failure is not None]
-    evidence = {
-        **judged.evidence,
-        "tcp_goodput_bytes_per_second": tcp.goodput_bytes_per_second,
-        "controls_failed_over_quic": failed,
-        "controls_passed_over_quic": passed,
-    }
-    transfer = target.transfer
-    if transfer is not None and transfer.quic_close is not None:
-        close = transfer.quic_close
-        evidence["quic_close"] = {"code": close.code, "reason": close.reason}
+    evidence = dataclasses.replace(
+        judged.evidence,
+        tcp_goodput_bytes_per_second=tcp.goodput_bytes_per_second,
+        controls_failed_over_quic=failed,
+        controls_passed_over_quic=passed,
+        quic_close=None if target.transfer is None else target.transfer.quic_close,
+    )
     reason = (
         f"{failure} over QUIC while TCP to the same name worked "
         f"({format_rate(tcp.goodput_bytes_per_second)}); {_controls_clause(passed, failed)}"

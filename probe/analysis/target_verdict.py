@@ -37,16 +37,15 @@ same conditions, and carries the figures it was computed from:
   only the loss is read.
 """
 
-import dataclasses
 import ipaddress
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from probe.analysis import stats
 from probe.analysis.compare import Network
+from probe.analysis.evidence import AloneFigures, ControlFigures, Evidence, TargetFigures
 from probe.analysis.replay_findings import ReplayOutcome, replay_text
 from probe.analysis.sniswap import SwapOutcome, judge_swap
 from probe.records import (
@@ -132,7 +131,7 @@ class Verdict:
     mechanism: Mechanism | None = None  # throttled only
     rate_bytes_per_second: float | None = None  # throttled: the estimated rate
     stage: Stage | None = None  # blocked only
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     rule: Rule = Rule.CONTROLS  # the kind of evidence that decided it
 
     @property
@@ -145,7 +144,7 @@ def throttled(
     mechanism: Mechanism,
     rate: float | None,
     reason: str,
-    evidence: dict[str, Any],
+    evidence: Evidence,
     rule: Rule = Rule.CONTROLS,
 ) -> Verdict:
     """A ``throttled`` verdict: the mechanism, the rate it was held to, and why."""
@@ -222,17 +221,17 @@ class Controls:
             return Network.DEGRADED
         return Network.LOSSY if self.lossy else Network.HEALTHY
 
-    def evidence(self) -> dict[str, Any]:
-        return {
-            "goodput_bytes_per_second": self.rates,
-            "failures": self.failures,
-            "median_bytes_per_second": self.median,
-            "rtt_inflated": self.queueing,
-            "out_of_order_share": self.loss_density,
-            "random_loss": self.lossy,
-            "unanswered_lookups": self.lost_lookups,
-            "slowest_setup_seconds": self.slowest_setup,
-        }
+    def figures(self) -> ControlFigures:
+        return ControlFigures(
+            goodput_bytes_per_second=self.rates,
+            failures=self.failures,
+            median_bytes_per_second=self.median,
+            rtt_inflated=self.queueing,
+            out_of_order_share=self.loss_density,
+            random_loss=self.lossy,
+            unanswered_lookups=self.lost_lookups,
+            slowest_setup_seconds=self.slowest_setup,
+        )
 
     @property
     def slowest(self) -> float | None:
@@ -261,14 +260,14 @@ def judge_round(
         host = urlsplit(target.url).hostname or ""
         outcome = swap.get(host)
         if outcome is not None:
-            verdict.evidence["sni_swap"] = dataclasses.asdict(outcome)
+            verdict.evidence.sni_swap = outcome
             verdict.reason += f"; {swap_text(outcome)}"
         if alone is not None:
-            verdict.evidence["alone"] = _alone_evidence(alone)
+            verdict.evidence.alone = _alone_figures(alone)
             verdict.reason += f"; {_alone_text(alone)}"
         replayed = [r for r in replays if r.sni == host and r.variant == Variant.PLAIN]
         if replayed:
-            verdict.evidence["replay"] = [dataclasses.asdict(r) for r in replayed]
+            verdict.evidence.replay = replayed
             verdict.reason += f"; {replay_text(replayed)}"
         verdicts[target.name] = verdict
     return verdicts
@@ -282,15 +281,14 @@ def _solo_ratio(pair: SoloPair | None) -> float | None:
     return control / target if target and control else None
 
 
-def _alone_evidence(pair: SoloPair) -> dict[str, Any]:
-    target, control = pair.target.goodput_bytes_per_second, pair.control.goodput_bytes_per_second
-    return {
-        "control": pair.control.name,
-        "goodput_bytes_per_second": target,
-        "control_goodput_bytes_per_second": control,
-        "failure": pair.target.failure,
-        "control_failure": pair.control.failure,
-    }
+def _alone_figures(pair: SoloPair) -> AloneFigures:
+    return AloneFigures(
+        control=pair.control.name,
+        goodput_bytes_per_second=pair.target.goodput_bytes_per_second,
+        control_goodput_bytes_per_second=pair.control.goodput_bytes_per_second,
+        failure=pair.target.failure,
+        control_failure=pair.control.failure,
+    )
 
 
 def _alone_text(pair: SoloPair) -> str:
@@ -391,7 +389,7 @@ def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -
     if failure == Failure.HTTP_STATUS and transfer is not None and transfer.status is not None:
         # Every transfer verifies the certificate (only the SNI swap does not, and
         # it is judged on its own): no device on the path can forge this answer.
-        evidence["http_status"] = transfer.status
+        evidence.http_status = transfer.status
         last_hop = transfer.redirects[-1] if transfer.redirects else None
         moved = last_hop.location if last_hop and transfer.status in REDIRECT_STATUSES else None
         answer = f"HTTP {transfer.status}" + (f" to {moved}" if moved else "")
@@ -433,7 +431,7 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
     if transfer is None or rate is None or slowest is None:
         return Verdict(VerdictKind.INCONCLUSIVE, "no control to compare with", evidence=evidence)
     ratio = slowest / rate if rate > 0 else float("inf")
-    evidence["ratio_to_slowest_control"] = ratio
+    evidence.ratio_to_slowest_control = ratio
     if ratio < stats.EXTREME_RATIO:
         return Verdict(
             VerdictKind.OK,
@@ -449,7 +447,7 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
             evidence=evidence,
         )
     wehe = stats.wehe_test(stats.throughput_bins(transfer.body_samples()), controls.bins)
-    evidence["wehe"] = None if wehe is None else dataclasses.asdict(wehe)
+    evidence.wehe = wehe
     if wehe is None or wehe.decision != "differentiated":
         why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
         return Verdict(
@@ -486,7 +484,7 @@ def _judge_on_slow_network(
     if transfer is None or rate is None or median is None or rate <= 0:
         return Verdict(VerdictKind.DEGRADED, degraded, evidence=evidence)
     ratio = median / rate
-    evidence["ratio_to_controls_median"] = ratio
+    evidence.ratio_to_controls_median = ratio
     if ratio < SLOW_LINK_RATIO:
         return Verdict(VerdictKind.DEGRADED, degraded, evidence=evidence)
     signs = _throttle_signs(transfer, controls)
@@ -496,7 +494,7 @@ def _judge_on_slow_network(
         reason = f"{degraded}; {ratio:.1f}x below the controls' median, but {why}"
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
     wehe = stats.wehe_test(stats.throughput_bins(transfer.body_samples()), controls.bins)
-    evidence["wehe"] = None if wehe is None else dataclasses.asdict(wehe)
+    evidence.wehe = wehe
     if wehe is None or wehe.decision != "differentiated":
         why = "too few samples" if wehe is None else f"Wehe's test is {wehe.decision}"
         reason = f"{degraded}; {ratio:.1f}x below the controls' median, but {why}"
@@ -506,7 +504,7 @@ def _judge_on_slow_network(
         shared = "it was not measured alone" if solo is None else f"alone only {solo:.1f}x"
         reason = f"{degraded}; {ratio:.1f}x below the controls' median, but {shared}"
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
-    evidence["slow_network"] = True
+    evidence.slow_network = True
     mechanism, how = _mechanism(transfer, signs, controls, evidence)
     reason = (
         f"{mechanism} at ~{format_rate(rate)} on a slow network: held flat {ratio:.1f}x below "
@@ -549,22 +547,24 @@ def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSi
     )
 
 
-def mechanism_of(target: TargetResult, controls: Controls) -> tuple[Mechanism, str, dict[str, Any]]:
-    """How ``target`` is slowed, read from its own download: mechanism, why, the figures."""
-    evidence: dict[str, Any] = {}
+def mechanism_of(
+    target: TargetResult, controls: Controls, evidence: Evidence
+) -> tuple[Mechanism, str]:
+    """How ``target`` is slowed, read from its own download: mechanism and why (the
+    figures into ``evidence``)."""
     if target.transfer is None:
-        return Mechanism.UNKNOWN, "no download to read", evidence
+        return Mechanism.UNKNOWN, "no download to read"
     signs = _throttle_signs(target.transfer, controls)
-    mechanism, how = _mechanism(target.transfer, signs, controls, evidence)
-    return mechanism, how, evidence
+    return _mechanism(target.transfer, signs, controls, evidence)
 
 
 def _mechanism(
-    transfer: TransferRecord, signs: _ThrottleSigns, controls: Controls, evidence: dict[str, Any]
+    transfer: TransferRecord, signs: _ThrottleSigns, controls: Controls, evidence: Evidence
 ) -> tuple[Mechanism, str]:
     flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.body_samples()))
     share = signs.rtt_inflated_share
-    evidence.update(loss_events=signs.losses, rtt_inflated_share=share, plateau_cv=flatness)
+    evidence.loss_events, evidence.rtt_inflated_share = signs.losses, share
+    evidence.plateau_cv = flatness
     if signs.own_queue:
         return Mechanism.SHAPING, f"RTT inflated in {share:.0%} of in-band probes (a queue)"
     if signs.losses > 0:
@@ -626,17 +626,10 @@ def _is_bogon(address: str) -> bool:
     return ip.is_private or ip.is_loopback or ip.is_unspecified or ip.is_reserved
 
 
-def _base(target: TargetResult, controls: Controls) -> dict[str, Any]:
-    redirects = target.transfer.redirects if target.transfer is not None else []
-    return {
-        "method": "controls in the same round; OONI 10x; Wehe area+KS; Flach loss/RTT",
-        "target": {
-            "goodput_bytes_per_second": target.goodput_bytes_per_second,
-            "failure": target.failure,
-            "redirects": [dataclasses.asdict(hop) for hop in redirects],
-        },
-        "controls": controls.evidence(),
-    }
+def _base(target: TargetResult, controls: Controls) -> Evidence:
+    redirects = list(target.transfer.redirects) if target.transfer is not None else []
+    figures = TargetFigures(target.goodput_bytes_per_second, target.failure, redirects)
+    return Evidence(target=figures, controls=controls.figures())
 
 
 def _controls_text(controls: Controls) -> str:

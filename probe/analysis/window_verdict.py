@@ -16,11 +16,10 @@ a sustained drop against its own ratio to the controls (rule ``history``).
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
-from typing import Any
 
 from probe.analysis import stats
 from probe.analysis.compare import Network
+from probe.analysis.evidence import HISTORY_METHOD, Evidence
 from probe.analysis.history import TargetHistory, round_ratio, sustained_drop
 from probe.analysis.target_verdict import (
     Controls,
@@ -75,11 +74,8 @@ def _against_history(
         return None
     result, _, latest_controls = judged[-1]
     target = next(t for t in result.targets if t.name == name)
-    mechanism, how, evidence = mechanism_of(target, latest_controls)
-    evidence.update(
-        method="against its own history: ratio to the controls' median, against its baseline",
-        history=asdict(drop),
-    )
+    evidence = Evidence(method=HISTORY_METHOD, history=drop)
+    mechanism, how = mechanism_of(target, latest_controls, evidence)
     rates = [
         rate
         for r, _, _ in judged[-len(drop.recent_ratios) :]
@@ -105,10 +101,10 @@ def _judge(
 ) -> Verdict:
     mine = [v[name] for v in verdicts if name in v]
     labels = Counter(v.verdict for v in mine)
-    evidence: dict[str, Any] = {
-        "method": f"window of {len(mine)} rounds: Wehe area+KS on pooled bins; OONI 10x",
-        "rounds": [v.verdict for v in mine],
-    }
+    evidence = Evidence(
+        method=f"window of {len(mine)} rounds: Wehe area+KS on pooled bins; OONI 10x",
+        rounds=[v.verdict for v in mine],
+    )
     majority = len(mine) // 2 + 1
     if labels[VerdictKind.DEGRADED] >= majority:
         reason = (
@@ -117,7 +113,7 @@ def _judge(
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
     if labels[VerdictKind.PLATFORM_REFUSED] >= majority:
         statuses = Counter(
-            v.evidence.get("http_status") for v in mine if v.verdict == VerdictKind.PLATFORM_REFUSED
+            v.evidence.http_status for v in mine if v.verdict == VerdictKind.PLATFORM_REFUSED
         )
         status, count = statuses.most_common(1)[0]
         reason = f"the platform answered HTTP {status} in {count} of {len(mine)} rounds"
@@ -130,9 +126,7 @@ def _judge(
         rule = Counter(v.rule for v in blocked if v.stage == stage).most_common(1)[0][0]
         reason = f"blocked at the {stage} stage in {count} of {len(mine)} rounds"
         return Verdict(VerdictKind.BLOCKED, reason, stage=stage, evidence=evidence, rule=rule)
-    slow = [
-        v for v in mine if v.verdict == VerdictKind.THROTTLED and v.evidence.get("slow_network")
-    ]
+    slow = [v for v in mine if v.verdict == VerdictKind.THROTTLED and v.evidence.slow_network]
     if len(slow) >= majority:
         return _throttled_on_a_slow_network(slow, len(mine), evidence)
     pooled = _pooled(name, rounds, controls)
@@ -140,14 +134,14 @@ def _judge(
 
 
 def _throttled_on_a_slow_network(
-    slow: Sequence[Verdict], rounds: int, evidence: dict[str, Any]
+    slow: Sequence[Verdict], rounds: int, evidence: Evidence
 ) -> Verdict:
     """Most rounds caught it on a slow network, where the pooled 10x test cannot reach."""
     mechanism = Counter(v.mechanism for v in slow).most_common(1)[0][0] or Mechanism.UNKNOWN
     rates = [v.rate_bytes_per_second for v in slow if v.rate_bytes_per_second is not None]
     rate = statistics.median(rates) if rates else None
     at = f" at ~{format_rate(rate)}" if rate is not None else ""
-    evidence["slow_network"] = True
+    evidence.slow_network = True
     return throttled(
         mechanism,
         rate,
@@ -159,7 +153,7 @@ def _throttled_on_a_slow_network(
 Pooled = tuple[list[float], list[float], list[float], list[float]]
 
 
-def _judge_throughput(pooled: Pooled, mine: Sequence[Verdict], evidence: dict[str, Any]) -> Verdict:
+def _judge_throughput(pooled: Pooled, mine: Sequence[Verdict], evidence: Evidence) -> Verdict:
     target_rates, target_bins, control_slowest, control_bins = pooled
     if not target_rates or not control_slowest:
         return Verdict(
@@ -171,12 +165,9 @@ def _judge_throughput(pooled: Pooled, mine: Sequence[Verdict], evidence: dict[st
     controls = statistics.median(control_slowest)
     ratio = controls / rate if rate > 0 else float("inf")
     wehe = stats.wehe_test(target_bins, control_bins)
-    evidence.update(
-        goodput_bytes_per_second=rate,
-        slowest_control_bytes_per_second=controls,
-        ratio_to_slowest_control=ratio,
-        wehe=None if wehe is None else asdict(wehe),
-    )
+    evidence.goodput_bytes_per_second = rate
+    evidence.slowest_control_bytes_per_second = controls
+    evidence.ratio_to_slowest_control, evidence.wehe = ratio, wehe
     measured = f"median {format_rate(rate)} over {len(target_rates)} rounds"
     if ratio < stats.EXTREME_RATIO:
         return Verdict(

@@ -12,13 +12,13 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from probe.archive import NotAnArchive, TornLine, read_entries
+from probe.evidence.archive import NotAnArchive, TornLine, read_entries
 from probe.lab.control import Lab
 from probe.lab.system import LabError
+from probe.schema import ArchiveEntry
 
 _PORT = 10131  # in the client namespace: any free port will do, nothing else listens there
 
@@ -72,9 +72,9 @@ class LabDaemon:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
 
-    def rounds(self) -> list[dict[str, Any]]:
+    def rounds(self) -> list[ArchiveEntry]:
         """Every round archived so far, oldest first (a line being written is left out)."""
-        entries: list[dict[str, Any]] = []
+        entries: list[ArchiveEntry] = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TornLine)
             for path in sorted(self.archive.glob("rounds-*")):
@@ -82,7 +82,7 @@ class LabDaemon:
                     entries += read_entries(path)
         return entries
 
-    def wait_for(self, count: int, timeout: float) -> list[dict[str, Any]]:
+    def wait_for(self, count: int, timeout: float) -> list[ArchiveEntry]:
         """The rounds, once there are ``count``; LabError with the log if the daemon stops."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

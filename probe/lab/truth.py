@@ -6,11 +6,10 @@ lab tests and the accuracy benchmark.
 """
 
 from dataclasses import dataclass
-from typing import Any
 
-from probe.analysis.episodes import document_label
 from probe.analysis.target_verdict import label_of
-from probe.records import Mechanism, Stage, Transport, VerdictKind, entries_over
+from probe.records import Mechanism, Stage, Transport, VerdictKind
+from probe.schema import ArchiveEntry, RoundDocument
 
 TARGETS = ("pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com")
 
@@ -155,22 +154,14 @@ def is_right(
     return label == expected[composition][target] or label in also.get(composition, set())
 
 
-def labels_over(document: dict[str, Any], transport: Transport) -> dict[str, str]:
-    """Each target's verdict label over ``transport`` in a ``check --json`` document,
+def labels_over(document: RoundDocument, transport: Transport) -> dict[str, str]:
+    """Each target's verdict label over ``transport`` in a round's document,
     NOT_MEASURED for a target that was not measured over it."""
-    judged = {e["name"]: e["verdict"] for e in entries_over(document, transport) if e["verdict"]}
-    return {
-        name: verdict_label(judged[name]) if name in judged else NOT_MEASURED for name in TARGETS
-    }
+    judged = document.verdicts(transport)
+    return {name: judged[name].label if name in judged else NOT_MEASURED for name in TARGETS}
 
 
-def verdict_label(verdict: dict[str, str | None]) -> str:
-    """The label of a verdict from a JSON document (``check --json``)."""
-    return document_label(verdict)
-
-
-def archived_labels(entry: dict[str, Any], scope: str) -> dict[str, str]:
+def archived_labels(entry: ArchiveEntry, scope: str) -> dict[str, str]:
     """Each target's verdict label in an archived round: the round's, or its window's."""
-    if scope == "round":
-        return {e["name"]: verdict_label(e["verdict"]) for e in entries_over(entry) if e["verdict"]}
-    return {name: verdict_label(v) for name, v in entry["window"]["verdicts"].items()}
+    judged = entry.verdicts() if scope == "round" else entry.window_over()
+    return {name: verdict.label for name, verdict in judged.items()}

@@ -19,11 +19,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from probe import __version__
-from probe.archive import ENTRY_FORMAT
-from probe.schema import FinishedRound
+from probe.schema import FinishedRound, archive_entry, encode
 from probe.sinks import OutputError
-from probe.sinks.document import round_document, window_json
 from probe.wording import os_reason
 
 log = logging.getLogger("throttle-probe")
@@ -57,7 +54,7 @@ class ArchiveSink:
             raise OutputError(f"Cannot use the archive {directory}: {os_reason(error)}.") from None
 
     def round_finished(self, finished: FinishedRound) -> None:
-        line = _json_line(entry(finished, self._source))
+        line = _json_line(encode(archive_entry(finished, self._source)))
         try:
             handle = self._file_for(len(line))
             handle.write(line)
@@ -102,21 +99,6 @@ class ArchiveSink:
             oldest.unlink()
             total -= size
             log.warning("archive over its cap: deleted %s (%d bytes), the oldest", oldest, size)
-
-
-def entry(finished: FinishedRound, source: str) -> dict[str, Any]:
-    """The archive entry of a round: self-contained, versioned."""
-    config = finished.config
-    document = round_document(finished.result, config, source, finished.judgement)
-    return {
-        **document,
-        "format": ENTRY_FORMAT,
-        "probe_version": __version__,
-        "identity": config.identity.model_dump(mode="json"),
-        "daemon": config.daemon.model_dump(mode="json"),
-        "window": {"rounds": finished.window_rounds, "verdicts": window_json(finished.window)},
-        "quic_window": {"verdicts": window_json(finished.quic_window)},
-    }
 
 
 def _json_line(value: dict[str, Any]) -> str:

@@ -42,7 +42,7 @@ from probe.units import format_bytes, format_ms, format_rate
 from probe.wording import os_reason
 
 if TYPE_CHECKING:
-    from probe.report import Report
+    from probe.evidence.report import Report
 
 
 class TerminalSink:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from probe import __version__
-from probe.analysis.episodes import Difference, Episode, episodes, reanalyse
-from probe.archive import NotAnArchive, TornLine, read_entries
+from probe.evidence.archive import NotAnArchive, TornLine, UnreadableEntry, read_entries
+from probe.evidence.episodes import Difference, Episode, episodes, reanalyse
+from probe.schema import ArchiveEntry
 
 FORMAT = "throttle-probe.report/1"
 
@@ -26,7 +27,7 @@ class ReportError(Exception):
 
 @dataclass
 class Report:
-    entries: list[dict[str, Any]]
+    entries: list[ArchiveEntry]
     episodes: list[Episode]
     warnings: list[str] = field(default_factory=list)
     reanalysed: int | None = None  # rounds judged again (None: not asked)
@@ -37,8 +38,8 @@ class Report:
             "format": FORMAT,
             "probe_version": __version__,
             "rounds": len(self.entries),
-            "first_round": self.entries[0]["started_at"] if self.entries else None,
-            "last_round": self.entries[-1]["finished_at"] if self.entries else None,
+            "first_round": self.entries[0].started_at if self.entries else None,
+            "last_round": self.entries[-1].finished_at if self.entries else None,
             "episodes": [episode.summary() for episode in self.episodes],
             "reanalysis": None
             if self.reanalysed is None
@@ -63,7 +64,7 @@ def build_report(
     if undated:
         notes.append(f"{len(undated)} entries without start and end times (skipped)")
     entries = [e for e in entries if _dated(e) and _within(e, since, until)]
-    entries.sort(key=lambda e: str(e.get("started_at", "")))
+    entries.sort(key=lambda e: e.started_at)
     found = episodes(entries)
     if target is not None:
         found = [e for e in found if e.target == target]
@@ -85,7 +86,7 @@ def parse_time(text: str, option: str) -> datetime.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
-def _read(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+def _read(paths: Sequence[Path]) -> tuple[list[ArchiveEntry], list[str]]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -96,31 +97,33 @@ def _read(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
             raise ReportError(f"{path}: no such file or folder.")
     if not files:
         raise ReportError(f"{', '.join(map(str, paths))}: no archive files there.")
-    entries: list[dict[str, Any]] = []
+    entries: list[ArchiveEntry] = []
     notes: list[str] = []
     for file in files:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TornLine)
+            warnings.simplefilter("always", UnreadableEntry)
             try:
                 entries += list(read_entries(file))
             except NotAnArchive as error:
                 raise ReportError(str(error)) from None
-        notes += [str(w.message) for w in caught if issubclass(w.category, TornLine)]
+        skipped = (TornLine, UnreadableEntry)
+        notes += [str(w.message) for w in caught if issubclass(w.category, skipped)]
     return entries, notes
 
 
-def _dated(entry: dict[str, Any]) -> bool:
-    """An entry this version can place in time (a later format might not be)."""
+def _dated(entry: ArchiveEntry) -> bool:
+    """An entry this version can place in time."""
     try:
-        for key in ("started_at", "finished_at"):
-            datetime.datetime.fromisoformat(str(entry[key]))
-    except (KeyError, ValueError):
+        for moment in (entry.started_at, entry.finished_at):
+            datetime.datetime.fromisoformat(moment)
+    except ValueError:
         return False
     return True
 
 
 def _within(
-    entry: dict[str, Any], since: datetime.datetime | None, until: datetime.datetime | None
+    entry: ArchiveEntry, since: datetime.datetime | None, until: datetime.datetime | None
 ) -> bool:
-    started = datetime.datetime.fromisoformat(str(entry["started_at"]))
+    started = datetime.datetime.fromisoformat(entry.started_at)
     return (since is None or started >= since) and (until is None or started <= until)

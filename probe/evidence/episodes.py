@@ -3,8 +3,8 @@
 "twitter-com throttled (policing) at ~140 kbit/s from 06:00 to 09:30, while
 the controls got 95 Mbit/s" is what a report needs, not 800 round verdicts.
 Consecutive rounds with the same window verdict (kind, and the mechanism or
-stage) make one episode; pure functions over archive entries (dicts, as
-``probe.archive`` reads them).
+stage) make one episode; pure functions over archive entries (as
+``probe.evidence.archive`` reads them).
 """
 
 import statistics
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe.analysis.round_judgement import judge_all
-from probe.analysis.target_verdict import label_of
-from probe.records import Role, Transport, entries_over, round_from_jsonable
+from probe.analysis.target_verdict import Verdict, label_of
+from probe.records import Role, Transport
+from probe.schema import ArchiveEntry
 
 
 @dataclass
@@ -58,11 +59,11 @@ class Episode:
         }
 
 
-def episodes(entries: Iterable[dict[str, Any]]) -> list[Episode]:
+def episodes(entries: Iterable[ArchiveEntry]) -> list[Episode]:
     """Every target's episodes over each transport, by target, then by time."""
     open_episodes: dict[tuple[str, Transport], Episode] = {}
     done: list[Episode] = []
-    for entry in sorted(entries, key=lambda e: str(e.get("started_at", ""))):
+    for entry in sorted(entries, key=lambda e: e.started_at):
         for transport in Transport:
             for episode in _continue(open_episodes, entry, transport):
                 done.append(episode)
@@ -71,31 +72,30 @@ def episodes(entries: Iterable[dict[str, Any]]) -> list[Episode]:
 
 
 def _continue(
-    open_episodes: dict[tuple[str, Transport], Episode], entry: dict[str, Any], transport: Transport
+    open_episodes: dict[tuple[str, Transport], Episode], entry: ArchiveEntry, transport: Transport
 ) -> list[Episode]:
     """Add ``entry``'s window verdicts over ``transport`` to the open episodes; the ones it ends."""
     ended = []
     controls = _controls_median(entry, transport)
     for name, verdict in _window_verdicts(entry, transport).items():
         group = _group_of(entry, name, transport)
-        detail = verdict.get("mechanism") or verdict.get("stage")
+        detail = verdict.mechanism or verdict.stage
         current = open_episodes.get((name, transport))
         same = current is not None and (current.verdict, current.detail) == (
-            verdict["verdict"],
+            verdict.verdict,
             detail,
         )
         if current is None or not same:
             if current is not None:
                 ended.append(current)
-            current = Episode(name, group, verdict["verdict"], detail, entry["started_at"], "")
+            current = Episode(name, group, verdict.verdict, detail, entry.started_at, "")
             current.transport = transport
             open_episodes[(name, transport)] = current
-        current.end = entry["finished_at"]
+        current.end = entry.finished_at
         current.rounds += 1
-        current.round_ids.append(str(entry.get("round_id", "")))
-        rate = verdict.get("rate_bytes_per_second")
-        if rate is not None:
-            current.rates.append(float(rate))
+        current.round_ids.append(entry.round_id)
+        if verdict.rate_bytes_per_second is not None:
+            current.rates.append(verdict.rate_bytes_per_second)
         if controls is not None:
             current.controls.append(controls)
     return ended
@@ -112,7 +112,7 @@ class Difference:
     now: str
 
 
-def reanalyse(entries: Iterable[dict[str, Any]]) -> tuple[int, list[Difference]]:
+def reanalyse(entries: Iterable[ArchiveEntry]) -> tuple[int, list[Difference]]:
     """(rounds judged again, the differences) for each round's own verdicts.
 
     The window verdicts depend on the rounds around them and are not judged
@@ -120,54 +120,43 @@ def reanalyse(entries: Iterable[dict[str, Any]]) -> tuple[int, list[Difference]]
     """
     judged, differences = 0, []
     for entry in entries:
-        result = round_from_jsonable(entry)
-        judgement = judge_all(result, _replay_control_name(entry))
+        judgement = judge_all(entry.result(), replay_control_name(entry))
         judged += 1
         for transport in Transport:
             now = judgement.on(transport)
-            for target in entries_over(entry, transport):
-                recorded = target.get("verdict")
-                if recorded is None or target["name"] not in now:
+            for name, recorded in entry.verdicts(transport).items():
+                if name not in now or recorded.label == now[name].label:
                     continue
-                was, is_now = document_label(recorded), now[target["name"]].label
-                if was != is_now:
-                    name = target["name"] + ("" if transport == Transport.TCP else " over QUIC")
-                    round_id = str(entry.get("round_id", ""))
-                    differences.append(Difference(round_id, entry["started_at"], name, was, is_now))
+                shown = name + ("" if transport == Transport.TCP else " over QUIC")
+                differences.append(
+                    Difference(
+                        entry.round_id, entry.started_at, shown, recorded.label, now[name].label
+                    )
+                )
     return judged, differences
 
 
-def document_label(verdict: dict[str, Any]) -> str:
-    """The one-word label of a verdict as a JSON document or the archive holds it."""
-    return label_of(verdict["verdict"], verdict.get("mechanism") or verdict.get("stage"))
+def replay_control_name(entry: ArchiveEntry) -> str:
+    """The replay's innocuous name, as the round judged its sessions against it."""
+    return next((o.sni for o in entry.replay.outcomes if o.control), "")
 
 
-def _replay_control_name(entry: dict[str, Any]) -> str:
-    outcomes = (entry.get("replay") or {}).get("outcomes") or []
-    return next((str(o["sni"]) for o in outcomes if o.get("control")), "")
-
-
-def _window_verdicts(entry: dict[str, Any], transport: Transport) -> dict[str, dict[str, Any]]:
-    window = entry.get("quic_window" if transport == Transport.QUIC else "window") or {}
-    verdicts: dict[str, dict[str, Any]] = window.get("verdicts") or {}
-    if verdicts:
-        return verdicts
+def _window_verdicts(entry: ArchiveEntry, transport: Transport) -> dict[str, Verdict]:
     # A round archived without a window: its own verdicts stand in.
-    return {t["name"]: t["verdict"] for t in entries_over(entry, transport) if t.get("verdict")}
+    return entry.window_over(transport) or entry.verdicts(transport)
 
 
-def _group_of(entry: dict[str, Any], name: str, transport: Transport) -> str:
-    over = entries_over(entry, transport)
-    return next((str(t["group"]) for t in over if t["name"] == name), "")
+def _group_of(entry: ArchiveEntry, name: str, transport: Transport) -> str:
+    return next((t.group for t in entry.entries_over(transport) if t.name == name), "")
 
 
-def _controls_median(entry: dict[str, Any], transport: Transport) -> float | None:
+def _controls_median(entry: ArchiveEntry, transport: Transport) -> float | None:
     rates = [
-        float(t["goodput_bytes_per_second"])
-        for t in entries_over(entry, transport)
-        if t.get("role") == Role.CONTROL
-        and t.get("failure") is None
-        and t.get("goodput_bytes_per_second") is not None
+        rate
+        for t in entry.entries_over(transport)
+        if t.role == Role.CONTROL
+        and t.failure is None
+        and (rate := t.goodput_bytes_per_second) is not None
     ]
     return statistics.median(rates) if rates else None
 

@@ -14,9 +14,9 @@ from collections import defaultdict
 from typing import Any
 
 from probe import __version__
-from probe.analysis.episodes import Episode
-from probe.records import Role, entries_over
-from probe.report import Report
+from probe.evidence.episodes import Episode
+from probe.evidence.report import Report
+from probe.records import Role, Transport
 from probe.sinks.plot import pyplot
 from probe.units import format_rate
 
@@ -77,8 +77,8 @@ window.addEventListener("load", function () {{
 def _scope(report: Report) -> str:
     if not report.entries:
         return "No round in the chosen period."
-    probes = sorted({str((e.get("identity") or {}).get("id") or "unnamed") for e in report.entries})
-    first, last = report.entries[0]["started_at"], report.entries[-1]["finished_at"]
+    probes = sorted({str(e.identity.get("id") or "unnamed") for e in report.entries})
+    first, last = report.entries[0].started_at, report.entries[-1].finished_at
     return (
         f"{len(report.entries)} rounds from {html.escape(first)} to {html.escape(last)}, "
         f"by the probe{'s' if len(probes) > 1 else ''} {html.escape(', '.join(probes))}."
@@ -129,14 +129,14 @@ def _figures(report: Report) -> dict[str, bytes]:
     """One PNG per target group: its targets (solid) against the controls (dashed)."""
     series: dict[tuple[str, str, bool], list[tuple[datetime.datetime, float]]] = defaultdict(list)
     for entry in report.entries:
-        when = datetime.datetime.fromisoformat(str(entry["started_at"]))
-        for target in entries_over(entry):
-            rate = target.get("goodput_bytes_per_second")
-            if rate is None or target.get("failure") is not None:
+        when = datetime.datetime.fromisoformat(entry.started_at)
+        for target in entry.entries_over(Transport.TCP):
+            rate = target.goodput_bytes_per_second
+            if rate is None or target.failure is not None:
                 continue
-            control = target.get("role") == Role.CONTROL
-            if target.get("role") in (Role.TARGET, Role.CONTROL):
-                series[(target["group"], target["name"], control)].append((when, rate * 8))
+            control = target.role == Role.CONTROL
+            if target.role in (Role.TARGET, Role.CONTROL):
+                series[(target.group, target.name, control)].append((when, rate * 8))
     groups = sorted({group for group, _, control in series if not control})
     controls = {k: v for k, v in series.items() if k[2]}
     return {group: _draw(group, series, controls) for group in groups}

@@ -3,10 +3,11 @@
 An entry holds everything needed to show, months later, what was measured,
 how, and against which control: the format name, the probe's version and
 identity, the effective settings, every record, the verdicts of the round
-and of the window with their evidence (``ENTRY_FORMAT``). Files are JSON
-Lines, plain while written and gzip-compressed once closed. Reading skips a
-torn line (a crash or power loss mid-write) with a warning, never failing
-the whole file.
+and of the window with their evidence (``probe.schema.ArchiveEntry``, whose
+codec reads every line). Files are JSON Lines, plain while written and
+gzip-compressed once closed. Reading skips a torn line (a crash or power loss
+mid-write) with a warning, and an entry the schema cannot read with another,
+never failing the whole file.
 """
 
 import datetime
@@ -19,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ENTRY_FAMILY = "throttle-probe.round/"
-ENTRY_FORMAT = ENTRY_FAMILY + "1"
+from probe.schema import ENTRY_FAMILY, ArchiveEntry, SchemaError, decode_entry
+
 ROUND_ID = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8), as measure.round makes them
 ARCHIVE_SUFFIXES = (".jsonl", ".jsonl.gz")
 log = logging.getLogger("throttle-probe")
@@ -34,12 +35,33 @@ class TornLine(UserWarning):
     """A line of an archive that is not a whole entry (skipped)."""
 
 
-def read_entries(path: Path) -> Iterator[dict[str, Any]]:
+class UnreadableEntry(UserWarning):
+    """A whole entry that the schema cannot read (skipped): say, from a later version."""
+
+
+def read_entries(path: Path) -> Iterator[ArchiveEntry]:
     """The entries of one archive file (``.jsonl`` or ``.jsonl.gz``), in order.
 
-    NotAnArchive when the file holds no entry at all; a line that is not
-    a whole entry is skipped with a ``TornLine`` warning.
+    NotAnArchive when the file holds no entry at all; a line that is not a
+    whole entry is skipped with a ``TornLine`` warning, an entry the schema
+    cannot read with an ``UnreadableEntry`` one.
     """
+    for number, raw in _raw_entries(path):
+        entry = _decoded(path, number, raw)
+        if entry is not None:
+            yield entry
+
+
+def _decoded(path: Path, number: int, raw: dict[str, Any]) -> ArchiveEntry | None:
+    try:
+        return decode_entry(raw)
+    except SchemaError as error:
+        warnings.warn(f"{path}:{number}: {error} (skipped)", UnreadableEntry, stacklevel=3)
+        return None
+
+
+def _raw_entries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, parsed line) of each whole entry of ``path``."""
     found = False
     skipped: list[int] = []  # told once the file shows it is an archive at all
     try:
@@ -54,7 +76,7 @@ def read_entries(path: Path) -> Iterator[dict[str, Any]]:
                     continue
                 _warn_skipped(path, skipped)
                 found = True
-                yield entry
+                yield number, entry
     except (OSError, EOFError, UnicodeDecodeError) as error:
         if not found:
             raise NotAnArchive(f"{path}: cannot be read as an archive: {error}.") from None
@@ -87,9 +109,7 @@ def find_round(directory: Path, round_id: str) -> dict[str, Any] | None:
     return None
 
 
-def latest_entries(
-    directory: Path, count: int, since: datetime.datetime
-) -> Iterator[dict[str, Any]]:
+def latest_entries(directory: Path, count: int, since: datetime.datetime) -> Iterator[ArchiveEntry]:
     """Up to ``count`` entries of ``directory`` that finished at ``since`` or later, oldest first.
 
     Files are read newest name first (the archive names them in creation
@@ -117,7 +137,10 @@ def latest_entries(
         excess -= dropped
         wanted = set(kept[dropped:])
         if wanted:
-            yield from (e for i, e in enumerate(read_entries(path)) if i in wanted)
+            for index, (number, raw) in enumerate(_raw_entries(path)):
+                entry = _decoded(path, number, raw) if index in wanted else None
+                if entry is not None:
+                    yield entry
 
 
 def _archive_files(directory: Path) -> list[Path]:
@@ -128,7 +151,7 @@ def _recent_indexes(path: Path, since: datetime.datetime) -> tuple[list[int], bo
     """The indexes of ``path``'s entries that finished since ``since``; whether all did."""
     kept: list[int] = []
     total = 0
-    for index, entry in enumerate(read_entries(path)):
+    for index, (_, entry) in enumerate(_raw_entries(path)):
         total += 1
         if _finished_since(entry, since):
             kept.append(index)
