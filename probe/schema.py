@@ -20,8 +20,8 @@ document, the archive, restore, the episodes, the report, the lab's truth):
 Formats carry their version (``throttle-probe.check/2``). A reader takes
 every version of its family: what a field did not hold in an older version
 reads as its default (version 1 wrote the same keys, without the evidence's
-empty ones). ``python -m probe.schema`` prints the JSON Schema of an archive
-entry (docs/schema.json).
+empty ones). ``python -m probe.schema`` prints the JSON Schema of the three
+(published as docs/schema.json).
 """
 
 import dataclasses
@@ -341,9 +341,15 @@ def _decode(kind: type[_D], data: Any, families: Sequence[str]) -> _D:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of an archive entry as this version writes it."""
-    schema: dict[str, Any] = _ADAPTERS[ArchiveEntry].json_schema(mode="serialization")
-    schema["title"] = ENTRY_FORMAT
+    """The JSON Schema of the three documents as this version writes them."""
+    union: pydantic.TypeAdapter[Document] = pydantic.TypeAdapter(Document)
+    schema: dict[str, Any] = union.json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"throttle-probe documents, version {VERSION}"
+    schema["description"] = (
+        f"{ROUND_FORMAT} (check --json), {WINDOW_FORMAT} (check --rounds N) "
+        f"and {ENTRY_FORMAT} (a line of the archive)"
+    )
     return schema
 
 
