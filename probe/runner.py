@@ -27,7 +27,8 @@ from probe.analysis.window_verdict import judge_window
 from probe.budget import DataBudget
 from probe.config import Config
 from probe.measure.http3_offers import Http3Offers
-from probe.measure.round import ProgressListener, measure_round
+from probe.measure.jobs import ProgressListener
+from probe.measure.round import measure_round
 from probe.measure.timing import Interrupt
 from probe.records import RoundResult, Transport
 from probe.schema import FinishedRound

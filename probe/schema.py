@@ -36,9 +36,9 @@ import pydantic.dataclasses
 
 from probe import __version__
 from probe.analysis.evidence import Evidence
-from probe.analysis.replay_findings import ReplayOutcome
+from probe.analysis.replay_findings import ReplayFindings, ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
-from probe.analysis.sniswap import SwapOutcome
+from probe.analysis.sniswap import SwapFindings, SwapOutcome
 from probe.analysis.target_verdict import Verdict, label_of
 from probe.config import Config
 from probe.records import (
@@ -221,6 +221,8 @@ def round_document(
     result: RoundResult, config: Config, source: str, judgement: RoundJudgement
 ) -> RoundDocument:
     """The document of one judged round."""
+    # Each kind's findings are typed fields of the document: looked up by their type.
+    swap, replays = judgement.found(SwapFindings), judgement.found(ReplayFindings)
     return RoundDocument(
         format=ROUND_FORMAT,
         probe_version=__version__,
@@ -235,11 +237,11 @@ def round_document(
         config=source,
         settings=config.settings.model_dump(mode="json"),
         resolvers=dict(config.resolvers),
-        sni_swap=judgement.swap,
+        sni_swap=swap.outcomes if swap is not None else {},
         replays=result.replays,
         remeasured=result.remeasured,
         quic_not_offered=result.quic_not_offered,
-        replay=ReplaySection(judgement.replays, judgement.replay_findings),
+        replay=ReplaySection(replays.outcomes, replays.sentences) if replays else ReplaySection(),
     )
 
 

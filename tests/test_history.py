@@ -6,7 +6,7 @@ from probe.analysis import history, stats, target_verdict
 from probe.analysis.history import Baseline, TargetHistory, round_ratio, sustained_drop
 from probe.analysis.target_verdict import Verdict, judge_round
 from probe.analysis.window_verdict import judge_window
-from probe.measure import round as round_module
+from probe.measure import greyzone
 from probe.records import (
     Failure,
     Mechanism,
@@ -102,8 +102,8 @@ def test_on_a_slow_network_the_solo_downloads_must_agree(
 
 def test_the_grey_zone_and_the_slow_network_line_are_the_verdicts_own() -> None:
     """The round re-measures exactly the targets the verdicts may need alone."""
-    assert round_module.GREY_ZONE == (target_verdict.SLOW_LINK_RATIO, stats.EXTREME_RATIO)
-    assert round_module.SLOW_CONTROLS == target_verdict.SLOW_NETWORK
+    assert greyzone.GREY_ZONE == (target_verdict.SLOW_LINK_RATIO, stats.EXTREME_RATIO)
+    assert greyzone.SLOW_CONTROLS == target_verdict.SLOW_NETWORK
 
 
 def test_a_window_of_slow_network_rounds_keeps_their_verdict() -> None:

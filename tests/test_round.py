@@ -5,7 +5,8 @@ import datetime
 
 from probe.analysis.reachability import network_unavailable
 from probe.config import ResolverSpec, parse_config
-from probe.measure.round import choose_address, measure_round
+from probe.measure.jobs import choose_address
+from probe.measure.round import measure_round
 from probe.records import (
     DnsRecord,
     Failure,

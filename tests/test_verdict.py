@@ -7,9 +7,9 @@ import pytest
 
 from probe.analysis import stats
 from probe.analysis.compare import Network
-from probe.analysis.replay_findings import ReplayOutcome, findings
+from probe.analysis.replay_findings import ReplayFindings, ReplayOutcome, findings
 from probe.analysis.round_judgement import judge_all
-from probe.analysis.sniswap import judge_swap
+from probe.analysis.sniswap import SwapFindings, judge_swap
 from probe.analysis.target_verdict import Controls, judge, judge_round, summarise_controls
 from probe.analysis.window_verdict import judge_window
 from probe.records import (
@@ -462,7 +462,9 @@ def test_sni_swap_on_a_degraded_network_shows_nothing_about_the_name() -> None:
 
     judgement = judge_all(RoundResult("", "", False, [target, *controls, *entries]))
 
-    assert {sni: o.state for sni, o in judgement.swap.items()} == {
+    swap = judgement.found(SwapFindings)
+    assert swap is not None
+    assert {sni: o.state for sni, o in swap.outcomes.items()} == {
         "pbs.twimg.com": "inconclusive",
         "twitter.com": "inconclusive",
     }
@@ -479,7 +481,11 @@ def test_recorded_lossy_round_has_no_slowed_swap() -> None:
 
     recorded = {sni: outcome["state"] for sni, outcome in document["sni_swap"].items()}
     assert list(recorded.values()).count("slowed") == 3  # what the old rule said
-    assert {o.state for o in judgement.swap.values()} <= {"same", "inconclusive"}
+    swap = judgement.found(SwapFindings)
+    assert swap is not None and {o.state for o in swap.outcomes.values()} <= {
+        "same",
+        "inconclusive",
+    }
     assert {v.verdict for v in judgement.verdicts.values()} == {"ok"}
 
 
@@ -508,14 +514,16 @@ def test_recorded_replay_round_shows_the_name_triggers_it_both_ways() -> None:
 
     judgement = judge_all(result, "example.org")
 
-    states = {(str(o.direction), str(o.variant), o.sni): o.state for o in judgement.replays}
+    replays = judgement.found(ReplayFindings)
+    assert replays is not None
+    states = {(str(o.direction), str(o.variant), o.sni): o.state for o in replays.outcomes}
     for direction in ("download", "upload"):
         assert states[(direction, "plain", "pbs.twimg.com")] == "slowed"
         assert states[(direction, "plain", "example.org")] == "same"
         assert states[(direction, "scrambled", "pbs.twimg.com")] == "baseline"
         assert states[(direction, "split", "pbs.twimg.com")] == "same"
         assert states[(direction, "padded", "pbs.twimg.com")] == "same"
-    lines = findings(judgement.replays)
+    lines = replays.sentences
     assert [line.split(":")[0] for line in lines] == ["download", "upload"]
     assert all("the name triggers it" in line and "evade it" in line for line in lines)
     pbs = judgement.verdicts["pbs-twimg-com"]

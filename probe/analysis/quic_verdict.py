@@ -36,7 +36,7 @@ def judge_quic(result: RoundResult) -> tuple[dict[str, Verdict], Controls]:
     """A verdict for every target measured over QUIC, and what the QUIC controls say."""
     over_quic = result.on_transport(Transport.QUIC)
     controls = round_controls(over_quic)
-    verdicts = judge_round(over_quic, swap={}, replays=(), controls=controls)
+    verdicts = judge_round(over_quic, kinds=[], controls=controls)
     over_tcp = {t.name: t for t in result.targets if t.role == Role.TARGET}
     quic_controls = [t for t in over_quic.targets if t.role == Role.CONTROL]
     for target in (t for t in over_quic.targets if t.role == Role.TARGET):

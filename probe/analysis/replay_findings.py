@@ -14,10 +14,17 @@ with it by ``compare``. The findings read them together:
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from probe.analysis.compare import Measured, Network, compare, measured
-from probe.records import Comparison, Direction, ReplayRecord, Variant
+from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Shown
+from probe.analysis.sniswap import state_cell
+from probe.records import Comparison, Direction, ReplayRecord, RoundResult, TargetResult, Variant
 from probe.units import format_rate
+
+if TYPE_CHECKING:
+    from probe.analysis.evidence import Evidence
 
 
 @dataclass(frozen=True)
@@ -131,3 +138,62 @@ def _measured(record: ReplayRecord) -> Measured:
     return measured(
         record.goodput_bytes_per_second, record.samples, record.failure, record.stop_reason
     )
+
+
+class ReplayJudge(KindJudge):
+    """``control_name``: the innocuous name of the test (``replay.control_name``)."""
+
+    name = "replay"
+
+    def __init__(self, control_name: str = "") -> None:
+        self.control_name = control_name
+
+    def judge(self, result: RoundResult, network: Network) -> "ReplayFindings":
+        return ReplayFindings(judge_replays(result.replays, self.control_name, network))
+
+
+@dataclass(frozen=True)
+class ReplayFindings(KindFindings):
+    outcomes: list[ReplayOutcome]
+
+    @property
+    def sentences(self) -> list[str]:
+        """One per direction."""
+        return findings(self.outcomes)
+
+    def note_for(self, target: TargetResult) -> Note | None:
+        host = urlsplit(target.url).hostname or ""
+        replayed = [o for o in self.outcomes if o.sni == host and o.variant == Variant.PLAIN]
+        if not replayed:
+            return None
+
+        def attach(evidence: "Evidence") -> None:
+            evidence.replay = replayed
+
+        return Note(replay_text(replayed), attach)
+
+    def shown(self) -> Shown | None:
+        """Your server, each ClientHello, against the scrambled one."""
+        if not self.outcomes:
+            return None
+        columns = (
+            Column("direction"),
+            Column("ClientHello"),
+            Column("SNI"),
+            Column("goodput", numeric=True),
+            Column("scrambled", numeric=True),
+            Column("result"),
+        )
+        rows = [
+            (
+                Cell(outcome.direction),
+                Cell(outcome.variant),
+                Cell(outcome.sni, aside="control" if outcome.control else ""),
+                Cell(format_rate(outcome.goodput_bytes_per_second)),
+                Cell(format_rate(outcome.baseline_bytes_per_second)),
+                state_cell(outcome.state, outcome.failure),
+            )
+            for outcome in self.outcomes
+        ]
+        title = "Replay (your server, only the ClientHello differs)"
+        return Shown(title, columns, rows, [f"Replay {line}" for line in self.sentences])

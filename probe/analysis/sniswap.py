@@ -6,8 +6,11 @@ reacting to the name: nothing else differs (``compare`` decides "slowed").
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from probe.analysis.compare import Measured, Network, compare, measured
+from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Shown, Tone
 from probe.records import (
     SWAP_BASELINE,
     Comparison,
@@ -16,6 +19,10 @@ from probe.records import (
     StopReason,
     TargetResult,
 )
+from probe.units import format_rate
+
+if TYPE_CHECKING:
+    from probe.analysis.evidence import Evidence
 
 
 @dataclass(frozen=True)
@@ -64,3 +71,67 @@ def _measured(entry: TargetResult) -> Measured:
 
 def _sni(entry: TargetResult) -> str:
     return entry.transfer.sni if entry.transfer is not None else entry.name
+
+
+class SwapJudge(KindJudge):
+    name = "sni_swap"
+
+    def judge(self, result: RoundResult, network: Network) -> "SwapFindings":
+        return SwapFindings(judge_swap(result, network))
+
+
+@dataclass(frozen=True)
+class SwapFindings(KindFindings):
+    outcomes: dict[str, SwapOutcome]  # by SNI name
+
+    def note_for(self, target: TargetResult) -> Note | None:
+        outcome = self.outcomes.get(urlsplit(target.url).hostname or "")
+        if outcome is None:
+            return None
+
+        def attach(evidence: "Evidence") -> None:
+            evidence.sni_swap = outcome
+
+        return Note(swap_text(outcome), attach)
+
+    def shown(self) -> Shown | None:
+        """One neutral server, each name as SNI, against its own name."""
+        if not self.outcomes:
+            return None
+        columns = (
+            Column("SNI"),
+            Column("goodput", numeric=True),
+            Column("innocuous name", numeric=True),
+            Column("result"),
+        )
+        rows = [
+            (
+                Cell(sni),
+                Cell(format_rate(outcome.goodput_bytes_per_second)),
+                Cell(format_rate(outcome.baseline_bytes_per_second)),
+                state_cell(outcome.state, outcome.failure),
+            )
+            for sni, outcome in self.outcomes.items()
+        ]
+        return Shown("SNI swap (same server, only the SNI differs)", columns, rows)
+
+
+def swap_text(outcome: SwapOutcome) -> str:
+    """One clause on the SNI swap, for a verdict's reason."""
+    base = outcome.baseline_bytes_per_second
+    if outcome.state == Comparison.NO_BASELINE or base is None:
+        return "SNI swap: the neutral server failed with its own name"
+    same_server = f"SNI swap: same server {format_rate(base)} with an innocuous name"
+    if outcome.failure is not None:
+        judged = "" if outcome.state == Comparison.BLOCKED else f" ({outcome.state})"
+        return f"{same_server}, {outcome.failure} with this name{judged}"
+    rate = outcome.goodput_bytes_per_second
+    return f"{same_server}, {format_rate(rate)} with this name ({outcome.state})"
+
+
+_TONES = {Comparison.SLOWED: Tone.ALARM, Comparison.BLOCKED: Tone.ALARM, Comparison.SAME: Tone.FINE}
+
+
+def state_cell(state: Comparison, failure: str | None) -> Cell:
+    """A comparison's state as a table shows it, with the failure beside it."""
+    return Cell(state, _TONES.get(state), failure or "")

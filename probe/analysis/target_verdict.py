@@ -41,16 +41,14 @@ import ipaddress
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from probe.analysis import stats
 from probe.analysis.compare import Network
-from probe.analysis.evidence import AloneFigures, ControlFigures, Evidence, TargetFigures
-from probe.analysis.replay_findings import ReplayOutcome, replay_text
-from probe.analysis.sniswap import SwapOutcome, judge_swap
+from probe.analysis.evidence import ControlFigures, Evidence, TargetFigures
+from probe.analysis.kind import KindFindings
+from probe.analysis.registry import round_judges
 from probe.records import (
     REDIRECT_STATUSES,
-    Comparison,
     DnsRecord,
     Failure,
     Mechanism,
@@ -62,7 +60,6 @@ from probe.records import (
     StopReason,
     TargetResult,
     TransferRecord,
-    Variant,
     VerdictKind,
 )
 from probe.units import format_rate
@@ -240,35 +237,27 @@ class Controls:
 
 def judge_round(
     result: RoundResult,
-    swap: dict[str, SwapOutcome] | None = None,
-    replays: Sequence[ReplayOutcome] = (),
+    kinds: Sequence[KindFindings] | None = None,
     controls: "Controls | None" = None,
 ) -> dict[str, Verdict]:
     """A verdict for every target (role ``target``) of the round, by name.
 
-    Where the round ran the SNI swap or the replay test for a target's host
-    name, their outcomes (``swap`` is judged here unless the caller already
-    did; ``replays`` come from ``judge_replays``) join the evidence and the
-    reason. ``controls``: the round's, if the caller has summarised them already.
+    What the round's other kinds of measurement found about a target's name
+    (``kinds``: their findings; by default every kind of ``analysis.registry``
+    judged here) joins its reason and its evidence, in the registry's order.
+    ``controls``: the round's, if the caller has summarised them already.
     """
     controls = round_controls(result) if controls is None else controls
-    swap = judge_swap(result, controls.network) if swap is None else swap
+    if kinds is None:
+        kinds = [judge.judge(result, controls.network) for judge in round_judges()]
     verdicts = {}
     for target in (t for t in result.targets if t.role == Role.TARGET):
-        alone = result.alone(target.name)
-        verdict = judge(target, controls, alone)
-        host = urlsplit(target.url).hostname or ""
-        outcome = swap.get(host)
-        if outcome is not None:
-            verdict.evidence.sni_swap = outcome
-            verdict.reason += f"; {swap_text(outcome)}"
-        if alone is not None:
-            verdict.evidence.alone = _alone_figures(alone)
-            verdict.reason += f"; {_alone_text(alone)}"
-        replayed = [r for r in replays if r.sni == host and r.variant == Variant.PLAIN]
-        if replayed:
-            verdict.evidence.replay = replayed
-            verdict.reason += f"; {replay_text(replayed)}"
+        verdict = judge(target, controls, result.alone(target.name))
+        for findings in kinds:
+            note = findings.note_for(target)
+            if note is not None:
+                note.attach(verdict.evidence)
+                verdict.reason += f"; {note.clause}"
         verdicts[target.name] = verdict
     return verdicts
 
@@ -279,41 +268,6 @@ def _solo_ratio(pair: SoloPair | None) -> float | None:
         return None
     target, control = pair.target.goodput_bytes_per_second, pair.control.goodput_bytes_per_second
     return control / target if target and control else None
-
-
-def _alone_figures(pair: SoloPair) -> AloneFigures:
-    return AloneFigures(
-        control=pair.control.name,
-        goodput_bytes_per_second=pair.target.goodput_bytes_per_second,
-        control_goodput_bytes_per_second=pair.control.goodput_bytes_per_second,
-        failure=pair.target.failure,
-        control_failure=pair.control.failure,
-    )
-
-
-def _alone_text(pair: SoloPair) -> str:
-    """One clause on the grey zone's solo downloads, for a verdict's reason."""
-    target, control = pair.target.goodput_bytes_per_second, pair.control.goodput_bytes_per_second
-    if not target or not control:
-        failure = pair.target.failure or pair.control.failure or "no data"
-        return f"measured alone again: {failure}"
-    return (
-        f"measured alone again: {format_rate(target)} against {pair.control.name} "
-        f"{format_rate(control)} ({control / target:.1f}x)"
-    )
-
-
-def swap_text(outcome: SwapOutcome) -> str:
-    """One clause on the SNI swap, for a verdict's reason."""
-    base = outcome.baseline_bytes_per_second
-    if outcome.state == Comparison.NO_BASELINE or base is None:
-        return "SNI swap: the neutral server failed with its own name"
-    same_server = f"SNI swap: same server {format_rate(base)} with an innocuous name"
-    if outcome.failure is not None:
-        judged = "" if outcome.state == Comparison.BLOCKED else f" ({outcome.state})"
-        return f"{same_server}, {outcome.failure} with this name{judged}"
-    rate = outcome.goodput_bytes_per_second
-    return f"{same_server}, {format_rate(rate)} with this name ({outcome.state})"
 
 
 def round_controls(result: RoundResult) -> Controls:

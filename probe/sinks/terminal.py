@@ -19,13 +19,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from probe.analysis.kind import Cell, Shown, Tone
 from probe.analysis.reachability import network_unavailable
-from probe.analysis.replay_findings import ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
-from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.target_verdict import Verdict
 from probe.records import (
-    Comparison,
     DnsRecord,
     Failure,
     ReplayRecord,
@@ -240,12 +238,12 @@ def render_round(console: Console, result: RoundResult, judgement: RoundJudgemen
     if result.quic_not_offered:
         names = ", ".join(result.quic_not_offered)
         console.print(f"[dim]HTTP/3 not offered (so not measured over QUIC): {names}[/dim]")
-    if judgement.swap:
-        console.print(swap_table(judgement.swap))
-    if judgement.replays:
-        console.print(replay_table(judgement.replays))
-        for line in judgement.replay_findings:
-            console.print(f"Replay {line}", highlight=False)
+    for findings in judgement.kinds.values():
+        shown = findings.shown()
+        if shown is not None:
+            console.print(shown_table(shown))
+            for sentence in shown.sentences:
+                console.print(sentence, highlight=False)
     if judgement.verdicts or judgement.quic:
         console.print(verdict_table(judgement.verdicts, quic=judgement.quic))
     if result.interrupted:
@@ -345,55 +343,24 @@ _VERDICT_STYLE = {
 }
 
 
-def swap_table(swap: dict[str, SwapOutcome]) -> Table:
-    """The SNI swap: one neutral server, each name as SNI, against its own name."""
-    table = Table(title="SNI swap (same server, only the SNI differs)", title_justify="left")
-    table.add_column("SNI", no_wrap=True)
-    table.add_column("goodput", justify="right", no_wrap=True)
-    table.add_column("innocuous name", justify="right", no_wrap=True)
-    table.add_column("result")
-    for sni, outcome in swap.items():
-        table.add_row(
-            sni,
-            format_rate(outcome.goodput_bytes_per_second),
-            format_rate(outcome.baseline_bytes_per_second),
-            _state_cell(outcome.state, outcome.failure),
-        )
+def shown_table(shown: Shown) -> Table:
+    """What a kind of measurement shows of its findings (``analysis.kind.Shown``)."""
+    table = Table(title=shown.title, title_justify="left")
+    for column in shown.columns:
+        table.add_column(column.title, justify="right" if column.numeric else "left", no_wrap=True)
+    for row in shown.rows:
+        table.add_row(*map(_cell, row))
     return table
 
 
-def replay_table(outcomes: Sequence[ReplayOutcome]) -> Table:
-    """The replay test: your server, each ClientHello, against the scrambled one."""
-    table = Table(title="Replay (your server, only the ClientHello differs)", title_justify="left")
-    for column in ("direction", "ClientHello", "SNI"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("goodput", justify="right", no_wrap=True)
-    table.add_column("scrambled", justify="right", no_wrap=True)
-    table.add_column("result")
-    for outcome in outcomes:
-        sni = f"{outcome.sni} [dim](control)[/dim]" if outcome.control else outcome.sni
-        table.add_row(
-            outcome.direction,
-            outcome.variant,
-            sni,
-            format_rate(outcome.goodput_bytes_per_second),
-            format_rate(outcome.baseline_bytes_per_second),
-            _state_cell(outcome.state, outcome.failure),
-        )
-    return table
+_TONE_STYLE = {Tone.ALARM: "bold red", Tone.FINE: "green"}
 
 
-_COMPARISON_STYLE = {
-    Comparison.SLOWED: "bold red",
-    Comparison.BLOCKED: "bold red",
-    Comparison.SAME: "green",
-}
-
-
-def _state_cell(state: Comparison, failure: str | None) -> str:
-    style = _COMPARISON_STYLE.get(state)
-    text = f"[{style}]{state}[/{style}]" if style else state
-    return text + (f" ({failure})" if failure else "")
+def _cell(cell: Cell) -> Text:
+    text = Text(cell.text, style=_TONE_STYLE[cell.tone] if cell.tone else "")
+    if cell.aside:
+        text.append(f" ({cell.aside})", style="dim")
+    return text
 
 
 def verdict_table(

@@ -1,0 +1,16 @@
+"""The judges of the kinds of measurement a round runs: the one place that lists them.
+
+One per kind of ``measure.registry``, each in its own module (``analysis.kind``
+says what a judge is). The order is the order their notes join a target's
+reason.
+"""
+
+from probe.analysis.greyzone import GreyZoneJudge
+from probe.analysis.kind import KindJudge
+from probe.analysis.replay_findings import ReplayJudge
+from probe.analysis.sniswap import SwapJudge
+
+
+def round_judges(replay_control_name: str = "") -> list[KindJudge]:
+    """``replay_control_name``: the replay test's innocuous name, if it ran."""
+    return [SwapJudge(), GreyZoneJudge(), ReplayJudge(replay_control_name)]
