@@ -171,6 +171,30 @@ class DnsRecord:
 
 
 @dataclass
+class ServiceBinding:
+    """One HTTPS record of a name (RFC 9460): a way to reach it, as its DNS offers it."""
+
+    priority: int  # 0: an alias for ``target``; otherwise the order of preference
+    target: str  # "" or ".": the name itself
+    alpn: list[str] = field(default_factory=list)  # the protocols offered: "h3", "h2", ...
+    port: int | None = None  # None: the origin's own port
+    ttl: int = 0  # seconds the answer may be kept
+
+
+@dataclass
+class HttpsLookup:
+    """A name's HTTPS records from one resolver: how its DNS offers HTTP/3."""
+
+    resolver: str
+    resolver_address: str  # "host:port"
+    hostname: str
+    t0: float
+    t: float
+    bindings: list[ServiceBinding] = field(default_factory=list)
+    failure: Failure | None = None  # dns_nodata: the name has no HTTPS record
+
+
+@dataclass
 class Phase:
     """One phase of a transfer: connect, tls, request, wait (for the first byte), body."""
 
@@ -370,6 +394,8 @@ class TargetResult:
     # QUIC: the entry's ``dns`` is the lookups of the round's TCP entry of the same
     # name (shared, as a browser shares them), timed on that entry's clock.
     transport: Transport = Transport.TCP
+    # The name's HTTPS records, asked beside its addresses when it may go over QUIC.
+    https: HttpsLookup | None = None
 
     @property
     def goodput_bytes_per_second(self) -> float | None:

@@ -23,19 +23,29 @@ from prometheus_client.parser import text_string_to_metric_families
 from probe.analysis.history import TargetHistory
 from probe.analysis.round_judgement import judge_all
 from probe.config import Identity, parse_config
+from probe.lab.dnsserver import LabDNSServer
 from probe.lab.origin import OriginServer
 from probe.measure.http3_offers import DEFAULT_MAX_AGE, Http3Offers, parse_alt_svc
 from probe.measure.round import measure_round
 from probe.records import (
     Failure,
+    HttpsLookup,
     RoundResult,
+    ServiceBinding,
     Stage,
     Transport,
     VerdictKind,
 )
 from probe.restore import restore_history
 from probe.runner import Runner, Schedule
-from probe.schema import decode_round, round_document
+from probe.schema import (
+    ROUND_FORMAT,
+    RoundDocument,
+    decode_round,
+    encode,
+    judged_entries,
+    round_document,
+)
 from probe.sinks.archive import ArchiveSink
 from probe.sinks.metrics import MetricsSink
 from tests.conftest import Lab
@@ -147,6 +157,60 @@ def test_a_server_that_never_offered_http3_is_not_offered_never_blocked(lab: Lab
 
     assert result.quic == [] and result.quic_not_offered == ["tw", "ctl"]
     assert judgement.quic == {} and judgement.quic_blocked is None
+
+
+def test_an_offer_in_an_https_record_holds_for_its_ttl_and_yields_to_alt_svc() -> None:
+    now = [0.0]
+    offers = Http3Offers(clock=lambda: now[0])
+    records = HttpsLookup("lab", "127.0.0.1:53", "x.com", 0.0, 0.01)
+    records.bindings = [
+        ServiceBinding(0, "cdn.example", ttl=300),  # an alias: another name
+        ServiceBinding(2, "", alpn=["h2", "h3"], port=8443, ttl=300),
+        ServiceBinding(1, "", alpn=["h2"], ttl=300),  # preferred, but no HTTP/3
+    ]
+
+    offers.learn_records("x.com", records, origin_port=443)
+    assert offers.port("x.com") == 8443
+    offers.learn("x.com", 'h3=":9443"; ma=60')  # the server's own answer wins
+    offers.learn_records("x.com", records, origin_port=443)
+    assert offers.port("x.com") == 9443
+    # Another name, h2 only, or no record at all: no offer.
+    other = HttpsLookup("lab", "127.0.0.1:53", "y.com", 0.0, 0.01, [ServiceBinding(1, "y.cdn")])
+    offers.learn_records("y.com", other, origin_port=443)
+    offers.learn_records("z.com", None, origin_port=443)
+    assert offers.port("y.com") is None and offers.port("z.com") is None
+    now[0] += 301
+    assert offers.port("x.com") is None
+
+
+def test_an_https_record_offers_http3_where_the_answer_does_not(lab: Lab) -> None:
+    """No Alt-Svc: QUIC goes where the name's DNS offers h3, and nowhere else."""
+    zone = {name: ["127.0.0.1"] for name in ("pbs.twimg.test", "control.test")}
+    services = {
+        "pbs.twimg.test": [f"1 . alpn=h3,h2 port={lab.h3.port}"],
+        "control.test": ["1 . alpn=h2"],
+    }
+    with LabDNSServer(zone, services=services) as dns:
+        text = config_text(
+            lab,
+            {
+                "twitter": [("tw", lab.url("pbs.twimg.test", "/bytes/300000"))],
+                "control": [("ctl", lab.url("control.test", "/bytes/300000"))],
+            },
+        ).replace(lab.dns.address, dns.address)
+        result = measure(text)
+
+    assert [(e.name, e.failure) for e in result.quic] == [("tw", None)]
+    assert result.quic_not_offered == ["ctl"]
+    tw_tcp, ctl_tcp = result.targets
+    assert tw_tcp.https is not None and tw_tcp.https.failure is None
+    (binding,) = tw_tcp.https.bindings
+    assert (binding.priority, binding.alpn, binding.port) == (1, ["h3", "h2"], lab.h3.port)
+    assert ctl_tcp.https is not None and ctl_tcp.https.bindings[0].alpn == ["h2"]
+    assert result.quic[0].https == tw_tcp.https  # the QUIC entry shares its lookups
+    # Written and read back with the round.
+    document = RoundDocument(ROUND_FORMAT, "t", "s", "f", False, judged_entries(result.targets, {}))
+    assert decode_round(encode(document)).result().targets[0].https == tw_tcp.https
 
 
 def test_quic_failing_where_tcp_works_is_blocked_at_the_quic_stage(

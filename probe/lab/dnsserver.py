@@ -41,9 +41,15 @@ def lookup(zone: Zone, name: str) -> list[str] | None:
 
 class _ZoneResolver(BaseResolver):  # type: ignore[misc]
     def __init__(
-        self, zone: Zone, silent: bool, zone_file: Path | None, rcodes: dict[str, str]
+        self,
+        zone: Zone,
+        silent: bool,
+        zone_file: Path | None,
+        rcodes: dict[str, str],
+        services: Zone,
     ) -> None:
         self.zone = _normalise(zone)
+        self.services = _normalise(services)
         self.rcodes = {name.lower().rstrip("."): code for name, code in rcodes.items()}
         self.silent = silent
         self.zone_file = zone_file
@@ -61,6 +67,10 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
         addresses = lookup(self.zone, str(request.q.qname))
         if addresses is None:
             reply.header.rcode = RCODE.NXDOMAIN
+            return reply
+        if request.q.qtype == QTYPE.HTTPS:
+            for rdata in lookup(self.services, str(request.q.qname)) or []:
+                reply.add_answer(*RR.fromZone(f"{request.q.qname} {_TTL} IN HTTPS {rdata}"))
             return reply
         for address in addresses:
             version = ipaddress.ip_address(address).version
@@ -85,7 +95,11 @@ class _QuietLogger(DNSLogger):  # type: ignore[misc]
 
 
 class LabDNSServer:
-    """A UDP DNS server on ``host:port`` (port 0 picks a free one)."""
+    """A UDP DNS server on ``host:port`` (port 0 picks a free one).
+
+    ``services``: HTTPS records by name (wildcards as in the zone), each in its
+    zone-file form (``1 . alpn=h3 port=443``); a name without any has none.
+    """
 
     def __init__(
         self,
@@ -96,8 +110,9 @@ class LabDNSServer:
         silent: bool = False,
         zone_file: Path | None = None,
         rcodes: dict[str, str] | None = None,
+        services: Zone | None = None,
     ) -> None:
-        self._resolver = _ZoneResolver(zone or {}, silent, zone_file, rcodes or {})
+        self._resolver = _ZoneResolver(zone or {}, silent, zone_file, rcodes or {}, services or {})
         self._server = DNSServer(self._resolver, address=host, port=port, logger=_QuietLogger())
         self.host = host
         self.port: int = self._server.server.server_address[1]

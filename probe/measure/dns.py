@@ -1,9 +1,13 @@
-"""DNS step: ask every configured resolver for a host's addresses.
+"""DNS step: ask every configured resolver for a host's addresses (and its HTTPS records).
 
 Public resolvers are queried with aiodns (c-ares), one query per record type,
 so the record keeps what each resolver said. ``system`` goes through
 ``getaddrinfo``, the path every application on the machine takes
 (/etc/hosts, nsswitch, the ISP's resolver), so it shows what users get.
+
+A name's HTTPS records (RFC 9460) are how its DNS offers HTTP/3, as
+browsers read it: asked of the first resolver c-ares can ask (getaddrinfo
+knows no record types), beside the addresses.
 """
 
 import asyncio
@@ -17,7 +21,7 @@ import pycares
 
 from probe.config import ResolverSpec
 from probe.measure.timing import Clock, Deadline, Interrupt
-from probe.records import DnsRecord, Failure
+from probe.records import DnsRecord, Failure, HttpsLookup, ServiceBinding
 
 QUERY_TYPES = {"ipv4": ("A",), "ipv6": ("AAAA",), "any": ("A", "AAAA")}
 _SYSTEM_FAMILY = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6, "any": socket.AF_UNSPEC}
@@ -39,6 +43,13 @@ _GAI_FAILURES = {
 for _name in ("EAI_NODATA", "EAI_ADDRFAMILY"):  # glibc extensions, absent elsewhere
     if hasattr(socket, _name):
         _GAI_FAILURES[getattr(socket, _name)] = Failure.DNS_NODATA
+
+
+# aiodns names the record types it takes by string and does not list HTTPS;
+# c-ares parses it (pycares 4.4 and later), so the name is added to its map.
+if hasattr(pycares, "QUERY_TYPE_HTTPS"):
+    aiodns.query_type_map.setdefault("HTTPS", pycares.QUERY_TYPE_HTTPS)
+_ALPN, _PORT = 1, 3  # SvcParamKeys (RFC 9460, section 14.3.2)
 
 
 class ResolverSet:
@@ -149,3 +160,52 @@ async def _query_system(
         record.failure = Failure.INTERRUPTED if deadline.interrupted else Failure.DNS_TIMEOUT
     record.t = clock.now()
     return record
+
+
+async def look_up_https(
+    hostname: str, resolvers: ResolverSet, clock: Clock, interrupt: Interrupt | None = None
+) -> HttpsLookup | None:
+    """The name's HTTPS records from the first resolver c-ares can ask (None: there is none)."""
+    spec = next((spec for spec in resolvers.specs if resolvers.channel(spec) is not None), None)
+    channel = None if spec is None else resolvers.channel(spec)
+    if spec is None or channel is None or "HTTPS" not in aiodns.query_type_map:
+        return None
+    lookup = HttpsLookup(spec.name, spec.address, hostname, t0=clock.now(), t=0.0)
+    deadline = Deadline(resolvers.timeout + 1.0, interrupt)
+    try:
+        async with deadline:
+            result = await channel.query_dns(hostname, "HTTPS")
+        lookup.bindings = [
+            _binding(answer.data, answer.ttl)
+            for answer in result.answer
+            if isinstance(answer.data, pycares.HTTPSRecordData)
+        ]
+        if not lookup.bindings:
+            lookup.failure = Failure.DNS_NODATA
+    except aiodns.error.DNSError as error:
+        lookup.failure = _ARES_FAILURES.get(error.args[0], Failure.DNS_ERROR)
+    except TimeoutError:
+        lookup.failure = Failure.INTERRUPTED if deadline.interrupted else Failure.DNS_TIMEOUT
+    lookup.t = clock.now()
+    return lookup
+
+
+def _binding(data: pycares.HTTPSRecordData, ttl: int) -> ServiceBinding:
+    """A record's priority, target, and the two parameters the probe reads: alpn and port."""
+    binding = ServiceBinding(data.priority, data.target.rstrip("."), ttl=ttl)
+    for key, value in data.params:
+        if key == _ALPN:
+            binding.alpn = _alpn_ids(value)
+        elif key == _PORT and len(value) == 2:
+            binding.port = int.from_bytes(value, "big")
+    return binding
+
+
+def _alpn_ids(value: bytes) -> list[str]:
+    """The alpn parameter's wire form: each protocol id prefixed by its length."""
+    ids, at = [], 0
+    while at < len(value):
+        length = value[at]
+        ids.append(value[at + 1 : at + 1 + length].decode("ascii", "replace"))
+        at += 1 + length
+    return ids

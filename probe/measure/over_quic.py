@@ -1,7 +1,8 @@
 """Every target and control again over QUIC (HTTP/3), where its server offers it.
 
 After the TCP downloads (``Turn.AFTER_TARGETS``), as a browser goes: their
-answers' Alt-Svc say which servers offer HTTP/3. Writes ``RoundResult.quic``
+answers' Alt-Svc, and their names' HTTPS records, say which servers offer
+HTTP/3. Writes ``RoundResult.quic``
 and ``quic_not_offered``; ``analysis.quic_verdict`` judges them.
 """
 
@@ -69,6 +70,9 @@ async def measure_over_quic(
     for result in over_tcp.values():
         if result.transfer is not None:
             offers.learn(result.transfer.hostname, result.transfer.alt_svc)
+        if result.https is not None:
+            origin_port = urlsplit(result.url).port or 443
+            offers.learn_records(result.https.hostname, result.https, origin_port)
     planned, not_offered = [], []
     for job in (job for job in jobs if job.over_quic):
         port = offers.port(job.hostname) if job.over_tcp else urlsplit(job.url).port or 443
@@ -98,7 +102,7 @@ async def measure_quic_job(
         return result
     clock = Clock()
     if tcp is not None:
-        result.dns, result.address_from = tcp.dns, tcp.address_from
+        result.dns, result.address_from, result.https = tcp.dns, tcp.address_from, tcp.https
         address = tcp.transfer.address if tcp.transfer is not None else None
     else:
         address = await look_up(job, result, clock, shared)
