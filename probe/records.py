@@ -183,7 +183,11 @@ class ServiceBinding:
 
 @dataclass
 class HttpsLookup:
-    """A name's HTTPS records from one resolver: how its DNS offers HTTP/3."""
+    """A name's HTTPS records from one resolver: how its DNS offers HTTP/3.
+
+    Asked beside the entry's own lookups, and timed on a clock of its own from
+    when it was asked.
+    """
 
     resolver: str
     resolver_address: str  # "host:port"

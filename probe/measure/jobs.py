@@ -15,7 +15,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from probe.config import Config, ResolverSpec
-from probe.measure.dns import ResolverSet, look_up_https, resolve
+from probe.measure.dns import ResolverSet, resolve
 from probe.measure.timing import Clock, Interrupt
 from probe.measure.transfer import TransferSettings, download
 from probe.records import (
@@ -138,21 +138,11 @@ class RoundContext:
 
 
 async def measure_job(job: Job, shared: RoundContext) -> TargetResult:
-    """DNS with every resolver, then one download from the chosen address.
-
-    When QUIC will follow, the name's HTTPS records are asked too, beside the
-    addresses, and waited for only after the download: they may offer HTTP/3
-    where the answer's Alt-Svc cannot (its download blocked, say), and a
-    resolver slow to answer them must not hold the download back.
-    """
+    """DNS with every resolver, then one download from the chosen address."""
     result = started(job, shared, Transport.TCP)
     if result.failure is not None:
         return result
     clock = Clock()
-    records = None
-    if job.over_quic:
-        lookup = look_up_https(job.hostname, shared.resolvers, clock, shared.interrupt)
-        records = asyncio.ensure_future(lookup)
     address = await look_up(job, result, clock, shared)
     if address is not None:
         result.transfer = await download(
@@ -166,8 +156,6 @@ async def measure_job(job: Job, shared: RoundContext) -> TargetResult:
             sni=job.sni,
         )
         result.failure = result.transfer.failure
-    if records is not None:
-        result.https = await records
     shared.listener.target_finished(result)
     return result
 

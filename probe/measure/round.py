@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Sequence
 
 from probe.config import Config
-from probe.measure.dns import ResolverSet
+from probe.measure.dns import ResolverSet, look_up_https
 from probe.measure.http3_offers import Http3Offers
 from probe.measure.jobs import (
     Job,
@@ -25,7 +25,7 @@ from probe.measure.jobs import (
 )
 from probe.measure.kind import MeasurementKind, RoundInProgress, Turn
 from probe.measure.registry import round_kinds
-from probe.measure.timing import Interrupt
+from probe.measure.timing import Clock, Interrupt
 from probe.measure.transfer import make_ssl_context, make_unverified_ssl_context
 from probe.records import RoundResult, TargetResult
 
@@ -79,9 +79,24 @@ async def measure_round(
 async def _measure_together(
     jobs: Sequence[Job], shared: RoundContext
 ) -> list[tuple[Job, TargetResult]]:
+    """The downloads at once (``settings.concurrency`` of them at a time).
+
+    A job that QUIC will follow has its name's HTTPS records asked beside
+    (they may offer HTTP/3 where the answer's Alt-Svc cannot: its download
+    blocked, say), and waited for outside its download slot, so that a
+    resolver slow to answer them holds no download back.
+    """
+
     async def one(job: Job) -> TargetResult:
+        records = None
+        if job.over_quic:
+            lookup = look_up_https(job.hostname, shared.resolvers, Clock(), shared.interrupt)
+            records = asyncio.ensure_future(lookup)
         async with shared.slots:
-            return await measure_job(job, shared)
+            entry = await measure_job(job, shared)
+        if records is not None:
+            entry.https = await records
+        return entry
 
     results = await asyncio.gather(*(one(job) for job in jobs))
     return list(zip(jobs, results, strict=True))
