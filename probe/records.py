@@ -304,8 +304,8 @@ class QuicClose:
     """
 
     code: int
-    frame_type: int | None
-    reason: str
+    frame_type: int | None = None
+    reason: str = ""
 
 
 @dataclass

@@ -162,6 +162,7 @@ class RoundDocument:
     replay: ReplaySection = field(default_factory=ReplaySection)
 
     def entries_over(self, transport: Transport = Transport.TCP) -> list[JudgedEntry]:
+        """The entries of the downloads over ``transport``."""
         return [entry for entry in self.targets if entry.transport == transport]
 
     def verdicts(self, transport: Transport = Transport.TCP) -> dict[str, Verdict]:
@@ -275,6 +276,7 @@ def window_document(rounds: Sequence[FinishedRound], source: str) -> WindowDocum
 def judged_entries(
     entries: Sequence[TargetResult], verdicts: dict[str, Verdict]
 ) -> list[JudgedEntry]:
+    """Each entry as its document holds it, with its verdict by name (controls have none)."""
     judged = []
     for entry in entries:
         verdict = verdicts.get(entry.name)
@@ -299,7 +301,6 @@ _D = TypeVar("_D", RoundDocument, WindowDocument, ArchiveEntry)
 _ADAPTERS: dict[type, pydantic.TypeAdapter[Any]] = {
     kind: pydantic.TypeAdapter(kind) for kind in (RoundDocument, WindowDocument, ArchiveEntry)
 }
-_FAMILIES = {RoundDocument: ROUND_FAMILY, WindowDocument: WINDOW_FAMILY, ArchiveEntry: ENTRY_FAMILY}
 
 
 def encode(document: Document) -> dict[str, Any]:
@@ -324,13 +325,13 @@ def decode_window(data: Any) -> WindowDocument:
     return _decode(WindowDocument, data, (WINDOW_FAMILY,))
 
 
-def format_of(data: Any) -> str:
+def _format_of(data: Any) -> str:
     """The format a JSON document names, or "" when it names none."""
     return str(data.get("format", "")) if isinstance(data, dict) else ""
 
 
 def _decode(kind: type[_D], data: Any, families: Sequence[str]) -> _D:
-    name = format_of(data)
+    name = _format_of(data)
     if not name.startswith(tuple(families)):
         raise SchemaError(f"not a {' or '.join(f'{f}N' for f in families)} document: {name!r}")
     try:

@@ -95,6 +95,18 @@ def test_every_recorded_round_reads_back_to_its_verdicts(path: Path) -> None:
     assert again.result() == document.result()
 
 
+def test_a_version_1_quic_close_without_its_frame_type_reads_back() -> None:
+    """Version 1 kept a QUIC close in the evidence as its code and reason only."""
+    raw = json.loads((ROOT / "tests" / "data" / "lab-clean.json").read_text())
+    raw["targets"][0]["evidence"]["quic_close"] = {"code": 0x128, "reason": "handshake failure"}
+
+    evidence = decode_round(raw).targets[0].evidence
+
+    assert evidence is not None and evidence.quic_close is not None
+    assert (evidence.quic_close.code, evidence.quic_close.frame_type) == (0x128, None)
+    assert evidence.quic_close.reason == "handshake failure"
+
+
 def test_a_document_of_another_kind_or_a_broken_one_is_one_sentence() -> None:
     raw = json.loads((ROOT / "tests" / "data" / "lab-clean.json").read_text())
     raw["targets"][1]["transfer"]["stop_reason"] = "bored"
