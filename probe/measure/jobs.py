@@ -43,6 +43,8 @@ class ProgressListener(Protocol):
 
 
 class Silent:
+    """A listener that hears nothing: a round measured without a front end."""
+
     def target_started(self, name: str, url: str) -> None:
         pass
 
@@ -111,6 +113,7 @@ class Job:
 
 
 def target_jobs(config: Config) -> list[Job]:
+    """The configured targets and controls, each with the transports it goes over."""
     return [
         Job(
             target.name,
