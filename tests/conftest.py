@@ -14,6 +14,17 @@ from probe.lab.origin import OriginServer
 from probe.lab.origin3 import Http3Origin
 from probe.lab.pki import LabPKI
 
+# What a test may need beyond Python and loopback (pyproject.toml lists them);
+# every test marked with none of them is in the quick tier (`pytest -m quick`).
+NEEDS = frozenset({"lab", "root", "prometheus", "chromium", "image"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not NEEDS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.quick)
+
+
 # Names the test CA vouches for, all resolved by the test DNS server to 127.0.0.1.
 PLATFORM_NAMES = ["twitter.test", "pbs.twimg.test", "tiktok.test", "control.test"]
 WRONG_NAME = "wrong.test"  # served with a certificate for another name

@@ -306,6 +306,7 @@ def _can_make_namespaces() -> bool:
     return os.geteuid() == 0 and shutil.which("ip") is not None
 
 
+@pytest.mark.root
 @pytest.mark.skipif(
     not _can_make_namespaces() and not IN_CI,
     reason="needs root and iproute2 for a network namespace",

@@ -227,6 +227,7 @@ def web_config(pki: LabPKI, directory: Path) -> Path:
     return path
 
 
+@pytest.mark.prometheus
 def test_tls_and_basic_auth_guard_the_metrics_and_prometheus_scrapes_them(
     lab: Lab, web_pki: LabPKI, tmp_path: Path
 ) -> None:

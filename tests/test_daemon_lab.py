@@ -26,6 +26,8 @@ PASSWORD = "a password for the lab's prometheus"
 RULES = (
     Path(__file__).parent.parent / "deploy" / "prometheus" / "rules" / "throttle-probe.rules.yml"
 )
+
+pytestmark = pytest.mark.lab
 FIRING = 'ALERTS{alertname="ThrottleProbeTargetThrottled",alertstate="firing"}'
 
 PORT = 10130

@@ -24,6 +24,7 @@ def promtool(*args: str, cwd: Path = DEPLOY) -> subprocess.CompletedProcess[str]
     return subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.prometheus
 def test_the_rules_are_valid() -> None:
     checked = promtool("check", "rules", str(RULES))
 
@@ -31,6 +32,7 @@ def test_the_rules_are_valid() -> None:
     assert "SUCCESS: 10 rules found" in checked.stdout
 
 
+@pytest.mark.prometheus
 def test_the_rules_unit_tests_pass() -> None:
     tested = promtool("test", "rules", "throttle-probe.test.yml", cwd=RULES.parent)
 
@@ -38,6 +40,7 @@ def test_the_rules_unit_tests_pass() -> None:
     assert "SUCCESS" in tested.stdout
 
 
+@pytest.mark.prometheus
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-tls.yml"])
 def test_the_scrape_configs_are_valid(config: str, tmp_path: Path) -> None:
     copy = tmp_path / "prometheus"

@@ -44,6 +44,8 @@ from tests.lab_support import (
     require_lab,
 )
 
+pytestmark = pytest.mark.lab
+
 REAL_PATH = "delay:rtt=50ms+congested:rate=100mbit"  # the clean link: 100 Mbit/s, 50 ms
 
 

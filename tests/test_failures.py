@@ -182,11 +182,13 @@ def failure_in(namespace: str, url: str, address: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.root
 def test_no_route_to_the_address_is_network_unreachable(namespace: str) -> None:
     # 192.0.2.1 (TEST-NET-1): the namespace has no route to it, so nothing is sent.
     assert failure_in(namespace, "https://x.test/", "192.0.2.1") == Failure.NETWORK_UNREACHABLE
 
 
+@pytest.mark.root
 def test_a_connect_rejected_with_an_unusual_icmp_error_is_tcp_error(namespace: str) -> None:
     rule = ["-p", "tcp", "--dport", "4433", "-j", "REJECT"]
     rule += ["--reject-with", "icmp-proto-unreachable"]

@@ -23,6 +23,8 @@ from tests.grafana_support import DASHBOARDS, load, queries, substitute
 from tests.prometheus_support import Daemon, Prometheus, free_port, require_prometheus
 from tests.test_daemon import targets_yaml
 
+pytestmark = pytest.mark.prometheus
+
 FLEET = Path(__file__).resolve().parent.parent / "deploy" / "fleet"
 PROBES = {"msk-1": ("12389", "RU"), "spb-2": ("8359", "RU")}  # as identity: has them
 PASSWORD = "a password for the agents"

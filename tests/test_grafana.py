@@ -122,6 +122,7 @@ def published(service: str) -> int:
     return int(container_port)
 
 
+@pytest.mark.prometheus
 def test_prometheus_scrapes_the_probe_and_loads_the_rules(tmp_path: Path) -> None:
     require_prometheus()
     command = COMPOSE["services"]["prometheus"]["command"]

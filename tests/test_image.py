@@ -27,6 +27,8 @@ from tests.image_support import (
 )
 from tests.test_daemon import wait_for_rounds
 
+pytestmark = pytest.mark.image
+
 DEFAULT_PORT = 10130
 
 

@@ -33,6 +33,8 @@ from tests.lab_support import (
     require_lab,
 )
 
+pytestmark = pytest.mark.lab
+
 TWITTER_POLICED = ["pbs-twimg-com", "abs-twimg-com", "twitter-com"]  # x.com holds no pattern
 CONTROLS = ["mirror-yandex-ru", "deb-debian-org", "speed-cloudflare-com"]
 

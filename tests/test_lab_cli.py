@@ -13,6 +13,8 @@ from probe.lab.system import LabError, namespaces
 from probe.lab.topology import Names
 from tests.lab_support import require_lab, run_probe
 
+pytestmark = pytest.mark.lab
+
 NAME = "tpc"
 
 

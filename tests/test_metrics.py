@@ -158,6 +158,7 @@ def test_series_do_not_grow_with_rounds() -> None:
     assert after_five == after_one
 
 
+@pytest.mark.prometheus
 def test_promtool_accepts_the_exposition() -> None:
     if shutil.which("promtool") is None:
         if IN_CI:

@@ -349,6 +349,7 @@ def test_the_document_of_a_tcp_only_round_has_no_quic_entries(lab: Lab) -> None:
     assert document.quic_not_offered == []  # not asked for: nothing to offer
 
 
+@pytest.mark.prometheus
 def test_the_window_metrics_and_promtool_follow_each_transport(
     lab: Lab, dead_udp_port: int
 ) -> None:

@@ -185,6 +185,7 @@ def serving(page: bytes) -> Iterator[int]:
         server.server_close()
 
 
+@pytest.mark.chromium
 def test_the_html_page_renders_its_pictures_and_asks_for_nothing(
     archive: Path, tmp_path: Path
 ) -> None:
