@@ -3,10 +3,9 @@
 One record for every rule, because a reader (a person, ``jq``, the window
 verdict) looks the same figure up in the same place whatever decided: a
 figure that did not enter the verdict is None (or empty), never a zero.
-Every field has a default: a document written before a figure existed
-still reads. The
-JSON document and the archive write it as it is here (``probe.schema``), so
-the field names below are the document's keys.
+Every field has a default, so that a document written before a figure
+existed still reads. The JSON document and the archive write it as it is
+here (``probe.schema``): the field names below are the document's keys.
 """
 
 from dataclasses import dataclass, field

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from probe.analysis.compare import Network
-from probe.records import RoundResult, TargetResult
+from probe.records import Comparison, RoundResult, TargetResult
 
 if TYPE_CHECKING:  # the evidence holds each kind's outcome types: imported for types only
     from probe.analysis.evidence import Evidence
@@ -41,6 +41,14 @@ class Cell:
     text: str
     tone: Tone | None = None
     aside: str = ""  # shown after the text, quieter: a failure, "control"
+
+
+_TONES = {Comparison.SLOWED: Tone.ALARM, Comparison.BLOCKED: Tone.ALARM, Comparison.SAME: Tone.FINE}
+
+
+def state_cell(state: Comparison, failure: str | None) -> Cell:
+    """A comparison with its baseline as a table shows it, the failure beside it."""
+    return Cell(state, _TONES.get(state), failure or "")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from probe.analysis.compare import Measured, Network, compare, measured
-from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Shown
-from probe.analysis.sniswap import state_cell
+from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Shown, state_cell
 from probe.records import Comparison, Direction, ReplayRecord, RoundResult, TargetResult, Variant
 from probe.units import format_rate
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from probe.analysis.compare import Measured, Network, compare, measured
-from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Shown, Tone
+from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Shown, state_cell
 from probe.records import (
     SWAP_BASELINE,
     Comparison,
@@ -127,11 +127,3 @@ def swap_text(outcome: SwapOutcome) -> str:
         return f"{same_server}, {outcome.failure} with this name{judged}"
     rate = outcome.goodput_bytes_per_second
     return f"{same_server}, {format_rate(rate)} with this name ({outcome.state})"
-
-
-_TONES = {Comparison.SLOWED: Tone.ALARM, Comparison.BLOCKED: Tone.ALARM, Comparison.SAME: Tone.FINE}
-
-
-def state_cell(state: Comparison, failure: str | None) -> Cell:
-    """A comparison's state as a table shows it, with the failure beside it."""
-    return Cell(state, _TONES.get(state), failure or "")

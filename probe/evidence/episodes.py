@@ -14,7 +14,7 @@ from typing import Any
 
 from probe.analysis.round_judgement import judge_all
 from probe.analysis.target_verdict import Verdict, label_of
-from probe.records import Role, Transport
+from probe.records import Mechanism, Role, Stage, Transport, VerdictKind
 from probe.schema import ArchiveEntry
 
 
@@ -22,8 +22,8 @@ from probe.schema import ArchiveEntry
 class Episode:
     target: str
     group: str
-    verdict: str  # ok, throttled, blocked, degraded, inconclusive, platform_refused
-    detail: str | None  # the mechanism (throttled) or the stage (blocked)
+    verdict: VerdictKind
+    detail: Mechanism | Stage | None  # the mechanism (throttled) or the stage (blocked)
     start: str  # the first round's start (ISO 8601, UTC)
     end: str  # the last round's end
     rounds: int = 0

@@ -5,7 +5,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -346,8 +346,11 @@ _VERDICT_STYLE = {
 def shown_table(shown: Shown) -> Table:
     """What a kind of measurement shows of its findings (``analysis.kind.Shown``)."""
     table = Table(title=shown.title, title_justify="left")
-    for column in shown.columns:
-        table.add_column(column.title, justify="right" if column.numeric else "left", no_wrap=True)
+    last = len(shown.columns) - 1
+    for index, column in enumerate(shown.columns):
+        # The last column (the outcome, with its failure) wraps on a narrow terminal.
+        justify: JustifyMethod = "right" if column.numeric else "left"
+        table.add_column(column.title, justify=justify, no_wrap=index < last)
     for row in shown.rows:
         table.add_row(*map(_cell, row))
     return table
