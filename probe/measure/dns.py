@@ -115,10 +115,8 @@ async def _query_channel(
     interrupt: Interrupt | None,
 ) -> DnsRecord:
     record = DnsRecord(spec.name, spec.address, hostname, query_type, t0=clock.now(), t=0.0)
-    deadline = Deadline(timeout + 1.0, interrupt)  # c-ares times out first; this is a guard
-    try:
-        async with deadline:
-            result = await channel.query_dns(hostname, query_type)
+    result, record.failure = await _ask(channel, hostname, query_type, timeout, interrupt)
+    if result is not None:
         # A and AAAA only: the CNAMEs of the chain lead to them.
         record.answers = [
             str(answer.data.addr)
@@ -127,12 +125,26 @@ async def _query_channel(
         ]
         if not record.answers:
             record.failure = Failure.DNS_NODATA
-    except aiodns.error.DNSError as error:
-        record.failure = _ARES_FAILURES.get(error.args[0], Failure.DNS_ERROR)
-    except TimeoutError:
-        record.failure = Failure.INTERRUPTED if deadline.interrupted else Failure.DNS_TIMEOUT
     record.t = clock.now()
     return record
+
+
+async def _ask(
+    channel: aiodns.DNSResolver,
+    hostname: str,
+    query_type: str,
+    timeout: float,
+    interrupt: Interrupt | None,
+) -> tuple[pycares.DNSResult | None, Failure | None]:
+    """One query to a c-ares channel: its answer, or the failure it ended in."""
+    deadline = Deadline(timeout + 1.0, interrupt)  # c-ares times out first; this is a guard
+    try:
+        async with deadline:
+            return await channel.query_dns(hostname, query_type), None
+    except aiodns.error.DNSError as error:
+        return None, _ARES_FAILURES.get(error.args[0], Failure.DNS_ERROR)
+    except TimeoutError:
+        return None, Failure.INTERRUPTED if deadline.interrupted else Failure.DNS_TIMEOUT
 
 
 async def _query_system(
@@ -171,10 +183,8 @@ async def look_up_https(
     if spec is None or channel is None or "HTTPS" not in aiodns.query_type_map:
         return None
     lookup = HttpsLookup(spec.name, spec.address, hostname, t0=clock.now(), t=0.0)
-    deadline = Deadline(resolvers.timeout + 1.0, interrupt)
-    try:
-        async with deadline:
-            result = await channel.query_dns(hostname, "HTTPS")
+    result, lookup.failure = await _ask(channel, hostname, "HTTPS", resolvers.timeout, interrupt)
+    if result is not None:
         lookup.bindings = [
             _binding(answer.data, answer.ttl)
             for answer in result.answer
@@ -182,10 +192,6 @@ async def look_up_https(
         ]
         if not lookup.bindings:
             lookup.failure = Failure.DNS_NODATA
-    except aiodns.error.DNSError as error:
-        lookup.failure = _ARES_FAILURES.get(error.args[0], Failure.DNS_ERROR)
-    except TimeoutError:
-        lookup.failure = Failure.INTERRUPTED if deadline.interrupted else Failure.DNS_TIMEOUT
     lookup.t = clock.now()
     return lookup
 
