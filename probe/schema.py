@@ -298,14 +298,22 @@ def judged_entries(
 
 Document = RoundDocument | WindowDocument | ArchiveEntry
 _D = TypeVar("_D", RoundDocument, WindowDocument, ArchiveEntry)
-_ADAPTERS: dict[type, pydantic.TypeAdapter[Any]] = {
-    kind: pydantic.TypeAdapter(kind) for kind in (RoundDocument, WindowDocument, ArchiveEntry)
-}
+
+
+_ADAPTERS: dict[Any, pydantic.TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: Any) -> pydantic.TypeAdapter[Any]:
+    """The codec of one document, built when first needed: ~30 ms that a terminal
+    ``check`` (which writes no document) need not wait for at start."""
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = pydantic.TypeAdapter(kind)
+    return _ADAPTERS[kind]
 
 
 def encode(document: Document) -> dict[str, Any]:
     """``document`` as plain JSON values (``json.dumps`` writes them)."""
-    encoded: dict[str, Any] = _ADAPTERS[type(document)].dump_python(document, mode="json")
+    encoded: dict[str, Any] = _adapter(type(document)).dump_python(document, mode="json")
     return encoded
 
 
@@ -335,7 +343,7 @@ def _decode(kind: type[_D], data: Any, families: Sequence[str]) -> _D:
     if not name.startswith(tuple(families)):
         raise SchemaError(f"not a {' or '.join(f'{f}N' for f in families)} document: {name!r}")
     try:
-        decoded: _D = _ADAPTERS[kind].validate_python(data)
+        decoded: _D = _adapter(kind).validate_python(data)
     except pydantic.ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -345,8 +353,7 @@ def _decode(kind: type[_D], data: Any, families: Sequence[str]) -> _D:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the three documents as this version writes them."""
-    union: pydantic.TypeAdapter[Document] = pydantic.TypeAdapter(Document)
-    schema: dict[str, Any] = union.json_schema(mode="serialization")
+    schema: dict[str, Any] = _adapter(Document).json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"throttle-probe documents, version {VERSION}"
     schema["description"] = (
