@@ -142,7 +142,10 @@ class Stage(enum.StrEnum):
     TLS = "tls"
     QUIC = "quic"  # QUIC failed while TCP to the same name worked
     HTTP = "http"
-    STALL = "stall"
+    STALL = "stall"  # the body stopped arriving after the connection had carried a good deal
+    # The body stopped dead within the connection's first few tens of KB and never
+    # resumed: a byte budget per connection, as Russia's on foreign hosting (2025).
+    FREEZE = "freeze"
 
 
 class Comparison(enum.StrEnum):
@@ -268,6 +271,7 @@ class TcpInfoSample:
     bytes_received: int | None
     segments_in: int | None
     bytes_acked: int | None = None  # acknowledged by the peer: what an upload got through
+    segments_out: int | None = None  # segments this side sent, retransmissions included
 
 
 @dataclass
@@ -383,6 +387,34 @@ class ReplayRecord(PhaseTimes):
 
 
 @dataclass
+class FreezeFollowUp:
+    """What two cheap tests of a frozen flow's server say about the budget that froze it.
+
+    Both go to the address and name that froze, on connections of their own.
+    ``keepalive``: small HEAD requests one after another on one connection, until
+    it has carried ``keepalive_goal`` bytes: a budget per connection freezes them
+    too, at about the same offset. ``upload``: ``upload_bytes`` sent in one
+    request: a budget that counts both directions freezes the upload.
+    """
+
+    address: str
+    sni: str
+    seconds: float = 0.0  # how long the two tests took, side by side
+    keepalive_requests: int = 0  # HEAD requests sent
+    keepalive_answered: int = 0  # ... answered in full
+    keepalive_bytes_in: int | None = None  # bytes the connection received (TCP_INFO)
+    keepalive_goal: int = 0
+    keepalive_froze: bool | None = None  # None: the test could not run (see failures)
+    keepalive_failure: Failure | None = None
+    upload_bytes: int = 0
+    upload_acked: int | None = None  # of them, acknowledged by the server
+    upload_froze: bool | None = None
+    # The server answered or closed before it took the whole upload: not tested.
+    upload_answered_early: bool = False
+    upload_failure: Failure | None = None
+
+
+@dataclass
 class TargetResult:
     """Everything measured for one target in one round."""
 
@@ -400,6 +432,7 @@ class TargetResult:
     transport: Transport = Transport.TCP
     # The name's HTTPS records, asked beside its addresses when it may go over QUIC.
     https: HttpsLookup | None = None
+    freeze_followup: FreezeFollowUp | None = None  # the download froze: its follow-up
 
     @property
     def goodput_bytes_per_second(self) -> float | None:

@@ -35,6 +35,7 @@ import pydantic
 import pydantic.dataclasses
 
 from probe import __version__
+from probe.analysis.control_state import ControlState, control_state
 from probe.analysis.evidence import Evidence
 from probe.analysis.replay_findings import ReplayFindings, ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
@@ -45,6 +46,7 @@ from probe.records import (
     Mechanism,
     Remeasured,
     ReplayRecord,
+    Role,
     RoundResult,
     Rule,
     Stage,
@@ -103,10 +105,11 @@ class VerdictSummary:
 
 @pydantic.dataclasses.dataclass
 class JudgedEntry(TargetResult):
-    """A target's or control's download of a round, and its verdict (None for a control)."""
+    """A target's or control's download of a round: a target's verdict, a control's state."""
 
     verdict: VerdictSummary | None = None
     evidence: Evidence | None = None
+    control_state: ControlState | None = None  # a control's own: it worked, or where it failed
 
     # The headline figure at the top of each entry, for people and jq alike.
     @pydantic.computed_field  # type: ignore[prop-decorator]
@@ -292,7 +295,10 @@ def judged_entries(
             )
         fields = {f.name: getattr(entry, f.name) for f in dataclasses.fields(TargetResult)}
         evidence = None if verdict is None else verdict.evidence
-        judged.append(JudgedEntry(**fields, verdict=summary, evidence=evidence))
+        state = control_state(entry) if entry.role == Role.CONTROL else None
+        judged.append(
+            JudgedEntry(**fields, verdict=summary, evidence=evidence, control_state=state)
+        )
     return judged
 
 

@@ -136,7 +136,9 @@ def test_json_reports_every_target_with_its_records(lab_targets: Path) -> None:
     # Which kind of evidence decided each verdict.
     assert (missing["verdict"]["rule"], image["verdict"]["rule"]) == ("platform_answer", "controls")
     assert nxdomain["verdict"]["rule"] == "controls"  # NXDOMAIN for all resolvers alike
-    assert targets["tt-stall"]["verdict"]["stage"] == "stall"
+    # 20 KB and silence: a freeze, with its offset in the evidence.
+    assert targets["tt-stall"]["verdict"]["stage"] == "freeze"
+    assert targets["tt-stall"]["evidence"]["froze_after_bytes"] == 20000
     assert nxdomain["verdict"]["stage"] == "dns"
     assert image["evidence"]["controls"]["goodput_bytes_per_second"].keys() == {"ctl"}
 
@@ -150,7 +152,7 @@ def test_human_output_shows_both_tables(lab_targets: Path) -> None:
     assert "dns_nxdomain" in done.stdout
     assert "tw-image" not in done.stdout  # --group tiktok left twitter out
     # Not a terminal: one progress line per finished target on stderr.
-    assert "done tt-stall: stall" in done.stderr
+    assert "done tt-stall: froze at" in done.stderr
 
 
 def test_plot_draws_targets_against_controls(lab_targets: Path, tmp_path: Path) -> None:

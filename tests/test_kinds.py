@@ -137,6 +137,11 @@ def test_a_kinds_findings_join_the_verdict_and_the_terminal_shows_them(lab: Lab)
 def test_the_registry_lists_the_kinds_a_config_asks_for(lab: Lab) -> None:
     config = config_of(lab)
 
-    assert [kind.name for kind in round_kinds(config)] == ["sni_swap", "grey_zone", "quic"]
+    assert [kind.name for kind in round_kinds(config)] == [
+        "sni_swap",
+        "grey_zone",
+        "freeze_followup",
+        "quic",
+    ]
     # The replay test runs only with a replay server and its secret.
     assert "replay" not in [kind.name for kind in round_kinds(config, replay_secret=b"s" * 32)]

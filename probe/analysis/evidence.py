@@ -14,7 +14,8 @@ from probe.analysis.history import Drop
 from probe.analysis.replay_findings import ReplayOutcome
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.stats import WeheResult
-from probe.records import Failure, QuicClose, Redirect, VerdictKind
+from probe.measure.freeze import FreezePoint
+from probe.records import Failure, FreezeFollowUp, QuicClose, Redirect, VerdictKind
 
 ROUND_METHOD = "controls in the same round; OONI 10x; Wehe area+KS; Flach loss/RTT"
 HISTORY_METHOD = "against its own history: ratio to the controls' median, against its baseline"
@@ -63,6 +64,11 @@ class Evidence:
     target: TargetFigures | None = None
     controls: ControlFigures | None = None
     http_status: int | None = None  # the platform's own answer (platform_refused)
+    # A freeze (blocked at stage freeze): the body's offset when it froze, the
+    # connection's figures then, and what the follow-up found of the budget.
+    froze_after_bytes: int | None = None
+    freeze: FreezePoint | None = None
+    freeze_followup: FreezeFollowUp | None = None
     ratio_to_slowest_control: float | None = None
     ratio_to_controls_median: float | None = None  # on a slow network
     wehe: WeheResult | None = None

@@ -5,6 +5,7 @@ says what a judge is). The order is the order their notes join a target's
 reason.
 """
 
+from probe.analysis.freeze import FreezeJudge
 from probe.analysis.greyzone import GreyZoneJudge
 from probe.analysis.kind import KindJudge
 from probe.analysis.replay_findings import ReplayJudge
@@ -13,4 +14,4 @@ from probe.analysis.sniswap import SwapJudge
 
 def round_judges(replay_control_name: str = "") -> list[KindJudge]:
     """``replay_control_name``: the replay test's innocuous name, if it ran."""
-    return [SwapJudge(), GreyZoneJudge(), ReplayJudge(replay_control_name)]
+    return [SwapJudge(), GreyZoneJudge(), FreezeJudge(), ReplayJudge(replay_control_name)]

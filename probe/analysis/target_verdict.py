@@ -45,8 +45,10 @@ from dataclasses import dataclass, field
 from probe.analysis import stats
 from probe.analysis.compare import Network
 from probe.analysis.evidence import ControlFigures, Evidence, TargetFigures
+from probe.analysis.freeze import freeze_text
 from probe.analysis.kind import KindFindings
 from probe.analysis.registry import round_judges
+from probe.measure.freeze import freeze_point
 from probe.records import (
     REDIRECT_STATUSES,
     DnsRecord,
@@ -117,6 +119,15 @@ STAGE_OF_FAILURE = {
     **{f: Stage.QUIC for f in Failure if f.value.startswith("quic_")},
     Failure.HTTP3_ERROR: Stage.HTTP,
 }
+
+
+def stage_of(entry: TargetResult) -> Stage | None:
+    """Where ``entry`` failed (None if it did not): a stall early in the connection froze."""
+    if entry.failure is None:
+        return None
+    if freeze_point(entry.transfer) is not None:
+        return Stage.FREEZE
+    return STAGE_OF_FAILURE.get(entry.failure, Stage.HTTP)
 
 
 @dataclass
@@ -337,8 +348,11 @@ def judge(target: TargetResult, controls: Controls, alone: SoloPair | None = Non
 
 
 def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -> Verdict:
-    stage = STAGE_OF_FAILURE.get(failure, Stage.HTTP)
+    stage = stage_of(target) or Stage.HTTP
     evidence = _base(target, controls)
+    froze = freeze_point(target.transfer)
+    if froze is not None:
+        evidence.froze_after_bytes, evidence.freeze = froze.body_bytes, froze
     transfer = target.transfer
     if failure == Failure.HTTP_STATUS and transfer is not None and transfer.status is not None:
         # Every transfer verifies the certificate (only the SNI swap does not, and
@@ -369,9 +383,10 @@ def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -
             "the network drops packets"
         )
         return Verdict(VerdictKind.DEGRADED, reason, evidence=evidence)
+    what = f"{failure} at the {stage} stage" if froze is None else freeze_text(froze)
     return Verdict(
         VerdictKind.BLOCKED,
-        f"{failure} at the {stage} stage; controls fine ({_controls_text(controls)})",
+        f"{what}; controls fine ({_controls_text(controls)})",
         stage=stage,
         evidence=evidence,
     )

@@ -14,6 +14,7 @@ Paths:
 * ``/truncate/N``  announce 2N bytes, send N, then close cleanly (FIN)
 * ``/stall/N``     send N bytes, then keep the connection open and silent
 * ``/hang``        read the request and never answer
+* a POST to any path: its body read and dropped, then 200 with a short text
 * the default targets' paths (``/``, ``/explore``, ``/profile_banners/...``,
   ``/debian/ls-lR.gz``, ``/__down?bytes=N``): 200 with a body of the size the
   real object has (``FIELD_OBJECTS``), so that the lab measures what the
@@ -34,7 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 BLOCK = bytes(range(256)) * 1024  # 256 KiB of a recognisable pattern
-_REQUEST_LINE = re.compile(rb"^(GET|HEAD) (\S+) HTTP/1\.[01]\r\n")
+_REQUEST_LINE = re.compile(rb"^(GET|HEAD|POST) (\S+) HTTP/1\.[01]\r\n")
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d{1,9})\r\n", re.IGNORECASE)
 _MAX_REQUEST = 16 * 1024
 
 # Body sizes of the default targets' objects, by path prefix, as the platforms
@@ -126,12 +128,12 @@ class OriginServer:
 
     def _respond(self, stream: socket.socket, method: bytes, path: str) -> bool:
         """Answer one request; return whether the connection may carry another."""
-        answer = answer_for(path)
+        answer = answer_for(path) if method != b"POST" else _text(200, "received\n")
         if answer.ending == Ending.HANG:
             self._stopping.wait()
             return False
         stream.sendall(_head(answer.status, answer.announced, answer.location, self.alt_svc))
-        if method == b"GET":
+        if method != b"HEAD":
             if answer.body is not None:
                 stream.sendall(answer.body)
             else:
@@ -215,6 +217,14 @@ def _read_requests(stream: socket.socket) -> Iterator[tuple[bytes, str]]:
         match = _REQUEST_LINE.match(head + b"\r\n")
         if match is None:
             return
+        length = _CONTENT_LENGTH.search(head + b"\r\n")
+        unread = int(length.group(1)) if length is not None else 0
+        while len(buffer) < unread:  # a request body (a POST's): read and dropped
+            unread -= len(buffer)
+            buffer = stream.recv(65536)
+            if not buffer:
+                return
+        buffer = buffer[unread:]
         yield match.group(1), match.group(2).decode("ascii", "replace")
 
 

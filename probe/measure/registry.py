@@ -6,6 +6,7 @@ turn, and its judge in ``analysis.registry``.
 """
 
 from probe.config import Config
+from probe.measure.freeze_followup import FreezeFollowUps
 from probe.measure.greyzone import GreyZone
 from probe.measure.http3_offers import Http3Offers
 from probe.measure.kind import MeasurementKind
@@ -23,7 +24,12 @@ def round_kinds(
     rounds). The replay test runs when ``config.replay`` is set and
     ``replay_secret`` is given.
     """
-    kinds: list[MeasurementKind] = [SniSwap(), GreyZone(), QuicDownloads(offers)]
+    kinds: list[MeasurementKind] = [
+        SniSwap(),
+        GreyZone(),
+        FreezeFollowUps(),
+        QuicDownloads(offers),
+    ]
     if config.replay is not None and replay_secret is not None:
         kinds.append(ReplayTest(replay_secret))
     return kinds

@@ -23,6 +23,7 @@ _FIELDS = (
     ("retransmits", 100, "I"),
     ("bytes_acked", 120, "Q"),
     ("bytes_received", 128, "Q"),
+    ("segments_out", 136, "I"),
     ("segments_in", 140, "I"),
     ("min_rtt", 148, "I"),
     ("delivery_rate", 160, "Q"),
@@ -63,6 +64,7 @@ def read_tcp_info(sock: socket.socket, t: float) -> TcpInfoSample | None:
         bytes_received=_optional_int(values["bytes_received"]),
         segments_in=_optional_int(values["segments_in"]),
         bytes_acked=_optional_int(values["bytes_acked"]),
+        segments_out=_optional_int(values["segments_out"]),
     )
 
 

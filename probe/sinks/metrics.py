@@ -25,9 +25,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from probe import __version__
-from probe.analysis.target_verdict import STAGE_OF_FAILURE, Verdict
+from probe.analysis.control_state import control_state
+from probe.analysis.target_verdict import Verdict, stage_of
 from probe.budget import DataBudget
 from probe.config import Identity
+from probe.measure.freeze import freeze_point
 from probe.records import Failure, Role, RoundResult, Stage, TargetResult, Transport, VerdictKind
 from probe.schema import FinishedRound
 
@@ -58,6 +60,9 @@ class _Snapshot:
     controls_median: dict[Transport, float] = field(default_factory=dict)
     quic_blocked: bool | None = None  # most controls failed over QUIC while TCP worked
     window_rounds: int = 0
+    # group, target, transport -> "ok" or the stage the control failed at
+    control_states: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    froze_after: dict[EntryKey, float] = field(default_factory=dict)  # connection bytes
 
 
 class MetricsSink:
@@ -166,7 +171,7 @@ class MetricsSink:
             self._measurements.labels(*labels, outcome)
         self._measurements.labels(*labels, result).inc(exemplar=exemplar)
         if entry.failure is not None:
-            stage = STAGE_OF_FAILURE.get(entry.failure, Stage.HTTP)
+            stage = stage_of(entry) or Stage.HTTP
             self._failures.labels(*labels, stage, entry.failure).inc(exemplar=exemplar)
         transfer = entry.transfer
         if transfer is None:
@@ -225,6 +230,16 @@ class MetricsSink:
             medians,
             judgement.quic_blocked,
             finished.window_rounds,
+            control_states={
+                (e.group, e.name, str(e.transport)): control_state(e).state
+                for e in entries
+                if e.role == Role.CONTROL and e.failure != Failure.INTERRUPTED
+            },
+            froze_after={
+                _entry_labels(e): float(point.connection_bytes)
+                for e in entries
+                if (point := freeze_point(e.transfer)) is not None
+            },
         )
 
     # -- the collector ---------------------------------------------------------------
@@ -290,6 +305,21 @@ class MetricsSink:
             "The median goodput of the healthy controls in the latest round, per transport.",
             ("transport",),
             [((str(t),), median) for t, median in snapshot.controls_median.items()],
+        )
+        yield _labelled(
+            "control_state",
+            "1 for each control's own state in the latest round: ok, or the stage it failed "
+            "at (freeze: it froze early in the connection). The other controls judge the "
+            "round without it.",
+            ("group", "target", "transport", "state"),
+            [((*key, state), 1.0) for key, state in snapshot.control_states.items()],
+        )
+        yield _labelled(
+            "froze_after_bytes",
+            "Bytes a frozen download's connection had received when it froze, in the latest "
+            "round; absent unless it froze.",
+            ENTRY_LABELS,
+            snapshot.froze_after.items(),
         )
         if snapshot.quic_blocked is not None:
             yield _gauge(

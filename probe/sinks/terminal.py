@@ -19,10 +19,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from probe.analysis.control_state import failed_controls_sentence
 from probe.analysis.kind import Cell, Shown, Tone
 from probe.analysis.reachability import network_unavailable
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.target_verdict import Verdict
+from probe.measure.freeze import freeze_point
 from probe.records import (
     DnsRecord,
     Failure,
@@ -235,6 +237,10 @@ def render_round(console: Console, result: RoundResult, judgement: RoundJudgemen
     console.print(transfer_table(result.targets))
     if result.quic:
         console.print(transfer_table(result.quic, Transport.QUIC))
+    for entries in (result.targets, result.quic):
+        sentence = failed_controls_sentence(entries)
+        if sentence is not None:
+            console.print(f"[yellow]{sentence}[/yellow]", highlight=False)
     if result.quic_not_offered:
         names = ", ".join(result.quic_not_offered)
         console.print(f"[dim]HTTP/3 not offered (so not measured over QUIC): {names}[/dim]")
@@ -405,6 +411,9 @@ def _duration(transfer: TransferRecord | None, phase_name: str) -> float | None:
 
 def _outcome(target: TargetResult) -> str:
     transfer = target.transfer
+    froze = freeze_point(transfer)
+    if froze is not None:
+        return f"[red]froze at {format_bytes(froze.connection_bytes)}[/red]"
     if target.failure is not None:
         show_status = transfer is not None and target.failure == Failure.HTTP_STATUS
         status = f" {transfer.status}" if show_status and transfer is not None else ""
