@@ -108,6 +108,35 @@ def test_a_policed_platform_on_a_real_path_is_still_throttled_with_little_data(l
     assert 100 < banner["goodput_bytes_per_second"] * 8 / 1000 < 180
 
 
+def test_the_2025_freeze_is_named_measured_and_followed_up(lab: Lab) -> None:
+    """Foreign hosting frozen after ~16 KB both ways, per connection, one name exempt:
+    on twimg's server (abs.twimg.com exempt) and on the Cloudflare control."""
+    apply(lab, "freeze:server=twimg|speedtest,exempt=abs.twimg.com")
+
+    entries = lab_check(lab, "--timeout", "10")
+
+    frozen = entries["pbs-twimg-com"]
+    assert verdict_label(frozen["verdict"]) == "blocked/freeze", frozen["verdict"]
+    evidence = frozen["evidence"]
+    assert evidence["froze_after_bytes"] == frozen["transfer"]["bytes"]
+    assert 8_000 < evidence["freeze"]["bytes_in"] < 16_000  # conntrack counts both ways
+    assert evidence["freeze"]["segments_in"] and not evidence["freeze"]["reset"]
+    # Seeing the freeze cost no more than the freeze let through (issue 20: <= 64 KiB).
+    assert frozen["transfer"]["bytes"] <= 64 * 1024
+    followup = evidence["freeze_followup"]
+    assert followup["keepalive_froze"] is True and followup["keepalive_answered"] >= 1
+    assert followup["upload_froze"] is True and followup["upload_acked"] < 16_000
+    assert "the budget is per connection" in frozen["verdict"]["reason"]
+    assert "upload froze too" in frozen["verdict"]["reason"]
+    assert verdict_label(entries["abs-twimg-com"]["verdict"]) == "ok"  # exempt by name
+    cloudflare = entries["speed-cloudflare-com"]
+    assert cloudflare["control_state"]["stage"] == "freeze"
+    others = [e for e in entries.values() if e["role"] == "control" and e is not cloudflare]
+    assert others and all(e["control_state"]["stage"] is None for e in others)
+    for name in ("twitter-com", "x-com", "tiktok-com"):
+        assert verdict_label(entries[name]["verdict"]) == "ok", entries[name]["verdict"]
+
+
 def test_policing_on_a_slow_congested_link_is_throttled_and_nothing_else(
     lab: Lab, tmp_path: Path
 ) -> None:

@@ -49,11 +49,11 @@ class FreezeFindings(KindFindings):
     def shown(self) -> Shown | None:
         if not self.frozen:
             return None
-        columns = ("download", "froze after", "body", "packets in/out", "then")
+        columns = ("download", "froze after", "body", "packets in/out", "ended by")
         rows = [_row(entry, point) for entry, point in self.frozen]
         return Shown(
             "Frozen connections",
-            (*map(Column, columns), Column("small requests"), Column("64 KiB upload")),
+            (*map(Column, columns), Column("small requests"), Column("upload")),
             rows,
         )
 
@@ -70,7 +70,7 @@ def _row(entry: TargetResult, point: FreezePoint) -> tuple[Cell, ...]:
         Cell(format_bytes(point.connection_bytes), Tone.ALARM),
         Cell(format_bytes(point.body_bytes)),
         Cell(packets),
-        Cell(after_freeze_text(point)),
+        Cell(_ending_text(point)),
         _keepalive_cell(followup),
         _upload_cell(followup),
     )
@@ -98,6 +98,14 @@ def after_freeze_text(point: FreezePoint) -> str:
     return f"then nothing for {silent}, no reset"
 
 
+def _ending_text(point: FreezePoint) -> str:
+    if point.reset:
+        return "a reset"
+    if point.segments_in_after:
+        return f"silence, {point.segments_in_after} retransmissions in"
+    return f"silence ({point.silent_seconds:.0f} s)"
+
+
 def followup_text(followup: FreezeFollowUp) -> str:
     """The follow-up in a clause, for the verdict's reason."""
     return f"{_keepalive_text(followup)}; {_upload_text(followup)}"
@@ -107,8 +115,8 @@ def _keepalive_text(followup: FreezeFollowUp) -> str:
     received = format_bytes(followup.keepalive_bytes_in or 0)
     if followup.keepalive_froze:
         return (
-            f"small requests on one connection froze too, after {received} "
-            f"({followup.keepalive_answered} answered): the budget is per connection"
+            f"small requests on one connection froze too, after {followup.keepalive_answered} "
+            f"answers ({received} in): the budget is per connection"
         )
     if followup.keepalive_froze is False:
         return (
@@ -133,11 +141,10 @@ def _upload_text(followup: FreezeFollowUp) -> str:
 def _keepalive_cell(followup: FreezeFollowUp | None) -> Cell:
     if followup is None:
         return Cell("-")
-    received = format_bytes(followup.keepalive_bytes_in or 0)
     if followup.keepalive_froze:
-        return Cell(f"froze after {received}", Tone.ALARM, "per connection")
+        return Cell("froze", Tone.ALARM, f"{followup.keepalive_answered} answered")
     if followup.keepalive_froze is False:
-        return Cell(f"passed {received}", Tone.FINE)
+        return Cell("passed", Tone.FINE, format_bytes(followup.keepalive_bytes_in or 0))
     return Cell("not tested", aside=str(followup.keepalive_failure))
 
 
@@ -145,7 +152,7 @@ def _upload_cell(followup: FreezeFollowUp | None) -> Cell:
     if followup is None:
         return Cell("-")
     if followup.upload_froze:
-        return Cell(f"froze after {format_bytes(followup.upload_acked or 0)}", Tone.ALARM)
+        return Cell("froze", Tone.ALARM, f"{format_bytes(followup.upload_acked or 0)} through")
     if followup.upload_froze is False:
         return Cell("passed", Tone.FINE)
     if followup.upload_answered_early:

@@ -177,6 +177,32 @@ def _stall(plan: RouterPlan, params: Mapping[str, str]) -> None:
     )
 
 
+def _freeze(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Russia from June 2025: connections to foreign hosting freeze after ~16 KB.
+
+    The budget is per connection and counts both directions (``after`` bytes,
+    IP headers included, as conntrack counts them); a connection whose
+    ClientHello holds an ``exempt`` name is let through (``exempt=none``: no
+    exemption). Nothing is reset: the packets past the budget are dropped.
+    """
+    if not params["after"].isdigit():
+        raise ScenarioError(f"after={params['after']!r} must be a number of bytes")
+    exempt = [] if params["exempt"] == "none" else _patterns({"pattern": params["exempt"]})
+    plan.needs_conntrack_accounting = True
+    for key in params["server"].split("|"):
+        address = _server_address({"server": key})
+        for name in exempt:
+            plan.iptables.append(
+                f"-t mangle -A PREROUTING -p tcp -d {address} --dport 443 -m string --algo bm "
+                f"--string {name} -j CONNMARK --set-mark 0x2/0x2".split()
+            )
+        plan.iptables.append(
+            f"-A FORWARD -p tcp -m conntrack --ctorigdst {address} --ctorigdstport 443 "
+            f"-m connmark ! --mark 0x2/0x2 -m connbytes --connbytes {params['after']}: "
+            "--connbytes-dir both --connbytes-mode bytes -j DROP".split()
+        )
+
+
 def _quic_drop(plan: RouterPlan, params: Mapping[str, str]) -> None:
     """Russia from March 2022: QUIC Initials to foreign servers dropped, a domestic one passes.
 
@@ -260,6 +286,13 @@ SCENARIOS = {
             "freeze a server's connections after a few KB",
             {"server": "tiktok", "after": "20000"},
             _stall,
+        ),
+        Scenario(
+            "freeze",
+            "freeze connections to a server (foreign hosting) once they have carried a few KB "
+            "both ways, per connection, except for exempt names (Russia, 2025)",
+            {"server": "speedtest", "after": "16000", "exempt": "none"},
+            _freeze,
         ),
         Scenario(
             "quic-drop",

@@ -38,6 +38,8 @@ def _expect(default: str, **special: str) -> dict[str, str]:
 # A 3 Mbit/s link shared by the round's eight downloads (controls ~500 kbit/s
 # each): a slow network, where the 2021 throttling was felt most.
 SLOW_LINK_POLICING = "sni-police+congested:rate=3mbit"
+FREEZE_CONTROL = "freeze"  # its default server: speed.cloudflare.com, a control
+FREEZE_EXEMPT = "freeze:server=twimg,exempt=abs.twimg.com"
 
 EXPECTED = {
     "clean": _expect(OK),
@@ -48,9 +50,14 @@ EXPECTED = {
     "sni-reset": _expect(OK, **{"tiktok-com": _blocked(Stage.TLS)}),
     "blackhole": _expect(OK, **{"tiktok-com": _blocked(Stage.TCP)}),
     "lying-resolver": _expect(_blocked(Stage.DNS)),
-    "stall": _expect(OK, **{"tiktok-com": _blocked(Stage.STALL)}),
+    # 20 KB from the server and silence: a freeze, however the router made it.
+    "stall": _expect(OK, **{"tiktok-com": _blocked(Stage.FREEZE)}),
     "sni-police+congested:rate=20mbit": _expect(OK, **_POLICED),
-    "sni-police+stall": _expect(OK, **_POLICED, **{"tiktok-com": _blocked(Stage.STALL)}),
+    "sni-police+stall": _expect(OK, **_POLICED, **{"tiktok-com": _blocked(Stage.FREEZE)}),
+    # The 2025 freeze on the Cloudflare control: the targets stay ok (the control's
+    # own state says it froze); on twimg's server, with abs.twimg.com exempt.
+    FREEZE_CONTROL: _expect(OK),
+    FREEZE_EXEMPT: _expect(OK, **{"pbs-twimg-com": _blocked(Stage.FREEZE)}),
     SLOW_LINK_POLICING: _expect(DEGRADED, **_POLICED),
 }
 
@@ -78,6 +85,8 @@ EXPECTED_QUIC = {
     "stall": _expect(OK),
     "sni-police+congested:rate=20mbit": _expect(OK),
     "sni-police+stall": _expect(OK),
+    FREEZE_CONTROL: _expect(OK),
+    FREEZE_EXEMPT: _expect(OK),
     SLOW_LINK_POLICING: _expect(DEGRADED),
     # Russia 2022: every foreign server's QUIC dropped, the domestic control passes.
     QUIC_DROP: _expect(_QUIC_BLOCKED),
