@@ -415,6 +415,19 @@ class FreezeFollowUp:
 
 
 @dataclass
+class AddressCheck:
+    """The download of a failed target again, from another resolver's address for it.
+
+    As OONI's web connectivity test connects to its control's addresses: when
+    the resolvers disagree, whether the address the others give works tells a
+    lying resolver from a block that follows the name wherever it goes.
+    """
+
+    resolver: str  # whose answer this address is
+    transfer: TransferRecord
+
+
+@dataclass
 class TargetResult:
     """Everything measured for one target in one round."""
 
@@ -433,6 +446,8 @@ class TargetResult:
     # The name's HTTPS records, asked beside its addresses when it may go over QUIC.
     https: HttpsLookup | None = None
     freeze_followup: FreezeFollowUp | None = None  # the download froze: its follow-up
+    # It failed at an address one resolver gave and another did not: the other's, tried.
+    address_check: AddressCheck | None = None
 
     @property
     def goodput_bytes_per_second(self) -> float | None:

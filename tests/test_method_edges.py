@@ -9,12 +9,23 @@ import pytest
 
 from probe.analysis import stats
 from probe.analysis.compare import Measured, Network, compare
-from probe.analysis.target_verdict import judge, summarise_controls
+from probe.analysis.target_verdict import judge, judge_round, summarise_controls
 from probe.config import parse_config
 from probe.measure import plateau
 from probe.measure.goodput import goodput_bytes_per_second
 from probe.measure.transfer import TransferSettings
-from probe.records import ByteSample, DnsRecord, Failure, RttSample, TcpInfoSample
+from probe.records import (
+    AddressCheck,
+    ByteSample,
+    DnsRecord,
+    Failure,
+    Phase,
+    RoundResult,
+    RttSample,
+    Rule,
+    TargetResult,
+    TcpInfoSample,
+)
 from tests.test_verdict import download
 
 FAST = 2e6  # bytes per second: 16 Mbit/s, above Wehe's fast-link line of 10 Mbit/s
@@ -107,29 +118,90 @@ def test_more_than_half_of_the_controls_failing_is_a_degraded_network(
     assert judge(target, summarise_controls(controls)).verdict == verdict
 
 
-# -- DNS: different addresses are a CDN when they work ------------------------------------
+# -- DNS: different addresses are a CDN unless the evidence says the system's is not the name's
+
+
+OTHER = "104.244.42.1"  # public: a bogon from the system resolver stands out against it
+
+
+def disagreeing(
+    failure: Failure | None, system: str = "151.101.1.140", check: Failure | str | None = "none"
+) -> TargetResult:
+    """A target whose system resolver answers ``system``, another resolver ``OTHER``;
+    its download failed at the system's address with ``failure``, and the address check
+    at the other's ended with ``check`` ("none": it did not run)."""
+    target = download("t", "target", FAST, failure=failure)
+    assert target.transfer is not None
+    target.transfer.address = system
+    target.transfer.status = 403 if failure == Failure.HTTP_STATUS else 200
+    target.dns = [
+        DnsRecord("system", "system", "t", "A", 0.0, 0.01, [system]),
+        DnsRecord("quad9", "9.9.9.9:53", "t", "A", 0.0, 0.01, [OTHER]),
+    ]
+    if check != "none":
+        other = download("t", "target", FAST, failure=check if check else None).transfer
+        assert other is not None
+        other.address = OTHER
+        target.address_check = AddressCheck("quad9", other)
+    return target
 
 
 @pytest.mark.parametrize(
-    ("failure", "verdict"),
-    [(None, "ok"), (Failure.HTTP_STATUS, "platform_refused"), (Failure.TCP_TIMEOUT, "blocked")],
+    ("failure", "check", "label"),
+    [
+        (None, "none", "ok"),  # a CDN choosing by resolver
+        (Failure.HTTP_STATUS, "none", "platform_refused"),
+        # The block sits at the system's address, or follows the name: its own stage.
+        (Failure.TCP_TIMEOUT, None, "blocked/tcp"),
+        (Failure.TLS_RESET, Failure.TLS_RESET, "blocked/tls"),
+        (Failure.TLS_RESET, "none", "blocked/tls"),
+        # A certificate that is not the name's, where the other's address serves it: a lie.
+        (Failure.TLS_CERT_INVALID, None, "blocked/dns"),
+        (Failure.TLS_CERT_INVALID, Failure.TLS_CERT_INVALID, "blocked/tls"),
+        (Failure.TLS_CERT_INVALID, "none", "blocked/tls"),
+        (Failure.TCP_REFUSED, None, "blocked/dns"),  # a stub with no HTTPS
+        (Failure.TCP_REFUSED, Failure.TCP_REFUSED, "blocked/tcp"),
+    ],
 )
-def test_other_addresses_from_the_system_resolver_are_tampering_only_if_they_fail(
-    failure: Failure | None, verdict: str
+def test_other_addresses_from_the_system_resolver_are_tampering_only_if_not_the_names(
+    failure: Failure | None, check: Failure | str | None, label: str
 ) -> None:
     controls = [download(f"c{i}", "control", FAST) for i in range(3)]
-    target = download("t", "target", FAST, failure=failure)
-    assert target.transfer is not None
-    target.transfer.status = 403 if failure == Failure.HTTP_STATUS else 200
-    target.dns = [
-        DnsRecord("system", "system", "t", "A", 0.0, 0.01, ["198.51.100.7"]),
-        DnsRecord("quad9", "9.9.9.9:53", "t", "A", 0.0, 0.01, ["203.0.113.9"]),
-    ]
 
-    judged = judge(target, summarise_controls(controls))
+    judged = judge(disagreeing(failure, check=check), summarise_controls(controls))
 
-    assert judged.verdict == verdict
-    assert (judged.stage == "dns") is (verdict == "blocked")
+    assert judged.label == label, judged.reason
+    assert (judged.rule == Rule.RESOLVERS) is (label == "blocked/dns")
+
+
+def test_a_sinkhole_address_from_the_system_resolver_is_tampering() -> None:
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+
+    judged = judge(disagreeing(Failure.TCP_REFUSED, "10.0.0.1"), summarise_controls(controls))
+
+    assert (judged.label, judged.rule) == ("blocked/dns", Rule.RESOLVERS)
+
+
+def test_a_time_out_on_a_congested_network_is_degraded_though_the_resolvers_disagree() -> None:
+    """The order the issue found wrong: a congested link's time-out, not a DNS block."""
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+    assert controls[0].transfer is not None
+    controls[0].transfer.phases.append(Phase("tls", 0.01, 2.6))  # a retransmitted handshake
+
+    judged = judge(disagreeing(Failure.TCP_TIMEOUT, check=None), summarise_controls(controls))
+
+    assert judged.label == "degraded", judged.reason
+
+
+def test_the_address_check_joins_the_reason_and_the_evidence() -> None:
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+    target = disagreeing(Failure.TLS_RESET, check=Failure.TLS_RESET)
+
+    verdict = judge_round(RoundResult("", "", False, [target, *controls]))["t"]
+
+    assert "at quad9's address 104.244.42.1 it fails too (tls_reset)" in verdict.reason
+    check = verdict.evidence.address_check
+    assert check is not None and (check.resolver, check.failure) == ("quad9", Failure.TLS_RESET)
 
 
 # -- goodput: the two skips, each where only it matters ----------------------------------

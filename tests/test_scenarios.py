@@ -41,9 +41,30 @@ def test_lying_resolver_sends_platform_names_to_the_sinkhole() -> None:
     assert plan.dns_lies == {"www.tiktok.com": [topology.SINKHOLE]}
 
 
+def test_a_cdn_answers_the_isp_resolver_with_another_working_server() -> None:
+    plan = build_plan(parse_composition("cdn"))
+
+    twitter = topology.server("twitter").address
+    assert plan.dns_lies == {"pbs.twimg.com": [twitter], "abs.twimg.com": [twitter]}
+
+
+def test_the_freeze_counts_both_directions_per_connection_and_spares_the_exempt() -> None:
+    plan = build_plan(parse_composition("freeze:server=twimg,exempt=abs.twimg.com,after=16000"))
+
+    rules = [" ".join(rule) for rule in plan.iptables]
+    twimg = topology.server("twimg").address
+    assert plan.needs_conntrack_accounting
+    assert any(f"-d {twimg}" in r and "--string abs.twimg.com" in r for r in rules)
+    drop = next(r for r in rules if "connbytes" in r)
+    assert f"--ctorigdst {twimg}" in drop and "--connbytes 16000:" in drop
+    assert "--connbytes-dir both" in drop and "! --mark 0x2/0x2" in drop
+
+
 @pytest.mark.parametrize(
     ("composition", "message"),
     [
+        ("cdn:at=twimg", "server=twimg and at=twimg are the same server"),
+        ("freeze:after=16k", "after='16k' must be a number of bytes"),
         ("nothing", "no scenario named 'nothing'"),
         ("shape:speed=1mbit", "shape: unknown parameter 'speed=1mbit' (allowed: rate, server)"),
         ("shape:server=myspace", "no lab server 'myspace'"),

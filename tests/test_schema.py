@@ -75,7 +75,7 @@ def _labels(document: dict[str, Any]) -> dict[str, str]:
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)
 def test_every_recorded_round_reads_back_to_its_verdicts(path: Path) -> None:
-    """Rounds written by version 1 read back with the verdicts they hold, and
+    """Recorded rounds (version 1, and 2) read back with the verdicts they hold, and
     written again by this version they read back the same."""
     raw = json.loads(path.read_text())
 

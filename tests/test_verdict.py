@@ -71,7 +71,13 @@ RECORDED = {
         "x-com": "ok",
         "tiktok-com": "ok",
     },
+    # Recorded before the address check: the sinkhole refused HTTPS, but nothing
+    # says the other resolver's address would have served the name. Since the
+    # check (lab-lying-resolver-checked), it is a DNS block on evidence.
     "lying-resolver": dict.fromkeys(
+        ["pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com"], "blocked/tcp"
+    ),
+    "lying-resolver-checked": dict.fromkeys(
         ["pbs-twimg-com", "abs-twimg-com", "twitter-com", "x-com", "tiktok-com"], "blocked/dns"
     ),
     "sni-police-congested": {

@@ -10,6 +10,7 @@ here (``probe.schema``): the field names below are the document's keys.
 
 from dataclasses import dataclass, field
 
+from probe.analysis.address_check import AddressCheckFigures
 from probe.analysis.history import Drop
 from probe.analysis.replay_findings import ReplayOutcome
 from probe.analysis.sniswap import SwapOutcome
@@ -79,6 +80,7 @@ class Evidence:
     slow_network: bool = False  # judged by the slow network's rule (the solo downloads agree)
     # What the round's other measurements of the same name said.
     sni_swap: SwapOutcome | None = None
+    address_check: AddressCheckFigures | None = None  # another resolver's address, tried
     alone: AloneFigures | None = None
     replay: list[ReplayOutcome] = field(default_factory=list)
     # Over QUIC, failing where TCP to the same name worked.

@@ -5,6 +5,7 @@ says what a judge is). The order is the order their notes join a target's
 reason.
 """
 
+from probe.analysis.address_check import AddressCheckJudge
 from probe.analysis.freeze import FreezeJudge
 from probe.analysis.greyzone import GreyZoneJudge
 from probe.analysis.kind import KindJudge
@@ -14,4 +15,10 @@ from probe.analysis.sniswap import SwapJudge
 
 def round_judges(replay_control_name: str = "") -> list[KindJudge]:
     """``replay_control_name``: the replay test's innocuous name, if it ran."""
-    return [SwapJudge(), GreyZoneJudge(), FreezeJudge(), ReplayJudge(replay_control_name)]
+    return [
+        SwapJudge(),
+        AddressCheckJudge(),
+        GreyZoneJudge(),
+        FreezeJudge(),
+        ReplayJudge(replay_control_name),
+    ]

@@ -330,13 +330,13 @@ def _setup_durations(transfer: TransferRecord | None) -> list[float]:
 def judge(target: TargetResult, controls: Controls, alone: SoloPair | None = None) -> Verdict:
     """The verdict for one target, against the round's controls (and ``alone``, the
     round's solo downloads of it and the slowest control, if it was in the grey zone)."""
-    tampering = _dns_tampering(target, controls)
-    if tampering is not None:
-        return tampering
     if target.failure == Failure.INTERRUPTED:
         return Verdict(
             VerdictKind.INCONCLUSIVE, "the round was interrupted", evidence=_base(target, controls)
         )
+    tampering = _dns_tampering(target, controls)
+    if tampering is not None:
+        return tampering
     if target.failure is not None:
         return _judge_failure(target, target.failure, controls)
     degraded = controls.degraded_reason()
@@ -544,37 +544,66 @@ def _mechanism(
 
 
 def _dns_tampering(target: TargetResult, controls: Controls) -> Verdict | None:
+    """DNS tampering, where the evidence says the system resolver's answer is not the name's.
+
+    That is: it fails for the name alone while the others answer; or its
+    addresses, which no other resolver gives, are bogons (private, reserved:
+    a sinkhole); or they fail certificate verification or refuse HTTPS while
+    the address another resolver gives serves the name with a verified
+    certificate (the address check). Resolvers
+    that merely disagree are what CDNs choosing by
+    resolver do every day: a failure at such an address is judged as any
+    failure, at its own stage, degraded on a failing network.
+    """
     system = [r for r in target.dns if r.resolver_address == "system"]
     others = [r for r in target.dns if r.resolver_address != "system"]
     system_answers = _system_answers(target.dns)
     other_answers = {a for r in others for a in r.answers}
-    evidence = _base(target, controls)
     if system and not system_answers and other_answers and controls.system_dns_ok:
         failure = next((r.failure for r in system if r.failure is not None), "no answer")
         if failure in _UNANSWERED and _network_loses_lookups(controls):
             return None  # judged as any failure: degraded, the network loses queries
-        return Verdict(
-            VerdictKind.BLOCKED,
+        return _dns_blocked(
+            target,
+            controls,
             f"the system resolver gave {failure} for this host but answers for the controls; "
             f"other resolvers answer {', '.join(sorted(other_answers))}",
-            stage=Stage.DNS,
-            evidence=evidence,
-            rule=Rule.RESOLVERS,
         )
     if not system_answers or not other_answers or system_answers & other_answers:
         return None
-    bogon = all(_is_bogon(a) for a in system_answers) and not any(map(_is_bogon, other_answers))
-    # An HTTP status came over TLS verified for the name: the address is the platform's.
-    working = target.failure in (None, Failure.HTTP_STATUS)
-    if working and not bogon:
-        return None  # different but working addresses: a CDN choosing by resolver
-    failure = f"; connecting there: {target.failure}" if target.failure else ""
+    if target.failure in (None, Failure.HTTP_STATUS):
+        return None  # it answered over TLS verified for the name: the address is the name's
+    answered = (
+        f"the system resolver answered {', '.join(sorted(system_answers))}, other resolvers "
+        f"{', '.join(sorted(other_answers))}"
+    )
+    if all(_is_bogon(a) for a in system_answers) and not any(map(_is_bogon, other_answers)):
+        failure = f"; connecting there: {target.failure}" if target.failure else ""
+        return _dns_blocked(target, controls, f"{answered}{failure}")
+    check = target.address_check
+    used = target.transfer.address if target.transfer is not None else None
+    not_the_names = _NOT_THE_NAMES.get(target.failure) if used in system_answers else None
+    if not_the_names and check is not None and check.transfer.failure is None:
+        # The address check's own note follows: at the other's address it works.
+        return _dns_blocked(target, controls, f"{answered}; the system's {not_the_names}")
+    return None
+
+
+# What no address of the name's own would do, and a lie's address does: a
+# certificate for another name (a block page's server), or no HTTPS at all (a
+# sinkhole, a stub). A time-out or a reset says nothing of whose address it is.
+_NOT_THE_NAMES = {
+    Failure.TLS_CERT_INVALID: "fails certificate verification for the name",
+    Failure.TCP_REFUSED: "refuses HTTPS",
+}
+
+
+def _dns_blocked(target: TargetResult, controls: Controls, reason: str) -> Verdict:
     return Verdict(
         VerdictKind.BLOCKED,
-        f"the system resolver answered {', '.join(sorted(system_answers))}, other resolvers "
-        f"{', '.join(sorted(other_answers))}{failure}",
+        reason,
         stage=Stage.DNS,
-        evidence=evidence,
+        evidence=_base(target, controls),
         rule=Rule.RESOLVERS,
     )
 

@@ -165,6 +165,17 @@ def _lying_resolver(plan: RouterPlan, params: Mapping[str, str]) -> None:
                     plan.dns_lies[host] = [params["sinkhole"]]
 
 
+def _cdn(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """The ISP resolver answers a server's names with another server's address, which
+    serves them too: a CDN choosing its answer by resolver, no lie at all."""
+    at = _server_address({"server": params["at"]})
+    for key in params["server"].split("|"):
+        if _server_address({"server": key}) == at:
+            raise ScenarioError(f"cdn: server={key} and at={params['at']} are the same server")
+        for host in topology.server(key).hosts:
+            plan.dns_lies[host] = [at]
+
+
 def _stall(plan: RouterPlan, params: Mapping[str, str]) -> None:
     """Freeze a server's connections once it has sent ``after`` bytes (reports from 2025)."""
     if not params["after"].isdigit():
@@ -280,6 +291,13 @@ SCENARIOS = {
             "the ISP resolver answers a sinkhole for a server's names",
             {"server": "twimg|twitter|tiktok", "sinkhole": topology.SINKHOLE},
             _lying_resolver,
+        ),
+        Scenario(
+            "cdn",
+            "the ISP resolver answers a server's names with another working server's address "
+            "(a CDN choosing by resolver)",
+            {"server": "twimg", "at": "twitter"},
+            _cdn,
         ),
         Scenario(
             "stall",

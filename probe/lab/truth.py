@@ -38,6 +38,11 @@ def _expect(default: str, **special: str) -> dict[str, str]:
 # A 3 Mbit/s link shared by the round's eight downloads (controls ~500 kbit/s
 # each): a slow network, where the 2021 throttling was felt most.
 SLOW_LINK_POLICING = "sni-police+congested:rate=3mbit"
+CDN_RESET = "cdn+sni-reset:pattern=twimg.com"
+CDN_BLACKHOLE = "cdn+blackhole:server=twitter"  # the ISP resolver's address for twimg's names
+CDN_CONGESTED = "cdn+congested"
+_TWIMG = ("pbs-twimg-com", "abs-twimg-com")
+_ON_TWITTERS_SERVER = (*_TWIMG, "twitter-com", "x-com")
 FREEZE_CONTROL = "freeze"  # its default server: speed.cloudflare.com, a control
 FREEZE_EXEMPT = "freeze:server=twimg,exempt=abs.twimg.com"
 
@@ -58,6 +63,13 @@ EXPECTED = {
     # own state says it froze); on twimg's server, with abs.twimg.com exempt.
     FREEZE_CONTROL: _expect(OK),
     FREEZE_EXEMPT: _expect(OK, **{"pbs-twimg-com": _blocked(Stage.FREEZE)}),
+    # twimg's names answered by the ISP resolver with twitter's server (which serves
+    # them too), the public resolver with their own: resolvers that disagree, and
+    # no DNS block, whatever else happens (the address check tries the other's).
+    "cdn": _expect(OK),
+    CDN_RESET: _expect(OK, **dict.fromkeys(_TWIMG, _blocked(Stage.TLS))),
+    CDN_BLACKHOLE: _expect(OK, **dict.fromkeys(_ON_TWITTERS_SERVER, _blocked(Stage.TCP))),
+    CDN_CONGESTED: _expect(DEGRADED),
     SLOW_LINK_POLICING: _expect(DEGRADED, **_POLICED),
 }
 
@@ -87,6 +99,11 @@ EXPECTED_QUIC = {
     "sni-police+stall": _expect(OK),
     FREEZE_CONTROL: _expect(OK),
     FREEZE_EXEMPT: _expect(OK),
+    "cdn": _expect(OK),
+    # No TCP answer, no offer of HTTP/3 learnt in a one-off check: not over QUIC.
+    CDN_RESET: _expect(OK, **dict.fromkeys(_TWIMG, NOT_MEASURED)),
+    CDN_BLACKHOLE: _expect(OK, **dict.fromkeys(_ON_TWITTERS_SERVER, NOT_MEASURED)),
+    CDN_CONGESTED: _expect(DEGRADED),
     SLOW_LINK_POLICING: _expect(DEGRADED),
     # Russia 2022: every foreign server's QUIC dropped, the domestic control passes.
     QUIC_DROP: _expect(_QUIC_BLOCKED),
@@ -151,6 +168,7 @@ ALSO_RIGHT_QUIC = {
     "loss": {DEGRADED},
     "shape": {QUIC_POLICED},
     "congested": {NOT_MEASURED},
+    CDN_CONGESTED: {NOT_MEASURED},
 }
 
 

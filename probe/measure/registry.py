@@ -6,6 +6,7 @@ turn, and its judge in ``analysis.registry``.
 """
 
 from probe.config import Config
+from probe.measure.address_check import AddressChecks
 from probe.measure.freeze_followup import FreezeFollowUps
 from probe.measure.greyzone import GreyZone
 from probe.measure.http3_offers import Http3Offers
@@ -26,6 +27,7 @@ def round_kinds(
     """
     kinds: list[MeasurementKind] = [
         SniSwap(),
+        AddressChecks(),
         GreyZone(),
         FreezeFollowUps(),
         QuicDownloads(offers),
