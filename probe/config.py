@@ -130,6 +130,7 @@ class Target(_Strict):
     url: HttpsUrl
     min_bytes: Annotated[int, Field(ge=1)] | None = None
     transports: Transports | None = None  # None: the group's, else the settings'
+    domestic: bool | None = None  # None: the group's
 
     @property
     def hostname(self) -> str:
@@ -140,6 +141,8 @@ class Group(_Strict):
     role: Literal["target", "control"]
     targets: Annotated[list[Target], Field(min_length=1)]
     transports: Transports | None = None  # None: the settings'
+    # Served from inside the probe's country: what still answers under a white list.
+    domestic: bool = False
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,12 @@ class Config(_Strict):
     def targets(self) -> list[tuple[str, Group, Target]]:
         """Every target with its group name and group, controls included."""
         return [(name, group, t) for name, group in self.groups.items() for t in group.targets]
+
+    @staticmethod
+    def is_domestic(group: Group, target: Target) -> bool:
+        """Whether ``target`` is served from inside the probe's country: its own say, or its
+        group's."""
+        return group.domestic if target.domestic is None else target.domestic
 
     def transports_of(self, group: Group, target: Target) -> list[TransportName]:
         """What carries ``target``'s downloads: its own list, its group's, or the settings'."""

@@ -124,6 +124,19 @@ class Rule(enum.StrEnum):
     RESOLVERS = "resolvers"  # the system resolver's answers against the other resolvers'
     PLATFORM_ANSWER = "platform_answer"  # the platform's own HTTP answer over verified TLS
     HISTORY = "history"  # a sustained drop against the target's own ratio to the controls
+    SHUTDOWN = "shutdown"  # only domestic services answered: a shutdown or a white list
+
+
+class NetworkState(enum.StrEnum):
+    """The network of a round as its controls saw it (shared/design.md, "Verdicts")."""
+
+    HEALTHY = "healthy"
+    LOSSY = "lossy"  # the controls lose packets at random, with no queue to explain it
+    SLOW = "slow"  # the controls crawl (their median below 1 Mbit/s)
+    FAILING = "failing"  # most controls fail
+    # Every foreign target and control failed at connect or TLS while a domestic
+    # control worked: a shutdown or a white list (Russia's mobile networks, 2025).
+    DOMESTIC_ONLY = "domestic_only"
 
 
 class Mechanism(enum.StrEnum):
@@ -448,6 +461,7 @@ class TargetResult:
     freeze_followup: FreezeFollowUp | None = None  # the download froze: its follow-up
     # It failed at an address one resolver gave and another did not: the other's, tried.
     address_check: AddressCheck | None = None
+    domestic: bool = False  # served from inside the probe's country (config: ``domestic``)
 
     @property
     def goodput_bytes_per_second(self) -> float | None:

@@ -44,6 +44,7 @@ from probe.analysis.target_verdict import Verdict, label_of
 from probe.config import Config
 from probe.records import (
     Mechanism,
+    NetworkState,
     Remeasured,
     ReplayRecord,
     Role,
@@ -163,6 +164,8 @@ class RoundDocument:
     remeasured: Remeasured | None = None  # the grey zone's solo downloads
     quic_not_offered: list[str] = field(default_factory=list)
     replay: ReplaySection = field(default_factory=ReplaySection)
+    # The network over TCP as the round's controls saw it (None: no control measured).
+    network_state: NetworkState | None = None
 
     def entries_over(self, transport: Transport = Transport.TCP) -> list[JudgedEntry]:
         """The entries of the downloads over ``transport``."""
@@ -246,6 +249,7 @@ def round_document(
         remeasured=result.remeasured,
         quic_not_offered=result.quic_not_offered,
         replay=ReplaySection(replays.outcomes, replays.sentences) if replays else ReplaySection(),
+        network_state=judgement.network,
     )
 
 

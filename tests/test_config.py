@@ -27,12 +27,30 @@ def test_default_targets_have_platforms_controls_and_resolvers() -> None:
     config = load_config()
 
     roles = {name: group.role for name, group in config.groups.items()}
-    assert roles == {"twitter": "target", "tiktok": "target", "control": "control"}
+    assert roles == {
+        "twitter": "target",
+        "tiktok": "target",
+        "control": "control",
+        "hosting": "target",
+    }
     assert len(config.groups["control"].targets) >= 3
     control_hosts = {t.hostname.split(".")[-2] for t in config.groups["control"].targets}
     assert len(control_hosts) >= 3, "controls must come from unrelated providers"
     assert config.resolvers["system"] == "system" and len(config.resolvers) >= 4
     assert all(t.url.startswith("https://") for _, _, t in config.targets())
+    # Under a white list, the domestic control is what still answers.
+    domestic = [t.name for g, group, t in config.targets() if config.is_domestic(group, t)]
+    assert domestic == ["yandex-mirror"]
+
+
+def test_default_hosting_group_covers_the_frozen_providers_over_tcp() -> None:
+    """One object each on the hosting and CDN space frozen in Russia from June 2025."""
+    hosting = load_config().groups["hosting"]
+
+    hosts = " ".join(t.hostname for t in hosting.targets)
+    for provider in ("cloudflare", "hetzner", "digitalocean", "ovh", "akamai", "amazon", "google"):
+        assert provider in hosts
+    assert hosting.transports == ["tcp"] and not hosting.domestic
 
 
 def test_valid_minimal_file_gets_defaults() -> None:

@@ -139,7 +139,7 @@ def disagreeing(
         DnsRecord("quad9", "9.9.9.9:53", "t", "A", 0.0, 0.01, [OTHER]),
     ]
     if check != "none":
-        other = download("t", "target", FAST, failure=check if check else None).transfer
+        other = download("t", "target", FAST, failure=Failure(check) if check else None).transfer
         assert other is not None
         other.address = OTHER
         target.address_check = AddressCheck("quad9", other)

@@ -114,7 +114,7 @@ def test_every_verdict_and_result_is_counted_from_zero() -> None:
 @pytest.mark.parametrize(
     ("recording", "target", "rule"),
     [("lab-sni-police.json", "pbs-twimg-com", "controls"),
-     ("lab-lying-resolver.json", "x-com", "resolvers")],
+     ("lab-lying-resolver-checked.json", "x-com", "resolvers")],
 )  # fmt: skip
 def test_each_verdict_says_which_kind_of_evidence_decided_it(
     recording: str, target: str, rule: str

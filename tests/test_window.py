@@ -43,7 +43,8 @@ def test_one_slow_round_among_clean_ones_raises_no_alarm() -> None:
 
 def test_the_majority_decides_degraded_and_blocked() -> None:
     assert set(window("congested", "congested", "clean").values()) == {("degraded", None)}
-    assert set(window("lying-resolver", "clean", "lying-resolver").values()) == {("blocked", "dns")}
+    lying = "lying-resolver-checked"  # with the address check: a DNS block on evidence
+    assert set(window(lying, "clean", lying).values()) == {("blocked", "dns")}
 
 
 def test_one_congested_round_does_not_make_the_window_degraded() -> None:

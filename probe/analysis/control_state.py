@@ -10,7 +10,7 @@ it failed at (``freeze`` for a freeze), with a reason a person can read.
 from dataclasses import dataclass
 
 from probe.analysis.freeze import freeze_text
-from probe.analysis.target_verdict import stage_of
+from probe.analysis.stages import stage_of
 from probe.measure.freeze import freeze_point
 from probe.records import Failure, Role, Stage, TargetResult, Transport
 
@@ -59,9 +59,10 @@ def failed_controls_sentence(entries: list[TargetResult]) -> str | None:
     working = len(controls) - len(failed)
     over = "" if not entries or entries[0].transport == Transport.TCP else " over QUIC"
     parts = "; ".join(f"{entry.name} {state.reason}" for entry, state in failed)
-    judged = (
-        f"the other {working} judge the round"
-        if working
-        else "no control worked, so no target can be judged against one"
-    )
+    if working == 0:
+        judged = "no control worked, so no target can be judged against one"
+    elif working == 1:
+        judged = "the one left judges the round"
+    else:
+        judged = f"the other {working} judge the round"
     return f"Controls that failed{over}, left out of the figures: {parts}. {judged.capitalize()}."

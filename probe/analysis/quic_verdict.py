@@ -17,13 +17,8 @@ failed over QUIC too, and which passed (a domestic one, typically).
 import dataclasses
 from collections.abc import Sequence
 
-from probe.analysis.target_verdict import (
-    STAGE_OF_FAILURE,
-    Controls,
-    Verdict,
-    judge_round,
-    round_controls,
-)
+from probe.analysis.stages import STAGE_OF_FAILURE
+from probe.analysis.target_verdict import Controls, Verdict, judge_round, round_controls
 from probe.records import Failure, Role, RoundResult, Stage, TargetResult, Transport, VerdictKind
 from probe.units import format_rate
 

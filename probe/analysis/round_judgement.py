@@ -6,8 +6,9 @@ from typing import TypeVar
 from probe.analysis.kind import KindFindings
 from probe.analysis.quic_verdict import cross_transport, judge_quic, quic_blocked_wholesale
 from probe.analysis.registry import round_judges
+from probe.analysis.shutdown import network_state
 from probe.analysis.target_verdict import Controls, Verdict, judge_round, round_controls
-from probe.records import RoundResult, Transport
+from probe.records import NetworkState, RoundResult, Transport
 
 F = TypeVar("F", bound=KindFindings)
 
@@ -21,6 +22,7 @@ class RoundJudgement:
     quic_controls: Controls | None = None  # what they say over QUIC, if any was measured
     # Most controls failed over QUIC while their TCP worked (None: none went over QUIC).
     quic_blocked: bool | None = None
+    network: NetworkState | None = None  # over TCP, as the controls saw it (None: no control)
 
     def on(self, transport: Transport) -> dict[str, Verdict]:
         """The verdicts over ``transport``, by target name."""
@@ -41,5 +43,11 @@ def judge_all(result: RoundResult, replay_control_name: str = "") -> RoundJudgem
     quic, quic_controls = judge_quic(result) if result.quic else ({}, None)
     cross_transport(result, verdicts, quic)
     return RoundJudgement(
-        verdicts, kinds, controls, quic, quic_controls, quic_blocked_wholesale(result)
+        verdicts,
+        kinds,
+        controls,
+        quic,
+        quic_controls,
+        quic_blocked_wholesale(result),
+        network_state(result.targets, controls),
     )

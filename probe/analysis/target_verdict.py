@@ -48,6 +48,8 @@ from probe.analysis.evidence import ControlFigures, Evidence, TargetFigures
 from probe.analysis.freeze import freeze_text
 from probe.analysis.kind import KindFindings
 from probe.analysis.registry import round_judges
+from probe.analysis.shutdown import DomesticOnly, domestic_only
+from probe.analysis.stages import stage_of
 from probe.measure.freeze import freeze_point
 from probe.records import (
     REDIRECT_STATUSES,
@@ -98,36 +100,6 @@ _TIMED_OUT = (Failure.TCP_TIMEOUT, Failure.TLS_TIMEOUT, Failure.READ_TIMEOUT, Fa
 # out (tests/data/lab-congested-timeouts.json).
 RETRANSMITTED_SETUP = 1.0
 SETUP_ROUND_TRIPS = 3
-
-STAGE_OF_FAILURE = {
-    **{f: Stage.DNS for f in Failure if f.value.startswith("dns_")},
-    Failure.NETWORK_UNREACHABLE: Stage.TCP,
-    Failure.TCP_REFUSED: Stage.TCP,
-    Failure.TCP_TIMEOUT: Stage.TCP,
-    Failure.TCP_ERROR: Stage.TCP,
-    Failure.TCP_RESET: Stage.TCP,
-    Failure.TLS_RESET: Stage.TLS,
-    Failure.TLS_TIMEOUT: Stage.TLS,
-    Failure.TLS_CERT_INVALID: Stage.TLS,
-    Failure.TLS_ERROR: Stage.TLS,
-    Failure.HTTP_STATUS: Stage.HTTP,
-    Failure.HTTP_TRUNCATED: Stage.HTTP,
-    Failure.HTTP_ERROR: Stage.HTTP,
-    Failure.HTTP_TOO_SMALL: Stage.HTTP,
-    Failure.READ_TIMEOUT: Stage.HTTP,
-    Failure.STALL: Stage.STALL,
-    **{f: Stage.QUIC for f in Failure if f.value.startswith("quic_")},
-    Failure.HTTP3_ERROR: Stage.HTTP,
-}
-
-
-def stage_of(entry: TargetResult) -> Stage | None:
-    """Where ``entry`` failed (None if it did not): a stall early in the connection froze."""
-    if entry.failure is None:
-        return None
-    if freeze_point(entry.transfer) is not None:
-        return Stage.FREEZE
-    return STAGE_OF_FAILURE.get(entry.failure, Stage.HTTP)
 
 
 @dataclass
@@ -262,8 +234,9 @@ def judge_round(
     if kinds is None:
         kinds = [judge.judge(result, controls.network) for judge in round_judges()]
     verdicts = {}
+    shutdown = domestic_only(result.targets)
     for target in (t for t in result.targets if t.role == Role.TARGET):
-        verdict = judge(target, controls, result.alone(target.name))
+        verdict = judge(target, controls, result.alone(target.name), shutdown)
         for findings in kinds:
             note = findings.note_for(target)
             if note is not None:
@@ -327,12 +300,26 @@ def _setup_durations(transfer: TransferRecord | None) -> list[float]:
     return [p.t - p.t0 for p in phases if p is not None and p.t is not None]
 
 
-def judge(target: TargetResult, controls: Controls, alone: SoloPair | None = None) -> Verdict:
+def judge(
+    target: TargetResult,
+    controls: Controls,
+    alone: SoloPair | None = None,
+    shutdown: DomesticOnly | None = None,
+) -> Verdict:
     """The verdict for one target, against the round's controls (and ``alone``, the
-    round's solo downloads of it and the slowest control, if it was in the grey zone)."""
+    round's solo downloads of it and the slowest control, if it was in the grey zone;
+    ``shutdown``, if only domestic services answered in the round)."""
     if target.failure == Failure.INTERRUPTED:
         return Verdict(
             VerdictKind.INCONCLUSIVE, "the round was interrupted", evidence=_base(target, controls)
+        )
+    if shutdown is not None and not target.domestic:
+        return Verdict(
+            VerdictKind.BLOCKED,
+            shutdown.reason(target),
+            stage=stage_of(target),
+            evidence=_base(target, controls),
+            rule=Rule.SHUTDOWN,
         )
     tampering = _dns_tampering(target, controls)
     if tampering is not None:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -431,6 +432,8 @@ def lab_targets_yaml(ca_file: Path, replay_secret_file: Path) -> str:
                 name = host.replace("www.", "").replace(".", "-")
                 lines.append(f"      - name: {name}")
                 lines.append(f"        url: https://{host}/bytes/{OBJECT_BYTES}")
+                if lab_server.domestic:
+                    lines.append("        domestic: true")
     # The SNI swap against a lab server that answers any name (the speed-test one).
     lines += [
         "sni_swap:",
@@ -449,10 +452,17 @@ def field_targets_yaml(ca_file: Path) -> str:
     settings and resolvers: what a user's first `run` measures, on the lab's network."""
     shipped = yaml.safe_load(default_targets_text())
     lab = yaml.safe_load(lab_targets_yaml(ca_file, Path("unused")))
+    # Only the groups the lab's servers answer for (not the hosting group's providers).
+    served = set(topology.all_hosts())
+    groups = {
+        name: group
+        for name, group in shipped["groups"].items()
+        if all(urlsplit(t["url"]).hostname in served for t in group["targets"])
+    }
     document = {
         "settings": {**shipped["settings"], **lab["settings"]},
         "resolvers": lab["resolvers"],
-        "groups": shipped["groups"],
+        "groups": groups,
     }
     header = "# Written by `throttle-probe lab up`: the built-in targets, on the lab's network.\n"
     return header + yaml.safe_dump(document, sort_keys=False)

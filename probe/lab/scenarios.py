@@ -176,6 +176,39 @@ def _cdn(plan: RouterPlan, params: Mapping[str, str]) -> None:
             plan.dns_lies[host] = [at]
 
 
+def _white_list(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Russia's mobile networks from May 2025: default deny by destination.
+
+    Connections to the ``allow`` servers pass; to every other server the TCP
+    handshake completes, and each packet that starts a TLS record (the
+    ClientHello, and its retransmissions) is dropped, as is QUIC. DNS answers.
+    """
+    for key in params["allow"].split("|"):
+        plan.iptables.append(
+            f"-t mangle -A PREROUTING -d {_server_address({'server': key})} "
+            "-j MARK --set-mark 0x4/0x4".split()
+        )
+    plan.iptables += [
+        f"-A FORWARD -p tcp --dport 443 -m mark ! --mark 0x4/0x4 -m u32 --u32 {_PAYLOAD}0>>24=0x16 "
+        "-j DROP".split(),
+        [
+            "-A",
+            "FORWARD",
+            "-p",
+            "udp",
+            "--dport",
+            "443",
+            "-m",
+            "mark",
+            "!",
+            "--mark",
+            "0x4/0x4",
+            "-j",
+            "DROP",
+        ],
+    ]
+
+
 def _stall(plan: RouterPlan, params: Mapping[str, str]) -> None:
     """Freeze a server's connections once it has sent ``after`` bytes (reports from 2025)."""
     if not params["after"].isdigit():
@@ -298,6 +331,13 @@ SCENARIOS = {
             "(a CDN choosing by resolver)",
             {"server": "twimg", "at": "twitter"},
             _cdn,
+        ),
+        Scenario(
+            "white-list",
+            "let only the allowed (domestic) servers through: to the others the TCP handshake "
+            "completes and the ClientHello is dropped (Russia's mobile networks, 2025)",
+            {"allow": "yandex"},
+            _white_list,
         ),
         Scenario(
             "stall",

@@ -37,13 +37,16 @@ class LabServer:
     group: str
     role: str
     hosts: tuple[str, ...]
+    domestic: bool = False  # inside the probe's country: what a white list lets through
 
 
 SERVERS = (
     LabServer("twimg", f"{SERVER_NET}.10", "twitter", "target", ("pbs.twimg.com", "abs.twimg.com")),
     LabServer("twitter", f"{SERVER_NET}.11", "twitter", "target", ("twitter.com", "x.com")),
     LabServer("tiktok", f"{SERVER_NET}.20", "tiktok", "target", ("www.tiktok.com",)),
-    LabServer("yandex", f"{SERVER_NET}.30", "control", "control", ("mirror.yandex.ru",)),
+    LabServer(
+        "yandex", f"{SERVER_NET}.30", "control", "control", ("mirror.yandex.ru",), domestic=True
+    ),
     LabServer("debian", f"{SERVER_NET}.31", "control", "control", ("deb.debian.org",)),
     LabServer("speedtest", f"{SERVER_NET}.32", "control", "control", ("speed.cloudflare.com",)),
 )

@@ -38,6 +38,7 @@ def _expect(default: str, **special: str) -> dict[str, str]:
 # A 3 Mbit/s link shared by the round's eight downloads (controls ~500 kbit/s
 # each): a slow network, where the 2021 throttling was felt most.
 SLOW_LINK_POLICING = "sni-police+congested:rate=3mbit"
+WHITE_LIST = "white-list"
 CDN_RESET = "cdn+sni-reset:pattern=twimg.com"
 CDN_BLACKHOLE = "cdn+blackhole:server=twitter"  # the ISP resolver's address for twimg's names
 CDN_CONGESTED = "cdn+congested"
@@ -66,6 +67,8 @@ EXPECTED = {
     # twimg's names answered by the ISP resolver with twitter's server (which serves
     # them too), the public resolver with their own: resolvers that disagree, and
     # no DNS block, whatever else happens (the address check tries the other's).
+    # Only the domestic control (yandex) answers: every target blocked by the shutdown.
+    WHITE_LIST: _expect(_blocked(Stage.TLS)),
     "cdn": _expect(OK),
     CDN_RESET: _expect(OK, **dict.fromkeys(_TWIMG, _blocked(Stage.TLS))),
     CDN_BLACKHOLE: _expect(OK, **dict.fromkeys(_ON_TWITTERS_SERVER, _blocked(Stage.TCP))),
@@ -99,6 +102,7 @@ EXPECTED_QUIC = {
     "sni-police+stall": _expect(OK),
     FREEZE_CONTROL: _expect(OK),
     FREEZE_EXEMPT: _expect(OK),
+    WHITE_LIST: _expect(NOT_MEASURED),
     "cdn": _expect(OK),
     # No TCP answer, no offer of HTTP/3 learnt in a one-off check: not over QUIC.
     CDN_RESET: _expect(OK, **dict.fromkeys(_TWIMG, NOT_MEASURED)),

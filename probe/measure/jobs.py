@@ -98,6 +98,7 @@ class Job:
     sni: str | None = None  # None: the URL's host
     verify: bool = True  # the SNI swap measures the network, not the certificate
     transports: tuple[Transport, ...] = (Transport.TCP,)
+    domestic: bool = False  # served from inside the probe's country
 
     @property
     def hostname(self) -> str:
@@ -122,6 +123,7 @@ def target_jobs(config: Config) -> list[Job]:
             target.url,
             target.min_bytes,
             transports=tuple(map(Transport, config.transports_of(group, target))),
+            domestic=config.is_domestic(group, target),
         )
         for group_name, group, target in config.targets()
     ]
@@ -167,7 +169,7 @@ def started(job: Job, shared: RoundContext, transport: Transport) -> TargetResul
     """The entry of ``job`` over ``transport``, started (the front end hears of it), or
     already ``interrupted`` when the user stopped the round before its turn."""
     result = TargetResult(job.name, job.group, job.role, job.url, now_iso())
-    result.transport = transport
+    result.transport, result.domestic = transport, job.domestic
     if shared.interrupt.requested:
         result.failure = Failure.INTERRUPTED
     else:

@@ -26,11 +26,21 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from probe import __version__
 from probe.analysis.control_state import control_state
-from probe.analysis.target_verdict import Verdict, stage_of
+from probe.analysis.stages import stage_of
+from probe.analysis.target_verdict import Verdict
 from probe.budget import DataBudget
 from probe.config import Identity
 from probe.measure.freeze import freeze_point
-from probe.records import Failure, Role, RoundResult, Stage, TargetResult, Transport, VerdictKind
+from probe.records import (
+    Failure,
+    NetworkState,
+    Role,
+    RoundResult,
+    Stage,
+    TargetResult,
+    Transport,
+    VerdictKind,
+)
 from probe.schema import FinishedRound
 
 PREFIX = "throttle_probe"
@@ -63,6 +73,7 @@ class _Snapshot:
     # group, target, transport -> "ok" or the stage the control failed at
     control_states: dict[tuple[str, str, str], str] = field(default_factory=dict)
     froze_after: dict[EntryKey, float] = field(default_factory=dict)  # connection bytes
+    network: NetworkState | None = None  # over TCP, as the controls saw it
 
 
 class MetricsSink:
@@ -240,6 +251,7 @@ class MetricsSink:
                 for e in entries
                 if (point := freeze_point(e.transfer)) is not None
             },
+            network=judgement.network,
         )
 
     # -- the collector ---------------------------------------------------------------
@@ -306,6 +318,15 @@ class MetricsSink:
             ("transport",),
             [((str(t),), median) for t, median in snapshot.controls_median.items()],
         )
+        if snapshot.network is not None:
+            yield _labelled(
+                "network_state",
+                "The network of the latest round over TCP as its controls saw it, 1 for the "
+                "current state and 0 for the others: healthy, lossy, slow, failing, or "
+                "domestic_only (only domestic services answer: a shutdown or a white list).",
+                ("state",),
+                [((state.value,), float(state == snapshot.network)) for state in NetworkState],
+            )
         yield _labelled(
             "control_state",
             "1 for each control's own state in the latest round: ok, or the stage it failed "
@@ -370,7 +391,8 @@ def _verdict_metrics(verdicts: list[tuple[VerdictKey, Verdict]]) -> Iterator[Met
         f"{PREFIX}_verdict_rule",
         "1 for the kind of evidence that decided each verdict: controls (the controls "
         "measured beside it), resolvers (DNS answers compared), platform_answer (its HTTP "
-        "answer over verified TLS).",
+        "answer over verified TLS), history (against its own past), shutdown (only "
+        "domestic services answered).",
         labels=[*VERDICT_LABELS, "rule"],
     )
     for labels, verdict in verdicts:

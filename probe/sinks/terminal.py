@@ -28,6 +28,7 @@ from probe.measure.freeze import freeze_point
 from probe.records import (
     DnsRecord,
     Failure,
+    NetworkState,
     ReplayRecord,
     Role,
     RoundResult,
@@ -250,10 +251,24 @@ def render_round(console: Console, result: RoundResult, judgement: RoundJudgemen
             console.print(shown_table(shown))
             for sentence in shown.sentences:
                 console.print(sentence, highlight=False)
+    if judgement.network not in (None, NetworkState.HEALTHY):
+        line = _NETWORK_LINES[judgement.network]
+        console.print(f"[bold yellow]Network: {judgement.network}[/bold yellow] ({line})")
     if judgement.verdicts or judgement.quic:
         console.print(verdict_table(judgement.verdicts, quic=judgement.quic))
     if result.interrupted:
         console.print("[yellow]Interrupted: the figures above are what was measured so far.")
+
+
+_NETWORK_LINES = {
+    NetworkState.LOSSY: "the controls lose packets at random",
+    NetworkState.SLOW: "the controls crawl: a slow or congested link",
+    NetworkState.FAILING: "most controls fail: the network is failing",
+    NetworkState.DOMESTIC_ONLY: (
+        "only domestic services answer: a shutdown or a white list, or the international "
+        "links are down"
+    ),
+}
 
 
 def render_window(console: Console, rounds: Sequence[FinishedRound]) -> None:
