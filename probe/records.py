@@ -144,6 +144,9 @@ class Mechanism(enum.StrEnum):
 
     POLICING = "policing"  # drops over the rate, no queue
     SHAPING = "shaping"  # a queue: RTT inflates
+    # Packets of its own lost at random, the rate not held anywhere (YouTube in
+    # Russia, July 2024): slower by a factor, not down to a rate.
+    LOSS = "loss"
     UNKNOWN = "unknown"
 
 

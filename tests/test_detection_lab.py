@@ -28,6 +28,7 @@ from probe.lab.truth import (
     LONG_RUN_TARGETS,
     LONG_RUNS,
     SLOW_LINK_POLICING,
+    SNI_LOSS,
     TARGETS,
     LongRun,
     archived_labels,
@@ -135,6 +136,27 @@ def test_the_2025_freeze_is_named_measured_and_followed_up(lab: Lab) -> None:
     assert others and all(e["control_state"]["stage"] is None for e in others)
     for name in ("twitter-com", "x-com", "tiktok-com"):
         assert verdict_label(entries[name]["verdict"]) == "ok", entries[name]["verdict"]
+
+
+def test_random_loss_on_the_names_flows_is_throttling_by_loss(lab: Lab) -> None:
+    """YouTube, July 2024: the matched flows lose 5% of their packets on a 100 Mbit/s,
+    50 ms path and read 2-5x slower; the controls and the other names lose none."""
+    apply(lab, SNI_LOSS)
+
+    rounds = [lab_check(lab, "--timeout", "10") for _ in range(3)]
+
+    matched = [r[name] for r in rounds for name in TARGETS if EXPECTED[SNI_LOSS][name] != "ok"]
+    labels = Counter(verdict_label(entry["verdict"]) for entry in matched)
+    # 5% loss is a chance: now and then one flow is not slowed (ok), never anything else.
+    assert set(labels) <= {"throttled/loss", "ok"} and labels["throttled/loss"] >= 7, labels
+    for entry in matched:
+        if verdict_label(entry["verdict"]) == "throttled/loss":
+            evidence = entry["evidence"]
+            assert evidence["loss_ratio_to_controls"] >= 10
+            assert evidence["out_of_order_share"] > 0.02
+            assert "losing packets of its own" in entry["verdict"]["reason"]
+    for entry in (r[name] for r in rounds for name in ("x-com", "tiktok-com")):
+        assert verdict_label(entry["verdict"]) == "ok", entry["verdict"]
 
 
 def test_policing_on_a_slow_congested_link_is_throttled_and_nothing_else(

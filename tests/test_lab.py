@@ -17,7 +17,7 @@ from probe.lab.topology import Names
 from probe.lab.truth import (
     EXPECTED,
     EXPECTED_QUIC,
-    SLOW_LINK_POLICING,
+    OWN_TESTS,
     is_right,
     labels_over,
 )
@@ -169,7 +169,7 @@ def test_policing_composes_with_a_congested_link(clean: Lab) -> None:
 
 # The slow link needs downloads of 10 s and more to show a plateau, which
 # --timeout 10 cuts short: tests/test_detection_lab.py runs it with its own settings.
-@pytest.mark.parametrize("composition", [c for c in EXPECTED if c != SLOW_LINK_POLICING])
+@pytest.mark.parametrize("composition", [c for c in EXPECTED if c not in OWN_TESTS])
 def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str) -> None:
     apply(clean, composition)
 

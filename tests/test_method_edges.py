@@ -11,7 +11,7 @@ from probe.analysis import stats
 from probe.analysis.compare import Measured, Network, compare
 from probe.analysis.target_verdict import judge, judge_round, summarise_controls
 from probe.config import parse_config
-from probe.measure import plateau
+from probe.measure import loss, plateau
 from probe.measure.goodput import goodput_bytes_per_second
 from probe.measure.transfer import TransferSettings
 from probe.records import (
@@ -23,6 +23,8 @@ from probe.records import (
     RoundResult,
     RttSample,
     Rule,
+    SoloPair,
+    StopReason,
     TargetResult,
     TcpInfoSample,
 )
@@ -326,9 +328,9 @@ def tcp_info(t: float, reordered: int | None, retransmits: int, segments: int) -
 def test_loss_events_are_new_out_of_order_arrivals_plus_new_retransmits() -> None:
     samples = [tcp_info(0.0, 5, 2, 100), tcp_info(1.0, 9, 3, 400), tcp_info(2.0, 12, 5, 1000)]
 
-    assert stats.loss_events(samples) == (12 - 5) + (5 - 2)
-    assert stats.loss_events([tcp_info(0.0, None, 0, 0), tcp_info(1.0, 4, 0, 10)]) == 4
-    assert stats.loss_events(samples[:1]) == 0 and stats.loss_events([]) == 0
+    assert loss.loss_events(samples) == (12 - 5) + (5 - 2)
+    assert loss.loss_events([tcp_info(0.0, None, 0, 0), tcp_info(1.0, 4, 0, 10)]) == 4
+    assert loss.loss_events(samples[:1]) == 0 and loss.loss_events([]) == 0
 
 
 def test_loss_density_pools_every_download_with_two_samples_or_more() -> None:
@@ -336,8 +338,8 @@ def test_loss_density_pools_every_download_with_two_samples_or_more() -> None:
     first = [tcp_info(0.0, 0, 0, 0), tcp_info(1.0, 10, 0, 1000)]
     second = [tcp_info(0.0, 0, 0, 500), tcp_info(1.0, 30, 0, 1500)]
 
-    assert stats.loss_density([too_short, first, second]) == pytest.approx(40 / 2000)
-    assert stats.loss_density([too_short]) is None
+    assert loss.loss_density([too_short, first, second]) == pytest.approx(40 / 2000)
+    assert loss.loss_density([too_short]) is None
 
 
 @pytest.mark.parametrize(
@@ -372,3 +374,71 @@ def test_throughput_bins_cut_the_download_into_ten_equal_intervals() -> None:
     assert bins == pytest.approx([1000.0, 1000.0] + [0.0] * 6 + [5000.0, 5000.0])
     assert stats.throughput_bins(samples[:1]) == []
     assert stats.throughput_bins([ByteSample(1.0, 0), ByteSample(1.0, 10)]) == []
+
+
+# -- random loss on a name's flows, and the chance stall ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("slower", "lost", "control_lost", "label"),
+    [
+        (3.0, 500, 1, "throttled/loss"),  # 50% of its segments out of order, the controls 0.1%
+        (1.4, 500, 1, "ok"),  # under LOSS_SLOWDOWN: unrelated servers differ that much
+        (3.0, 90, 10, "ok"),  # 9x the controls' share: under DISTINCT_LOSS
+        (3.0, 15, 0, "ok"),  # 1.5% of its own: under LOSSY_NETWORK, however clean the controls
+        (3.0, 200, 30, "ok"),  # 7x the controls' 3%: the network loses, and so does it
+    ],
+)
+def test_random_loss_of_its_own_is_throttling_under_ten_x(
+    slower: float, lost: int, control_lost: int, label: str
+) -> None:
+    controls = [download(f"c{i}", "control", FAST, lost=control_lost) for i in range(3)]
+    target = download("t", "target", FAST / slower, lost=lost)
+
+    verdict = judge(target, summarise_controls(controls))
+
+    assert verdict.label == label, verdict.reason
+    if label == "throttled/loss":
+        assert verdict.evidence.out_of_order_share == pytest.approx(0.5)
+        assert verdict.evidence.loss_ratio_to_controls == pytest.approx(500)
+        assert "losing packets of its own: 50.0% of its segments out of order" in verdict.reason
+
+
+def test_own_random_loss_with_a_rate_held_flat_is_a_policer_under_ten_x() -> None:
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+    target = download("t", "target", FAST / 3, lost=500)
+    assert target.transfer is not None
+    target.transfer.stop_reason = StopReason.PLATEAU
+
+    assert judge(target, summarise_controls(controls)).label == "throttled/policing"
+
+
+def stalled(rate: float) -> TargetResult:
+    """A download that stalled twice on retransmission time-outs: bursts, then nothing."""
+    target = download("t", "target", rate, lost=1)
+    assert target.transfer is not None
+    total = int(rate * 10)
+    target.transfer.samples = [ByteSample(0.25 * i, total * (i // 20) // 2) for i in range(41)]
+    return target
+
+
+def solo(target_rate: float, control_rate: float) -> SoloPair:
+    return SoloPair(download("t", "target", target_rate), download("c0", "control", control_rate))
+
+
+@pytest.mark.parametrize(
+    ("alone", "label"),
+    [
+        (None, "inconclusive"),  # not measured alone: nothing says which it was
+        (solo(FAST, FAST), "ok"),  # alone, as fast as the control: a chance stall
+        (solo(FAST / 20, FAST), "throttled/policing"),  # alone just as slow: a throttle
+    ],
+)
+def test_a_ten_x_slow_unsteady_download_without_loss_of_its_own_is_judged_alone(
+    alone: SoloPair | None, label: str
+) -> None:
+    controls = [download(f"c{i}", "control", FAST, lost=1) for i in range(3)]
+
+    verdict = judge(stalled(FAST / 20), summarise_controls(controls), alone)
+
+    assert verdict.label == label, verdict.reason

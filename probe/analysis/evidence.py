@@ -75,6 +75,8 @@ class Evidence:
     wehe: WeheResult | None = None
     # How a slowed download was slowed (Flach et al.).
     loss_events: int | None = None
+    out_of_order_share: float | None = None  # its own loss: out-of-order segments per segment
+    loss_ratio_to_controls: float | None = None  # that share over the controls' (pooled)
     rtt_inflated_share: float | None = None
     plateau_cv: float | None = None  # the spread of its throughput bins: low when held flat
     slow_network: bool = False  # judged by the slow network's rule (the solo downloads agree)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.analysis.kstest import ks_p_value
-from probe.records import ByteSample, RttSample, TcpInfoSample
+from probe.records import ByteSample, RttSample
 
 EXTREME_RATIO = 10.0  # OONI: "extreme" throttling is 10x slower
 BINS_PER_DOWNLOAD = 10
@@ -93,30 +93,6 @@ def coefficient_of_variation(values: Sequence[float]) -> float | None:
         return None
     mean = statistics.fmean(values)
     return statistics.pstdev(values) / mean if mean > 0 else None
-
-
-def loss_events(tcp_info: Sequence[TcpInfoSample]) -> int:
-    """Signs of loss the client can see: out-of-order arrivals, its own retransmits."""
-    if not tcp_info:
-        return 0
-    first, last = tcp_info[0], tcp_info[-1]
-    reordered = (last.reordered_received or 0) - (first.reordered_received or 0)
-    return max(0, reordered) + max(0, last.retransmits - first.retransmits)
-
-
-def loss_density(downloads: Sequence[Sequence[TcpInfoSample]]) -> float | None:
-    """Loss events per segment received, pooled over ``downloads`` (None without TCP_INFO).
-
-    Pooled rather than averaged per download: a short download holds few
-    segments, and its share alone swings widely.
-    """
-    events = segments = 0
-    for tcp_info in downloads:
-        if len(tcp_info) < 2:
-            continue
-        events += loss_events(tcp_info)
-        segments += max(0, (tcp_info[-1].segments_in or 0) - (tcp_info[0].segments_in or 0))
-    return events / segments if segments > 0 else None
 
 
 def rtt_inflated_share(probes: Sequence[RttSample], baseline: float | None) -> float | None:

@@ -51,6 +51,7 @@ from probe.analysis.registry import round_judges
 from probe.analysis.shutdown import DomesticOnly, domestic_only
 from probe.analysis.stages import stage_of
 from probe.measure.freeze import freeze_point
+from probe.measure.loss import OWN_LOSS_RATIO, loss_density, loss_events, loss_ratio
 from probe.records import (
     REDIRECT_STATUSES,
     DnsRecord,
@@ -86,6 +87,22 @@ LOSSY_NETWORK = 0.02
 # as the control once alone.
 SLOW_LINK_RATIO = 2.5
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
+# Random loss on a name's flows (YouTube in Russia, July 2024: 2-15x slower, no
+# fixed rate): under OONI's 10x, a target this many times below the slowest
+# control whose share of segments out of order is this many times the
+# controls' (pooled, per segment). Ten times, because under loss that every
+# flow shares one flow's share swings 3-4x by chance (3.8-12.5% within one
+# round in tests/data/lab-loss-stalls.json); the lab's 5% on name-matched
+# flows gave them 65-92% against the controls' 0.07-0.3% (bench/lab_accuracy.py).
+LOSS_SLOWDOWN = 1.5
+DISTINCT_LOSS = 10.0
+# Past 10x, a download with no loss of its own (under OWN_LOSS_RATIO times the
+# controls' share, measure.loss), whose rate
+# swung (coefficient of variation of its throughput bins above this; a policer's
+# read 0.46-0.59 in the lab, its TLS records arriving one a second) is measured
+# alone before it is called anything: on a fast lossy link a retransmission
+# time-out or two makes one short download 100x slower by chance.
+UNSTEADY_CV = 0.8
 
 # The resolver gave no answer at all: what a congested link does to a query too.
 _UNANSWERED = (Failure.DNS_TIMEOUT, Failure.DNS_UNAVAILABLE)
@@ -196,6 +213,11 @@ class Controls:
         return median is not None and median < SLOW_NETWORK
 
     @property
+    def network_failing(self) -> bool:
+        """Most controls fail or they crawl: no target's figures mean anything here."""
+        return self.degraded_reason() is not None
+
+    @property
     def network(self) -> Network:
         if self.degraded_reason() is not None:
             return Network.DEGRADED
@@ -274,7 +296,7 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
                 inflation.append(share)
             tcp_info.append(transfer.tcp_info)
     queueing = bool(inflation) and statistics.median(inflation) > stats.RTT_INFLATED_SHARE
-    density = stats.loss_density(tcp_info)
+    density = loss_density(tcp_info)
     system_ok = any(_system_answers(entry.dns) for entry in entries)
     lost = sum(1 for entry in entries for r in entry.dns if r.failure in _UNANSWERED)
     setups = [d for entry in entries for d in _setup_durations(entry.transfer)]
@@ -331,7 +353,7 @@ def judge(
         return _judge_on_slow_network(target, controls, degraded, alone)
     if degraded is not None:
         return Verdict(VerdictKind.DEGRADED, degraded, evidence=_base(target, controls))
-    return _judge_throughput(target, controls)
+    return _judge_throughput(target, controls, alone)
 
 
 def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -> Verdict:
@@ -379,7 +401,9 @@ def _judge_failure(target: TargetResult, failure: Failure, controls: Controls) -
     )
 
 
-def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
+def _judge_throughput(
+    target: TargetResult, controls: Controls, alone: SoloPair | None = None
+) -> Verdict:
     transfer = target.transfer
     rate = target.goodput_bytes_per_second
     evidence = _base(target, controls)
@@ -388,7 +412,11 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
         return Verdict(VerdictKind.INCONCLUSIVE, "no control to compare with", evidence=evidence)
     ratio = slowest / rate if rate > 0 else float("inf")
     evidence.ratio_to_slowest_control = ratio
+    own_loss = _own_loss(transfer, controls, evidence)
     if ratio < stats.EXTREME_RATIO:
+        lossy = _judge_own_random_loss(target, controls, ratio, own_loss, evidence)
+        if lossy is not None:
+            return lossy
         return Verdict(
             VerdictKind.OK,
             f"{format_rate(rate)}; controls {_controls_text(controls)}",
@@ -402,6 +430,10 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
             "and it shows neither a queue of its own nor a rate held flat",
             evidence=evidence,
         )
+    if _chance_stall(transfer, signs, own_loss):
+        unsure = _judge_alone(ratio, alone, evidence)
+        if unsure is not None:
+            return unsure
     wehe = stats.wehe_test(stats.throughput_bins(transfer.body_samples()), controls.bins)
     evidence.wehe = wehe
     if wehe is None or wehe.decision != "differentiated":
@@ -417,6 +449,90 @@ def _judge_throughput(target: TargetResult, controls: Controls) -> Verdict:
         f"(the slowest {ratio:.0f}x faster); {how}"
     )
     return throttled(mechanism, rate, reason, evidence)
+
+
+def _own_loss(transfer: TransferRecord, controls: Controls, evidence: Evidence) -> float | None:
+    """Its loss per segment over the controls' (pooled), into ``evidence``; None unknown."""
+    evidence.out_of_order_share = loss_density([transfer.tcp_info])
+    ratio = loss_ratio(transfer.tcp_info, controls.loss_density)
+    evidence.loss_ratio_to_controls = ratio
+    return ratio
+
+
+def _judge_own_random_loss(
+    target: TargetResult,
+    controls: Controls,
+    ratio: float,
+    own_loss: float | None,
+    evidence: Evidence,
+) -> Verdict | None:
+    """Under 10x slower, but losing packets of its own: the July 2024 YouTube pattern.
+
+    Throttled when it is at least ``LOSS_SLOWDOWN`` below the slowest control,
+    its share of segments out of order is above ``LOSSY_NETWORK`` and
+    ``DISTINCT_LOSS`` times the controls' (per segment, pooled: a control that
+    finished in milliseconds still shows its share), no queue is its own, and
+    Wehe's test agrees. Its rate held flat (a plateau) makes it a policer that
+    leaves more than a tenth of the link; otherwise the mechanism is ``loss``.
+    None: not this rule's case.
+    """
+    transfer, rate = target.transfer, target.goodput_bytes_per_second
+    share = evidence.out_of_order_share
+    if transfer is None or rate is None or ratio < LOSS_SLOWDOWN or controls.network_failing:
+        return None
+    if own_loss is None or share is None or own_loss < DISTINCT_LOSS or share < LOSSY_NETWORK:
+        return None
+    signs = _throttle_signs(transfer, controls)
+    if signs.own_queue and signs.probes >= MIN_QUEUE_PROBES:
+        return None  # a shaper: its queue, not its losses, is the sign; and it is under 10x
+    wehe = stats.wehe_test(stats.throughput_bins(transfer.body_samples()), controls.bins)
+    evidence.wehe = wehe
+    if wehe is None or wehe.decision != "differentiated":
+        return None
+    evidence.loss_events = signs.losses
+    evidence.plateau_cv = stats.coefficient_of_variation(
+        stats.throughput_bins(transfer.body_samples())
+    )
+    mechanism = Mechanism.POLICING if signs.plateau else Mechanism.LOSS
+    controls_share = controls.loss_density or 0.0
+    reason = (
+        f"{mechanism} at ~{format_rate(rate)}: {ratio:.1f}x slower than the slowest control "
+        f"(controls {_controls_text(controls)}), losing packets of its own: {share:.1%} of its "
+        f"segments out of order against {controls_share:.2%} for the controls; "
+        f"Wehe's test agrees (area {wehe.area:.0%})"
+    )
+    return throttled(mechanism, rate, reason, evidence)
+
+
+def _chance_stall(
+    transfer: TransferRecord, signs: "_ThrottleSigns", own_loss: float | None
+) -> bool:
+    """10x slow with an unsteady rate, no loss of its own and no queue: what a retransmission
+    time-out or two on a lossy fast link makes of one short download, by chance."""
+    if signs.plateau or signs.own_queue or own_loss is None or own_loss >= OWN_LOSS_RATIO:
+        return False
+    flatness = stats.coefficient_of_variation(stats.throughput_bins(transfer.body_samples()))
+    return flatness is not None and flatness > UNSTEADY_CV
+
+
+def _judge_alone(ratio: float, alone: SoloPair | None, evidence: Evidence) -> Verdict | None:
+    """A chance stall's verdict from its solo download (None: alone it was slow too)."""
+    solo = _solo_ratio(alone)
+    if solo is None:
+        return Verdict(
+            VerdictKind.INCONCLUSIVE,
+            f"{ratio:.0f}x slower than the controls, with an unsteady rate and no loss of its "
+            "own: not measured alone, which would tell a chance stall from a throttle",
+            evidence=evidence,
+        )
+    if solo < SLOW_LINK_RATIO:
+        return Verdict(
+            VerdictKind.OK,
+            f"{ratio:.0f}x slower than the controls once, with an unsteady rate and no loss of "
+            f"its own, but alone only {solo:.1f}x: a chance stall",
+            evidence=evidence,
+        )
+    return None
 
 
 def _judge_on_slow_network(
@@ -495,7 +611,7 @@ def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSi
     share = stats.rtt_inflated_share(transfer.rtt_probes, transfer.round_trip())
     own_queue = share is not None and share > stats.RTT_INFLATED_SHARE and not controls.queueing
     return _ThrottleSigns(
-        losses=stats.loss_events(transfer.tcp_info),
+        losses=loss_events(transfer.tcp_info),
         rtt_inflated_share=share,
         own_queue=own_queue,
         probes=len(transfer.rtt_probes),

@@ -121,6 +121,24 @@ def _sni_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
     )
 
 
+def _sni_loss(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Drop packets at random on connections whose ClientHello holds a pattern, both ways.
+
+    Russia's first move on YouTube (July 2024): flows whose SNI matched lost
+    packets at random, 2-15x slower, no fixed rate; every other flow untouched.
+    """
+    probability = _probability(params["loss"])
+    for pattern in _patterns(params):
+        plan.iptables.append(
+            f"-t mangle -A PREROUTING -p tcp --dport 443 -m u32 --u32 {_WHOLE_CLIENT_HELLO} "
+            f"-m string --algo bm --string {pattern} -j CONNMARK --set-mark 0x8/0x8".split()
+        )
+    plan.iptables.append(
+        f"-A FORWARD -m connmark --mark 0x8/0x8 -m statistic --mode random "
+        f"--probability {probability} -j DROP".split()
+    )
+
+
 def _shape(plan: RouterPlan, params: Mapping[str, str]) -> None:
     for key in params["server"].split("|"):
         plan.server_rates[_server_address({"server": key})] = parse_rate(params["rate"])
@@ -297,6 +315,13 @@ SCENARIOS = {
             "police connections whose ClientHello matches a pattern (2021 Twitter throttling)",
             {"rate": "150kbit", "pattern": _TWITTER},
             _sni_police,
+        ),
+        Scenario(
+            "sni-loss",
+            "drop packets at random on connections whose ClientHello matches a pattern "
+            "(YouTube in Russia, July 2024)",
+            {"loss": "0.05", "pattern": _TWITTER},
+            _sni_loss,
         ),
         Scenario(
             "shape",

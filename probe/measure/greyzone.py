@@ -1,5 +1,8 @@
 """The grey zone: a target well below the controls, but not by OONI's 10x, measured again alone.
 
+So is one 10x below whose rate never held flat and which lost no more packets
+than the controls: a chance stall, or a throttle, which alone tells apart.
+
 Its kind runs after the round's downloads (``Turn.AFTER_TARGETS``) and writes
 ``RoundResult.remeasured``; ``analysis.greyzone`` reads the solo pairs.
 """
@@ -9,7 +12,8 @@ import statistics
 
 from probe.measure.jobs import Job, Labelled, RoundContext, measure_job
 from probe.measure.kind import MeasurementKind, RoundInProgress, Turn
-from probe.records import Remeasured, Role, TargetResult
+from probe.measure.loss import OWN_LOSS_RATIO, loss_density, loss_ratio
+from probe.records import Remeasured, Role, StopReason, TargetResult
 
 
 class GreyZone(MeasurementKind):
@@ -53,9 +57,14 @@ async def remeasure_grey_zone(
     shared = dataclasses.replace(shared, listener=Labelled(shared.listener, " alone"))
     slowest_job, slowest = min(controls, key=lambda pair: pair[1].goodput_bytes_per_second or 0)
     median = statistics.median(result.goodput_bytes_per_second or 0 for _, result in controls)
+    controls_loss = loss_density([r.transfer.tcp_info for _, r in controls if r.transfer])
     alone = []
     for job, result in measured:
-        if job.role != Role.TARGET or not _in_grey_zone(result, median, slowest):
+        if job.role != Role.TARGET:
+            continue
+        if not _in_grey_zone(result, median, slowest) and not _stalled_by_chance(
+            result, slowest, controls_loss
+        ):
             continue
         if shared.interrupt.requested:
             return None
@@ -63,6 +72,21 @@ async def remeasure_grey_zone(
     if not alone or shared.interrupt.requested:
         return None
     return Remeasured(alone, await measure_job(slowest_job, shared))
+
+
+def _stalled_by_chance(
+    target: TargetResult, slowest_control: TargetResult, controls_loss: float | None
+) -> bool:
+    """10x or more below the slowest control, its rate never held flat, and no loss of its
+    own: on a lossy fast link, what a retransmission time-out or two does by chance."""
+    rate, slowest = target.goodput_bytes_per_second, slowest_control.goodput_bytes_per_second
+    transfer = target.transfer
+    if target.failure is not None or not rate or not slowest or transfer is None:
+        return False
+    if slowest / rate < GREY_ZONE[1] or transfer.stop_reason == StopReason.PLATEAU:
+        return False
+    own = loss_ratio(transfer.tcp_info, controls_loss)
+    return own is not None and own < OWN_LOSS_RATIO
 
 
 def _in_grey_zone(target: TargetResult, median: float, slowest_control: TargetResult) -> bool:

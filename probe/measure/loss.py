@@ -1,0 +1,50 @@
+"""What a download's TCP_INFO says of its losses: counted per segment, pooled.
+
+The client sees loss only as segments arriving after a hole (out of order)
+and as its own retransmissions. Counted per segment received, so that a
+download that lasted milliseconds still shows its share, and pooled over
+downloads, because one short download's share alone swings widely.
+"""
+
+from collections.abc import Sequence
+
+from probe.records import TcpInfoSample
+
+LOSS_FLOOR = 0.001  # loss events per segment: what a clean download counts as, at most
+# A download losing less than this many times the controls' share per segment
+# has no loss of its own: it shares the network's (or has none).
+OWN_LOSS_RATIO = 2.0
+
+
+def loss_events(tcp_info: Sequence[TcpInfoSample]) -> int:
+    """Signs of loss the client can see: out-of-order arrivals, its own retransmits."""
+    if not tcp_info:
+        return 0
+    first, last = tcp_info[0], tcp_info[-1]
+    reordered = (last.reordered_received or 0) - (first.reordered_received or 0)
+    return max(0, reordered) + max(0, last.retransmits - first.retransmits)
+
+
+def loss_density(downloads: Sequence[Sequence[TcpInfoSample]]) -> float | None:
+    """Loss events per segment received, pooled over ``downloads`` (None without TCP_INFO).
+
+    Pooled rather than averaged per download: a short download holds few
+    segments, and its share alone swings widely.
+    """
+    events = segments = 0
+    for tcp_info in downloads:
+        if len(tcp_info) < 2:
+            continue
+        events += loss_events(tcp_info)
+        segments += max(0, (tcp_info[-1].segments_in or 0) - (tcp_info[0].segments_in or 0))
+    return events / segments if segments > 0 else None
+
+
+def loss_ratio(download: Sequence[TcpInfoSample], others: float | None) -> float | None:
+    """``download``'s loss density over ``others``' (pooled), with a floor of one loss
+    in a thousand segments under the others' so that a clean control does not divide
+    by zero; None without TCP_INFO."""
+    own = loss_density([download])
+    if own is None:
+        return None
+    return own / max(others or 0.0, LOSS_FLOOR)
