@@ -246,6 +246,19 @@ class Replay(_Strict):
         return (parse_server_address(self.server) or ("", 0))[1]
 
 
+class Ech(_Strict):
+    """The ECH check: ClientHellos with and without an ECH extension to one server.
+
+    Russia from 5 November 2024: the outer name ``cloudflare-ech.com`` together
+    with an ECH extension freezes the connection after the ClientHello; either
+    alone passes (OONI's echcheck compares the same three).
+    """
+
+    server: HostName = "cloudflare-ech.com"  # whose address the three go to (port 443)
+    outer_name: HostName = "cloudflare-ech.com"  # the outer SNI of the first two
+    other_outer_name: HostName = "crypto.cloudflare.com"  # the ECH extension with this one
+
+
 class Daemon(_Strict):
     """How ``throttle-probe run`` schedules its rounds."""
 
@@ -277,6 +290,7 @@ class Config(_Strict):
     identity: Identity = Identity()
     sni_swap: SniSwap | None = None
     replay: Replay | None = None
+    ech: Ech | None = None  # off unless given (the default targets file gives it)
     resolvers: Annotated[dict[Name, ResolverAddress], Field(min_length=1)] = {"system": "system"}
     groups: Annotated[dict[Name, Group], Field(min_length=1)]
 

@@ -90,6 +90,14 @@ class Variant(enum.StrEnum):
     PADDED = "padded"  # longer than one 1500-byte packet
 
 
+class EchVariant(enum.StrEnum):
+    """One ClientHello of the ECH check."""
+
+    ECH = "ech"  # a GREASE ECH extension, the outer name cloudflare-ech.com
+    NO_ECH = "no_ech"  # the same name, no extension: the baseline
+    OTHER_NAME = "other_name"  # the extension, another outer name
+
+
 class Transport(enum.StrEnum):
     """What carried a download: TCP (HTTP/1.1 or 2 over TLS) or QUIC (HTTP/3)."""
 
@@ -431,6 +439,26 @@ class FreezeFollowUp:
 
 
 @dataclass
+class EchProbe:
+    """One ClientHello of the ECH check and whether the server's answer came back.
+
+    Only the first TLS record back is waited for (a ServerHello, or an alert):
+    the rule froze connections right after the ClientHello, so an answer is
+    the whole question. Times on the check's own clock.
+    """
+
+    variant: EchVariant
+    server: str  # the name the address came from
+    address: str | None
+    outer_name: str  # the SNI sent
+    ech: bool  # the ClientHello held an ECH extension
+    t0: float
+    t: float
+    answer: int | None = None  # the type of the first TLS record back (22 handshake, 21 alert)
+    failure: Failure | None = None
+
+
+@dataclass
 class AddressCheck:
     """The download of a failed target again, from another resolver's address for it.
 
@@ -513,6 +541,7 @@ class RoundResult:
     # where the server offered HTTP/3; and the names whose servers did not.
     quic: list[TargetResult] = field(default_factory=list)
     quic_not_offered: list[str] = field(default_factory=list)
+    ech: list[EchProbe] = field(default_factory=list)  # the ECH check, if configured
 
     def on_transport(self, transport: Transport) -> "RoundResult":
         """The round as one transport saw it: over QUIC, its QUIC entries stand as the

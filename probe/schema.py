@@ -36,6 +36,7 @@ import pydantic.dataclasses
 
 from probe import __version__
 from probe.analysis.control_state import ControlState, control_state
+from probe.analysis.ech import EchFindings, EchSection
 from probe.analysis.evidence import Evidence
 from probe.analysis.replay_findings import ReplayFindings, ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
@@ -43,6 +44,7 @@ from probe.analysis.sniswap import SwapFindings, SwapOutcome
 from probe.analysis.target_verdict import Verdict, label_of
 from probe.config import Config
 from probe.records import (
+    EchProbe,
     Mechanism,
     NetworkState,
     Remeasured,
@@ -166,6 +168,8 @@ class RoundDocument:
     replay: ReplaySection = field(default_factory=ReplaySection)
     # The network over TCP as the round's controls saw it (None: no control measured).
     network_state: NetworkState | None = None
+    ech_probes: list[EchProbe] = field(default_factory=list)  # the ECH check's records
+    ech: EchSection | None = None  # ... judged: each ClientHello's outcome, one verdict
 
     def entries_over(self, transport: Transport = Transport.TCP) -> list[JudgedEntry]:
         """The entries of the downloads over ``transport``."""
@@ -188,6 +192,7 @@ class RoundDocument:
             remeasured=self.remeasured,
             quic=list(self.entries_over(Transport.QUIC)),
             quic_not_offered=self.quic_not_offered,
+            ech=self.ech_probes,
         )
 
 
@@ -230,6 +235,7 @@ def round_document(
     """The document of one judged round."""
     # Each kind's findings are typed fields of the document: looked up by their type.
     swap, replays = judgement.found(SwapFindings), judgement.found(ReplayFindings)
+    ech = judgement.found(EchFindings)
     return RoundDocument(
         format=ROUND_FORMAT,
         probe_version=__version__,
@@ -250,6 +256,8 @@ def round_document(
         quic_not_offered=result.quic_not_offered,
         replay=ReplaySection(replays.outcomes, replays.sentences) if replays else ReplaySection(),
         network_state=judgement.network,
+        ech_probes=result.ech,
+        ech=ech.section if ech is not None else None,
     )
 
 

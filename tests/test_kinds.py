@@ -142,6 +142,7 @@ def test_the_registry_lists_the_kinds_a_config_asks_for(lab: Lab) -> None:
         "address_check",
         "grey_zone",
         "freeze_followup",
+        "ech",
         "quic",
     ]
     # The replay test runs only with a replay server and its secret.

@@ -185,6 +185,25 @@ def test_verdict_for_every_target_in_every_scenario(clean: Lab, composition: str
         assert not wrong, f"over {transport} said {got}, expected {expected[composition]}"
 
 
+def test_the_ech_check_sees_the_rule_of_november_2024(clean: Lab, tmp_path: Path) -> None:
+    """The outer name cloudflare-ech.com with an ECH extension is dropped; either alone
+    passes. On the clean network all three are answered."""
+    light = only_targets(clean, CONTROLS, tmp_path)  # the lab's file asks for the check
+
+    clean_round = lab_document(clean, "--timeout", "10", targets=light)
+    apply(clean, "ech-block")
+    blocked_round = lab_document(clean, "--timeout", "10", targets=light)
+
+    assert clean_round["ech"]["verdict"] == "ok", clean_round["ech"]
+    ech = blocked_round["ech"]
+    assert ech["verdict"] == "blocked", ech
+    answered = {o["variant"]: o["answered"] for o in ech["outcomes"]}
+    assert answered == {"ech": False, "no_ech": True, "other_name": True}
+    failed = next(o for o in ech["outcomes"] if o["variant"] == "ech")
+    assert (failed["stage"], failed["failure"]) == ("tls", "tls_timeout")
+    assert "the pair is blocked" in ech["reason"]
+
+
 def test_the_quic_sni_filter_blocks_the_triple_for_a_while_after_a_match(
     clean: Lab, tmp_path: Path
 ) -> None:

@@ -67,8 +67,26 @@ class Shown:
     sentences: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Series:
+    """A gauge a kind exports of its findings: ``throttle_probe_`` + ``name``.
+
+    Labels are bounded (a closed vocabulary, the targets file's names), never an
+    address or an error text; the metrics sink serves the latest round's.
+    """
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    samples: Sequence[tuple[tuple[str, ...], float]]
+
+
 class KindFindings(ABC):  # noqa: B024 - every method has a default: findings override what they have
     """A kind's findings in one round."""
+
+    def series(self) -> list[Series]:
+        """The gauges the metrics export of these findings (none by default)."""
+        return []
 
     def note_for(self, target: TargetResult) -> Note | None:
         """What the kind found about ``target`` (None: nothing)."""

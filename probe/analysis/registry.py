@@ -6,6 +6,7 @@ reason.
 """
 
 from probe.analysis.address_check import AddressCheckJudge
+from probe.analysis.ech import EchJudge
 from probe.analysis.freeze import FreezeJudge
 from probe.analysis.greyzone import GreyZoneJudge
 from probe.analysis.kind import KindJudge
@@ -20,5 +21,6 @@ def round_judges(replay_control_name: str = "") -> list[KindJudge]:
         AddressCheckJudge(),
         GreyZoneJudge(),
         FreezeJudge(),
+        EchJudge(),
         ReplayJudge(replay_control_name),
     ]

@@ -439,6 +439,8 @@ def lab_targets_yaml(ca_file: Path, replay_secret_file: Path) -> str:
         "sni_swap:",
         f"  url: https://{topology.server('speedtest').hosts[0]}/bytes/{OBJECT_BYTES}",
         "  names: [pbs.twimg.com, twitter.com, x.com, www.tiktok.com]",
+        "ech:",
+        f"  server: {topology.ECH_HOST}",
         "replay:",
         f"  server: {topology.REPLAY_SERVER}:{topology.REPLAY_PORT}",
         f"  secret_file: {replay_secret_file}",

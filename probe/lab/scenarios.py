@@ -139,6 +139,24 @@ def _sni_loss(plan: RouterPlan, params: Mapping[str, str]) -> None:
     )
 
 
+# The start of the ECH extension as the probe's ECH check sends it: its type
+# (0xfe0d), its length (202) and the outer form (0): the field matches any ECH
+# extension; the lab matches the probe's, so no random bytes of another
+# ClientHello can match by chance.
+_ECH_EXTENSION = "|fe0d00ca00|"
+
+
+def _ech_block(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Russia from 5 November 2024: the outer name and an ECH extension together freeze
+    the connection after the ClientHello; either alone passes."""
+    plan.iptables += [
+        f"-t mangle -A PREROUTING -p tcp --dport 443 -m string --algo bm --string "
+        f"{_patterns({'pattern': params['name']})[0]} -m string --algo bm --hex-string "
+        f"{_ECH_EXTENSION} -j CONNMARK --set-mark 0x10/0x10".split(),
+        ["-A", "FORWARD", "-m", "connmark", "--mark", "0x10/0x10", "-j", "DROP"],
+    ]
+
+
 def _shape(plan: RouterPlan, params: Mapping[str, str]) -> None:
     for key in params["server"].split("|"):
         plan.server_rates[_server_address({"server": key})] = parse_rate(params["rate"])
@@ -322,6 +340,13 @@ SCENARIOS = {
             "(YouTube in Russia, July 2024)",
             {"loss": "0.05", "pattern": _TWITTER},
             _sni_loss,
+        ),
+        Scenario(
+            "ech-block",
+            "drop connections whose ClientHello holds both the name and an ECH extension "
+            "(Russia, November 2024)",
+            {"name": topology.ECH_HOST},
+            _ech_block,
         ),
         Scenario(
             "shape",

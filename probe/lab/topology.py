@@ -55,6 +55,9 @@ SERVERS = (
 # microsoft.com and reddit.com.
 TWITTER_PATTERNS = ("twitter.com", "twimg.com", "t.co")
 TIKTOK_PATTERNS = ("tiktok.com",)
+# The ECH check's server: Cloudflare's ECH name, on the Cloudflare control's server.
+ECH_HOST = "cloudflare-ech.com"
+ECH_SERVER = "speedtest"
 
 
 def server(key: str) -> LabServer:
@@ -71,7 +74,8 @@ def all_hosts() -> list[str]:
 
 def true_zone() -> dict[str, list[str]]:
     """What an honest resolver answers: every lab host at its server's address."""
-    return {host: [s.address] for s in SERVERS for host in s.hosts}
+    zone = {host: [s.address] for s in SERVERS for host in s.hosts}
+    return {**zone, ECH_HOST: [server(ECH_SERVER).address]}
 
 
 @dataclass(frozen=True)

@@ -60,17 +60,48 @@ def build_client_hello(sni: str, variant: Variant, random: bytes, session_id: by
 
 
 def client_hello_record(
-    sni: str, random: bytes, session_id: bytes, pad_to: int | None = None
+    sni: str, random: bytes, session_id: bytes, pad_to: int | None = None, ech: bool = False
 ) -> bytes:
-    """A TLS 1.3 ClientHello record, as a browser would send it, for ``sni``."""
-    record = _scapy_record(sni, random, session_id, padding=0)
+    """A TLS 1.3 ClientHello record, as a browser would send it, for ``sni``; ``ech`` adds
+    a GREASE ECH extension, as browsers send when a name offers no ECH config."""
+    extra = [grease_ech()] if ech else []
+    record = _scapy_record(sni, random, session_id, padding=0, extra=extra)
     if pad_to is not None and len(record) < pad_to:
         # The padding extension's own 4-byte header counts towards the size.
-        record = _scapy_record(sni, random, session_id, padding=max(0, pad_to - len(record) - 4))
+        padding = max(0, pad_to - len(record) - 4)
+        record = _scapy_record(sni, random, session_id, padding=padding, extra=extra)
     return record
 
 
-def _scapy_record(sni: str, random: bytes, session_id: bytes, padding: int) -> bytes:
+ECH_EXTENSION = 0xFE0D  # encrypted_client_hello (draft-ietf-tls-esni-22, section 5)
+_ECH_OUTER = 0  # ECHClientHelloType outer
+_HKDF_SHA256, _AES_128_GCM = 0x0001, 0x0001
+_ECH_PAYLOAD = 144 + 16  # an encrypted inner ClientHello's usual size, and its tag
+
+
+def grease_ech() -> bytes:
+    """A GREASE ``encrypted_client_hello`` extension body: the outer form, random values.
+
+    ECHClientHello: type outer, a cipher suite (HKDF-SHA256, AES-128-GCM), a
+    config id, an X25519 ``enc`` and a ``payload``, each as the draft lays
+    them out; random, as a client without the server's ECH config sends them.
+    """
+    enc, payload = os.urandom(32), os.urandom(_ECH_PAYLOAD)
+    return (
+        bytes([_ECH_OUTER])
+        + _HKDF_SHA256.to_bytes(2, "big")
+        + _AES_128_GCM.to_bytes(2, "big")
+        + os.urandom(1)
+        + len(enc).to_bytes(2, "big")
+        + enc
+        + len(payload).to_bytes(2, "big")
+        + payload
+    )
+
+
+def _scapy_record(
+    sni: str, random: bytes, session_id: bytes, padding: int, extra: list[bytes] | None = None
+) -> bytes:
     from scapy.layers.tls.extensions import (
         ProtocolName,
         ServerName,
@@ -80,6 +111,7 @@ def _scapy_record(sni: str, random: bytes, session_id: bytes, padding: int) -> b
         TLS_Ext_SignatureAlgorithms,
         TLS_Ext_SupportedGroups,
         TLS_Ext_SupportedVersion_CH,
+        TLS_Ext_Unknown,
     )
     from scapy.layers.tls.handshake import TLSClientHello
     from scapy.layers.tls.keyexchange_tls13 import KeyShareEntry, TLS_Ext_KeyShare_CH
@@ -97,6 +129,7 @@ def _scapy_record(sni: str, random: bytes, session_id: bytes, padding: int) -> b
         ),
         TLS_Ext_ALPN(protocols=[ProtocolName(protocol=b"h2"), ProtocolName(protocol=b"http/1.1")]),
     ]
+    extensions += [TLS_Ext_Unknown(type=ECH_EXTENSION, val=body) for body in extra or []]
     if padding:
         extensions.append(TLS_Ext_Padding(padding=b"\x00" * padding))
     hello = TLSClientHello(

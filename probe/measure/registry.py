@@ -7,6 +7,7 @@ turn, and its judge in ``analysis.registry``.
 
 from probe.config import Config
 from probe.measure.address_check import AddressChecks
+from probe.measure.ech import EchCheck
 from probe.measure.freeze_followup import FreezeFollowUps
 from probe.measure.greyzone import GreyZone
 from probe.measure.http3_offers import Http3Offers
@@ -30,6 +31,7 @@ def round_kinds(
         AddressChecks(),
         GreyZone(),
         FreezeFollowUps(),
+        EchCheck(),
         QuicDownloads(offers),
     ]
     if config.replay is not None and replay_secret is not None:

@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from probe import __version__
 from probe.analysis.control_state import control_state
+from probe.analysis.kind import Series
 from probe.analysis.stages import stage_of
 from probe.analysis.target_verdict import Verdict
 from probe.budget import DataBudget
@@ -74,6 +75,7 @@ class _Snapshot:
     control_states: dict[tuple[str, str, str], str] = field(default_factory=dict)
     froze_after: dict[EntryKey, float] = field(default_factory=dict)  # connection bytes
     network: NetworkState | None = None  # over TCP, as the controls saw it
+    kind_series: list[Series] = field(default_factory=list)  # what the kinds export
 
 
 class MetricsSink:
@@ -252,6 +254,7 @@ class MetricsSink:
                 if (point := freeze_point(e.transfer)) is not None
             },
             network=judgement.network,
+            kind_series=[s for findings in judgement.kinds.values() for s in findings.series()],
         )
 
     # -- the collector ---------------------------------------------------------------
@@ -264,6 +267,8 @@ class MetricsSink:
         yield self._info()
         yield from self._latest(snapshot)
         yield from _verdict_metrics(snapshot.verdicts)
+        for series in snapshot.kind_series:
+            yield _labelled(series.name, series.help, series.labels, series.samples)
         yield from self._budget_metrics()
         if self._reload_ok is not None:
             ok, when = self._reload_ok
