@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 # ``Role.SNI_SWAP``); the one with this name sends the neutral server's own name.
 SWAP_GROUP = "sni-swap"
 SWAP_BASELINE = "swap-innocuous"
+# The swap's server once more with its own name, after the platform names: the taint check.
+TAINT_CHECK = "swap-innocuous-after"
 
 
 class Failure(enum.StrEnum):
@@ -542,6 +544,7 @@ class RoundResult:
     quic: list[TargetResult] = field(default_factory=list)
     quic_not_offered: list[str] = field(default_factory=list)
     ech: list[EchProbe] = field(default_factory=list)  # the ECH check, if configured
+    taint: TargetResult | None = None  # the taint check: the swap's innocuous name, after
 
     def on_transport(self, transport: Transport) -> "RoundResult":
         """The round as one transport saw it: over QUIC, its QUIC entries stand as the
@@ -564,5 +567,6 @@ class RoundResult:
         solo = self.remeasured
         entries = [*self.targets, *([*solo.targets, solo.control] if solo is not None else [])]
         entries += self.quic
+        entries += [self.taint] if self.taint is not None else []
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
         return transfers + sum(r.bytes for r in self.replays)

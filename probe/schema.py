@@ -41,6 +41,7 @@ from probe.analysis.evidence import Evidence
 from probe.analysis.replay_findings import ReplayFindings, ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.sniswap import SwapFindings, SwapOutcome
+from probe.analysis.taint import TaintFindings, TaintOutcome
 from probe.analysis.target_verdict import Verdict, label_of
 from probe.config import Config
 from probe.records import (
@@ -170,6 +171,8 @@ class RoundDocument:
     network_state: NetworkState | None = None
     ech_probes: list[EchProbe] = field(default_factory=list)  # the ECH check's records
     ech: EchSection | None = None  # ... judged: each ClientHello's outcome, one verdict
+    taint: TargetResult | None = None  # the taint check's download (the swap's server, after)
+    taint_check: TaintOutcome | None = None  # ... judged against the swap's innocuous one
 
     def entries_over(self, transport: Transport = Transport.TCP) -> list[JudgedEntry]:
         """The entries of the downloads over ``transport``."""
@@ -193,6 +196,7 @@ class RoundDocument:
             quic=list(self.entries_over(Transport.QUIC)),
             quic_not_offered=self.quic_not_offered,
             ech=self.ech_probes,
+            taint=self.taint,
         )
 
 
@@ -235,7 +239,7 @@ def round_document(
     """The document of one judged round."""
     # Each kind's findings are typed fields of the document: looked up by their type.
     swap, replays = judgement.found(SwapFindings), judgement.found(ReplayFindings)
-    ech = judgement.found(EchFindings)
+    ech, taint = judgement.found(EchFindings), judgement.found(TaintFindings)
     return RoundDocument(
         format=ROUND_FORMAT,
         probe_version=__version__,
@@ -258,6 +262,8 @@ def round_document(
         network_state=judgement.network,
         ech_probes=result.ech,
         ech=ech.section if ech is not None else None,
+        taint=result.taint,
+        taint_check=taint.outcome if taint is not None else None,
     )
 
 

@@ -140,6 +140,7 @@ def test_the_registry_lists_the_kinds_a_config_asks_for(lab: Lab) -> None:
     assert [kind.name for kind in round_kinds(config)] == [
         "sni_swap",
         "address_check",
+        "taint",
         "grey_zone",
         "freeze_followup",
         "ech",

@@ -23,6 +23,7 @@ from probe.lab.truth import (
 )
 from probe.records import Transport
 from probe.schema import decode_round
+from tests.documents import tcp_entries
 from tests.lab_support import (
     TEST_LAB,
     apply,
@@ -202,6 +203,26 @@ def test_the_ech_check_sees_the_rule_of_november_2024(clean: Lab, tmp_path: Path
     failed = next(o for o in ech["outcomes"] if o["variant"] == "ech")
     assert (failed["stage"], failed["failure"]) == ("tls", "tls_timeout")
     assert "the pair is blocked" in ech["reason"]
+
+
+def test_the_taint_check_sees_an_address_slowed_for_any_name_after_a_platforms(
+    clean: Lab,
+) -> None:
+    """Türkiye 2022: after the platform names went to the swap's server, new connections
+    to it are policed whatever their name; the swap itself, opened before, is not."""
+    apply(clean, "taint")
+
+    document = lab_document(clean, "--no-replay", "--timeout", "10")
+
+    taint = document["taint_check"]
+    assert taint["state"] == "slowed" and taint["ratio"] > 10, taint
+    assert 100 < taint["goodput_bytes_per_second"] * 8 / 1000 < 200  # the 150 kbit/s policer
+    entries = {e["name"]: e for e in tcp_entries(document)}
+    banner = entries["pbs-twimg-com"]
+    assert banner["verdict"]["verdict"] == "ok"  # its own server is not tainted
+    assert banner["evidence"]["taint"]["state"] == "slowed"
+    assert "the address is tainted, whatever the name" in banner["verdict"]["reason"]
+    assert "taint" not in (entries["deb-debian-org"].get("evidence") or {})
 
 
 def test_the_quic_sni_filter_blocks_the_triple_for_a_while_after_a_match(

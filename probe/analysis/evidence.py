@@ -15,6 +15,7 @@ from probe.analysis.history import Drop
 from probe.analysis.replay_findings import ReplayOutcome
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.stats import WeheResult
+from probe.analysis.taint import TaintOutcome
 from probe.measure.freeze import FreezePoint
 from probe.records import Failure, FreezeFollowUp, QuicClose, Redirect, VerdictKind
 
@@ -83,6 +84,7 @@ class Evidence:
     # What the round's other measurements of the same name said.
     sni_swap: SwapOutcome | None = None
     address_check: AddressCheckFigures | None = None  # another resolver's address, tried
+    taint: TaintOutcome | None = None  # the swap's server stayed slowed after this name
     alone: AloneFigures | None = None
     replay: list[ReplayOutcome] = field(default_factory=list)
     # Over QUIC, failing where TCP to the same name worked.

@@ -12,12 +12,14 @@ from probe.analysis.greyzone import GreyZoneJudge
 from probe.analysis.kind import KindJudge
 from probe.analysis.replay_findings import ReplayJudge
 from probe.analysis.sniswap import SwapJudge
+from probe.analysis.taint import TaintJudge
 
 
 def round_judges(replay_control_name: str = "") -> list[KindJudge]:
     """``replay_control_name``: the replay test's innocuous name, if it ran."""
     return [
         SwapJudge(),
+        TaintJudge(),
         AddressCheckJudge(),
         GreyZoneJudge(),
         FreezeJudge(),

@@ -50,8 +50,8 @@ def judge_swap(result: RoundResult, network: Network = Network.HEALTHY) -> dict[
 
 
 def _judge(entry: TargetResult, baseline: TargetResult | None, network: Network) -> SwapOutcome:
-    base = None if baseline is None else _measured(baseline)
-    state, ratio = compare(_measured(entry), base, network)
+    base = None if baseline is None else measured_entry(baseline)
+    state, ratio = compare(measured_entry(entry), base, network)
     return SwapOutcome(
         _sni(entry),
         state,
@@ -62,7 +62,8 @@ def _judge(entry: TargetResult, baseline: TargetResult | None, network: Network)
     )
 
 
-def _measured(entry: TargetResult) -> Measured:
+def measured_entry(entry: TargetResult) -> Measured:
+    """A download's side of a comparison (the swap's, the taint check's)."""
     transfer = entry.transfer
     samples = transfer.body_samples() if transfer is not None else []
     stop = transfer.stop_reason if transfer is not None else StopReason.FAILURE

@@ -157,6 +157,33 @@ def _ech_block(plan: RouterPlan, params: Mapping[str, str]) -> None:
     ]
 
 
+def _taint(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """A server address tainted by a ClientHello holding a pattern (Türkiye 2022, Russia 2025).
+
+    For ``seconds`` after such a ClientHello to ``server``, every new TCP
+    connection to that address is policed to ``rate``, whatever its name;
+    connections opened before go on untouched.
+    """
+    if not params["seconds"].isdigit():
+        raise ScenarioError(f"seconds={params['seconds']!r} must be whole seconds, as 600")
+    rate = parse_rate(params["rate"])
+    address = _server_address(params)
+    for pattern in _patterns(params):
+        plan.iptables.append(
+            f"-t mangle -A PREROUTING -p tcp -d {address} --dport 443 -m u32 --u32 "
+            f"{_WHOLE_CLIENT_HELLO} -m string --algo bm --string {pattern} "
+            "-m recent --set --name tpl_taint --rdest".split()
+        )
+    plan.iptables += [
+        f"-t mangle -A PREROUTING -p tcp -d {address} --dport 443 -m conntrack --ctstate NEW "
+        f"-m recent --rcheck --seconds {params['seconds']} --name tpl_taint --rdest "
+        "-j CONNMARK --set-mark 0x20/0x20".split(),
+        f"-A FORWARD -m connmark --mark 0x20/0x20 -m hashlimit --hashlimit-above {rate // 8}b/s "
+        f"--hashlimit-burst {rate // 8 + 256}b --hashlimit-mode srcip,srcport,dstip,dstport "
+        "--hashlimit-name tpl_taint -j DROP".split(),
+    ]
+
+
 def _shape(plan: RouterPlan, params: Mapping[str, str]) -> None:
     for key in params["server"].split("|"):
         plan.server_rates[_server_address({"server": key})] = parse_rate(params["rate"])
@@ -347,6 +374,13 @@ SCENARIOS = {
             "(Russia, November 2024)",
             {"name": topology.ECH_HOST},
             _ech_block,
+        ),
+        Scenario(
+            "taint",
+            "after a ClientHello holding a pattern, police every new connection to that "
+            "server for a while, whatever its name (Türkiye 2022)",
+            {"server": "speedtest", "pattern": _TWITTER, "rate": "150kbit", "seconds": "600"},
+            _taint,
         ),
         Scenario(
             "shape",

@@ -49,6 +49,7 @@ LOSS = label(VerdictKind.THROTTLED, Mechanism.LOSS)
 OWN_TESTS = (SLOW_LINK_POLICING, SNI_LOSS)
 WHITE_LIST = "white-list"
 ECH_BLOCK = "ech-block"
+TAINT = "taint"
 CDN_RESET = "cdn+sni-reset:pattern=twimg.com"
 CDN_BLACKHOLE = "cdn+blackhole:server=twitter"  # the ISP resolver's address for twimg's names
 CDN_CONGESTED = "cdn+congested"
@@ -80,6 +81,9 @@ EXPECTED = {
     # Only the domestic control (yandex) answers: every target blocked by the shutdown.
     WHITE_LIST: _expect(_blocked(Stage.TLS)),
     ECH_BLOCK: _expect(OK),  # the targets send no ECH: the round's `ech` says blocked
+    # The SNI swap's server tainted by the platform names it was sent: only the
+    # connections opened after are policed (the round's `taint_check` says so).
+    TAINT: _expect(OK),
     "cdn": _expect(OK),
     CDN_RESET: _expect(OK, **dict.fromkeys(_TWIMG, _blocked(Stage.TLS))),
     CDN_BLACKHOLE: _expect(OK, **dict.fromkeys(_ON_TWITTERS_SERVER, _blocked(Stage.TCP))),
@@ -116,6 +120,7 @@ EXPECTED_QUIC = {
     FREEZE_EXEMPT: _expect(OK),
     WHITE_LIST: _expect(NOT_MEASURED),
     ECH_BLOCK: _expect(OK),
+    TAINT: _expect(OK),
     "cdn": _expect(OK),
     # No TCP answer, no offer of HTTP/3 learnt in a one-off check: not over QUIC.
     CDN_RESET: _expect(OK, **dict.fromkeys(_TWIMG, NOT_MEASURED)),

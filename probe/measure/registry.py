@@ -15,6 +15,7 @@ from probe.measure.kind import MeasurementKind
 from probe.measure.over_quic import QuicDownloads
 from probe.measure.replay_test import ReplayTest
 from probe.measure.sniswap import SniSwap
+from probe.measure.taint import TaintCheck
 
 
 def round_kinds(
@@ -29,6 +30,7 @@ def round_kinds(
     kinds: list[MeasurementKind] = [
         SniSwap(),
         AddressChecks(),
+        TaintCheck(),
         GreyZone(),
         FreezeFollowUps(),
         EchCheck(),
