@@ -40,6 +40,17 @@ VERDICTS = [
     ("inconclusive", "text"),
     ("platform_refused", "blue"),  # the platform's own HTTP answer: not the network
 ]
+# The round's network as its controls saw it, and each control's own state
+# (ok, frozen, or failed at any other stage), in the order of their codes.
+NETWORK_STATES = [
+    ("healthy", "green"),
+    ("lossy", "yellow"),
+    ("slow", "yellow"),
+    ("failing", "orange"),
+    ("domestic_only", "red"),  # a shutdown or a white list
+]
+CONTROL_STATES = [("ok", "green"), ("freeze", "purple"), ("failed", "red")]
+ECH_VERDICTS = [("ok", "green"), ("blocked", "red"), ("inconclusive", "text")]
 PHASES = [
     ("dns", "DNS", "the query to the resolver whose answer was used"),
     ("connect", "TCP connect", "the TCP handshake"),
@@ -78,12 +89,29 @@ def verdict_code(scope: str, *matchers: str) -> str:
     return "\n+ ".join(terms)
 
 
-def verdict_mappings() -> list[dashboard.ValueMapping]:
+def verdict_mappings(states: Sequence[tuple[str, str]] = VERDICTS) -> list[dashboard.ValueMapping]:
     options = {
         str(code): dashboard.ValueMappingResult(text=name, color=color, index=code - 1)
-        for code, (name, color) in enumerate(VERDICTS, start=1)
+        for code, (name, color) in enumerate(states, start=1)
     }
     return [dashboard.ValueMap(options=options)]
+
+
+def state_code(
+    metric: str, matchers: str, states: Sequence[tuple[str, str]], by: str, label: str = "state"
+) -> str:
+    """One series per ``by`` whose value is the code of its state (1 for the first, ...).
+
+    For a state set whose one current state is 1 (the others 0 or absent): the
+    code of the state at 1. The last state stands for every other value of ``label``.
+    """
+    terms = []
+    named = "|".join(name for name, _ in states[:-1])
+    for code, (name, _) in enumerate(states, start=1):
+        match = f'{label}!~"{named}"' if code == len(states) else f'{label}="{name}"'
+        inner = matchers[:-1] + f", {match}}}"
+        terms.append(f"{code} * max by ({by}) ({metric}{inner} == 1)")
+    return "\nor ".join(terms)
 
 
 def query(expr: str, legend: str = "__auto", ref: str = "A") -> prometheus.Dataquery:
@@ -97,19 +125,26 @@ def query(expr: str, legend: str = "__auto", ref: str = "A") -> prometheus.Dataq
     )
 
 
-def verdict_timeline(title: str, expr: str, legend: str, height: int) -> statetimeline.Panel:
+def verdict_timeline(
+    title: str,
+    expr: str,
+    legend: str,
+    height: int,
+    states: Sequence[tuple[str, str]] = VERDICTS,
+    span: int = 24,
+) -> statetimeline.Panel:
     return (
         statetimeline.Panel()
         .title(title)
         .datasource(DATASOURCE)
         .with_target(query(expr, legend))
-        .mappings(verdict_mappings())
+        .mappings(verdict_mappings(states))
         .color_scheme(board.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
         .show_value(common.VisibilityMode.NEVER)
         .merge_values(True)
         .row_height(0.8)
         .legend(common_builders.VizLegendOptions().show_legend(False))
-        .span(24)
+        .span(span)
         .height(height)
     )
 
@@ -327,6 +362,7 @@ def overview() -> board.Dashboard:
         ),
     ]
     built = section(built, "Rates", rates)
+    built = section(built, "The network and the controls", network_panels())
     built = section(built, "Phases (median over the past hour)", phase_panels())
     return section(
         built,
@@ -337,6 +373,50 @@ def overview() -> board.Dashboard:
             rounds_panel(),
         ],
     )
+
+
+def network_panels() -> list[statetimeline.Panel | timeseries.Panel]:
+    """The round's network state, each control's own, the ECH check and the taint check."""
+    network = state_code("throttle_probe_network_state", probe_selector(), NETWORK_STATES, "probe")
+    controls = state_code(
+        "throttle_probe_control_state", selector(), CONTROL_STATES, "probe, target, transport"
+    )
+    ech = state_code(
+        "throttle_probe_ech_verdict", probe_selector(), ECH_VERDICTS, "probe", label="verdict"
+    )
+    return [
+        verdict_timeline(
+            "Network state (as the controls saw it)",
+            network,
+            "{{probe}}",
+            height=5,
+            states=NETWORK_STATES,
+            span=12,
+        ),
+        verdict_timeline(
+            "ECH check (outer name cloudflare-ech.com with an ECH extension)",
+            ech,
+            "{{probe}}",
+            height=5,
+            states=ECH_VERDICTS,
+            span=12,
+        ),
+        verdict_timeline(
+            "Each control's own state (a frozen or failed control is left out of the figures)",
+            controls,
+            "{{probe}} {{target}} {{transport}}",
+            height=6,
+            states=CONTROL_STATES,
+            span=12,
+        ),
+        timeseries_panel(
+            "Tainted address (the SNI swap's server, after the platform names)",
+            "1 while the swap's server stays slowed for its own name after the platform "
+            "names went to it: the address, not the name, carries the penalty.",
+            [query(f"throttle_probe_address_tainted{probe_selector()}", "{{probe}}")],
+            "none",
+        ),
+    ]
 
 
 def goodput_panel(

@@ -146,7 +146,7 @@ def test_prometheus_scrapes_the_probe_and_loads_the_rules(tmp_path: Path) -> Non
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 10 rules found" in checked.stdout
+    assert "SUCCESS: 11 rules found" in checked.stdout
 
 
 def test_grafana_provisions_the_datasource_and_the_dashboards() -> None:
