@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.analysis import stats
+from probe.measure.loss import LOSS_SLOWDOWN, loses_on_its_own
 from probe.records import ByteSample, Comparison, Failure, StopReason
 
 
@@ -36,6 +37,7 @@ class Measured:
     samples: Sequence[ByteSample]
     failure: str | None
     plateau: bool = False  # it stopped because its rate had held flat
+    loss: float | None = None  # its share of segments out of order (None: no TCP_INFO)
 
 
 def measured(
@@ -43,10 +45,11 @@ def measured(
     samples: Sequence[ByteSample],
     failure: Failure | None,
     stop_reason: StopReason,
+    loss: float | None = None,
 ) -> Measured:
     """A record's side of the comparison."""
     text = None if failure is None else str(failure)
-    return Measured(rate, samples, text, stop_reason == StopReason.PLATEAU)
+    return Measured(rate, samples, text, stop_reason == StopReason.PLATEAU, loss)
 
 
 def compare(
@@ -62,7 +65,7 @@ def compare(
         return Comparison.INCONCLUSIVE, None
     ratio = baseline.rate / this.rate
     if ratio < stats.EXTREME_RATIO:
-        return Comparison.SAME, ratio
+        return _random_loss_of_its_own(this, baseline, ratio), ratio
     if network == Network.DEGRADED or (network == Network.LOSSY and not this.plateau):
         return Comparison.INCONCLUSIVE, ratio
     wehe = stats.wehe_test(
@@ -70,3 +73,15 @@ def compare(
     )
     differentiated = wehe is not None and wehe.decision == "differentiated"
     return (Comparison.SLOWED if differentiated else Comparison.INCONCLUSIVE), ratio
+
+
+def _random_loss_of_its_own(this: Measured, baseline: Measured, ratio: float) -> Comparison:
+    """Under 10x: ``slowed`` when it loses packets of its own and Wehe's test agrees (the
+    July 2024 YouTube pattern, as the verdicts read it), else ``same``."""
+    if ratio < LOSS_SLOWDOWN or this.loss is None or not loses_on_its_own(this.loss, baseline.loss):
+        return Comparison.SAME
+    wehe = stats.wehe_test(
+        stats.throughput_bins(this.samples), stats.throughput_bins(baseline.samples)
+    )
+    differentiated = wehe is not None and wehe.decision == "differentiated"
+    return Comparison.SLOWED if differentiated else Comparison.SAME

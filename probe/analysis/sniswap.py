@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from probe.analysis.compare import Measured, Network, compare, measured
 from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Shown, state_cell
+from probe.measure.loss import loss_density
 from probe.records import (
     SWAP_BASELINE,
     Comparison,
@@ -67,7 +68,8 @@ def measured_entry(entry: TargetResult) -> Measured:
     transfer = entry.transfer
     samples = transfer.body_samples() if transfer is not None else []
     stop = transfer.stop_reason if transfer is not None else StopReason.FAILURE
-    return measured(entry.goodput_bytes_per_second, samples, entry.failure, stop)
+    loss = loss_density([transfer.tcp_info]) if transfer is not None else None
+    return measured(entry.goodput_bytes_per_second, samples, entry.failure, stop, loss)
 
 
 def _sni(entry: TargetResult) -> str:

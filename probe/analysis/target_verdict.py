@@ -51,7 +51,15 @@ from probe.analysis.registry import round_judges
 from probe.analysis.shutdown import DomesticOnly, domestic_only
 from probe.analysis.stages import stage_of
 from probe.measure.freeze import freeze_point
-from probe.measure.loss import OWN_LOSS_RATIO, loss_density, loss_events, loss_ratio
+from probe.measure.loss import (
+    LOSS_SLOWDOWN,
+    OWN_LOSS_RATIO,
+    RANDOM_LOSS_SHARE,
+    loses_on_its_own,
+    loss_density,
+    loss_events,
+    loss_ratio,
+)
 from probe.records import (
     REDIRECT_STATUSES,
     DnsRecord,
@@ -78,7 +86,7 @@ SLOW_NETWORK = 1e6 / 8  # controls slower than 1 Mbit/s (median): the network is
 # it out of order. One control's share swings widely under
 # the same loss (3.8% to 12.5% within the round in
 # tests/data/lab-loss-stalls.json), so the controls are pooled.
-LOSSY_NETWORK = 0.02
+LOSSY_NETWORK = RANDOM_LOSS_SHARE
 # On a slow network a throttled target is held flat at least this many times
 # below the controls' median of the same round, and below the slowest control
 # when both are measured alone. A 150 kbit/s policer on a 3 Mbit/s link shared
@@ -87,15 +95,6 @@ LOSSY_NETWORK = 0.02
 # as the control once alone.
 SLOW_LINK_RATIO = 2.5
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
-# Random loss on a name's flows (YouTube in Russia, July 2024: 2-15x slower, no
-# fixed rate): under OONI's 10x, a target this many times below the slowest
-# control whose share of segments out of order is this many times the
-# controls' (pooled, per segment). Ten times, because under loss that every
-# flow shares one flow's share swings 3-4x by chance (3.8-12.5% within one
-# round in tests/data/lab-loss-stalls.json); the lab's 5% on name-matched
-# flows gave them 65-92% against the controls' 0.07-0.3% (bench/lab_accuracy.py).
-LOSS_SLOWDOWN = 1.5
-DISTINCT_LOSS = 10.0
 # Past 10x, a download with no loss of its own (under OWN_LOSS_RATIO times the
 # controls' share, measure.loss), whose rate
 # swung (coefficient of variation of its throughput bins above this; a policer's
@@ -211,11 +210,6 @@ class Controls:
         """The controls crawl: a slow or congested link (a mobile network, often)."""
         median = self.median
         return median is not None and median < SLOW_NETWORK
-
-    @property
-    def network_failing(self) -> bool:
-        """Most controls fail or they crawl: no target's figures mean anything here."""
-        return self.degraded_reason() is not None
 
     @property
     def network(self) -> Network:
@@ -414,7 +408,7 @@ def _judge_throughput(
     evidence.ratio_to_slowest_control = ratio
     own_loss = _own_loss(transfer, controls, evidence)
     if ratio < stats.EXTREME_RATIO:
-        lossy = _judge_own_random_loss(target, controls, ratio, own_loss, evidence)
+        lossy = _judge_own_random_loss(target, controls, ratio, evidence)
         if lossy is not None:
             return lossy
         return Verdict(
@@ -463,24 +457,23 @@ def _judge_own_random_loss(
     target: TargetResult,
     controls: Controls,
     ratio: float,
-    own_loss: float | None,
     evidence: Evidence,
 ) -> Verdict | None:
     """Under 10x slower, but losing packets of its own: the July 2024 YouTube pattern.
 
     Throttled when it is at least ``LOSS_SLOWDOWN`` below the slowest control,
-    its share of segments out of order is above ``LOSSY_NETWORK`` and
-    ``DISTINCT_LOSS`` times the controls' (per segment, pooled: a control that
-    finished in milliseconds still shows its share), no queue is its own, and
+    it loses packets of its own (``measure.loss.loses_on_its_own``, against the
+    controls' share per segment, pooled: a control that finished in
+    milliseconds still shows its share), no queue is its own, and
     Wehe's test agrees. Its rate held flat (a plateau) makes it a policer that
     leaves more than a tenth of the link; otherwise the mechanism is ``loss``.
     None: not this rule's case.
     """
     transfer, rate = target.transfer, target.goodput_bytes_per_second
     share = evidence.out_of_order_share
-    if transfer is None or rate is None or ratio < LOSS_SLOWDOWN or controls.network_failing:
+    if transfer is None or rate is None or ratio < LOSS_SLOWDOWN:
         return None
-    if own_loss is None or share is None or own_loss < DISTINCT_LOSS or share < LOSSY_NETWORK:
+    if share is None or not loses_on_its_own(share, controls.loss_density):
         return None
     signs = _throttle_signs(transfer, controls)
     if signs.own_queue and signs.probes >= MIN_QUEUE_PROBES:

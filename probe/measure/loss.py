@@ -14,6 +14,19 @@ LOSS_FLOOR = 0.001  # loss events per segment: what a clean download counts as, 
 # A download losing less than this many times the controls' share per segment
 # has no loss of its own: it shares the network's (or has none).
 OWN_LOSS_RATIO = 2.0
+# Out-of-order segments per segment above which a download loses packets at
+# random: clean lab links stay below 0.1%, 2% random loss gives 5-13% (one hole
+# puts every segment in flight behind it out of order).
+RANDOM_LOSS_SHARE = 0.02
+# Random loss on a name's flows (YouTube in Russia, July 2024: 2-15x slower, no
+# fixed rate): a download at least LOSS_SLOWDOWN below its reference whose share
+# out of order is over RANDOM_LOSS_SHARE and DISTINCT_LOSS times the reference's.
+# Ten times, because under loss that every flow shares one flow's share swings
+# 3-4x by chance (3.8-12.5% within one round in tests/data/lab-loss-stalls.json);
+# the lab's 5% on name-matched flows gave them 65-96% against the controls'
+# 0-0.35% (bench/lab_accuracy.py prints the shares per scenario).
+LOSS_SLOWDOWN = 1.5
+DISTINCT_LOSS = 10.0
 
 
 def loss_events(tcp_info: Sequence[TcpInfoSample]) -> int:
@@ -38,6 +51,12 @@ def loss_density(downloads: Sequence[Sequence[TcpInfoSample]]) -> float | None:
         events += loss_events(tcp_info)
         segments += max(0, (tcp_info[-1].segments_in or 0) - (tcp_info[0].segments_in or 0))
     return events / segments if segments > 0 else None
+
+
+def loses_on_its_own(share: float, others: float | None) -> bool:
+    """Whether a download's share of segments out of order (``share``) is random loss of
+    its own, against ``others``' (pooled; None: unknown, read as clean)."""
+    return share > RANDOM_LOSS_SHARE and share / max(others or 0.0, LOSS_FLOOR) >= DISTINCT_LOSS
 
 
 def loss_ratio(download: Sequence[TcpInfoSample], others: float | None) -> float | None:
