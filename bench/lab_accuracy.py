@@ -1,6 +1,6 @@
 """How often is the verdict right, and what does it cost? A confusion matrix from the lab.
 
-    sudo .venv/bin/python bench/lab_accuracy.py [--runs 3] [--scenarios clean,sni-police,...]
+    sudo .venv/bin/python bench/lab_accuracy.py [--runs 3] [--scenario clean]...
                                                 [--history N] [--long ROUNDS]
 
 Every scenario of probe.lab.truth is applied in turn and `lab check` runs
@@ -55,7 +55,12 @@ CLASSES = [str(kind) for kind in VerdictKind]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--scenarios", default=",".join(EXPECTED))
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        dest="scenarios",
+        help="a composition of probe.lab.truth to run (repeat for several; default: all)",
+    )
     parser.add_argument("--history", type=int, default=0, metavar="N")
     parser.add_argument("--long", type=int, default=0, metavar="ROUNDS")
     args = parser.parse_args()
@@ -66,7 +71,7 @@ def main() -> None:
     swap_states: defaultdict[str, Counter[str]] = defaultdict(Counter)
     bytes_by_verdict: defaultdict[str, list[int]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
-        for composition in args.scenarios.split(",") if args.runs else []:
+        for composition in (args.scenarios or list(EXPECTED)) if args.runs else []:
             lab.apply(parse_composition(composition))
             for run in range(args.runs):
                 document = decode_round(lab.check_document(["--no-replay"]))

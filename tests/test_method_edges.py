@@ -28,7 +28,7 @@ from probe.records import (
     TargetResult,
     TcpInfoSample,
 )
-from tests.test_verdict import download
+from tests.test_verdict import download, steady
 
 FAST = 2e6  # bytes per second: 16 Mbit/s, above Wehe's fast-link line of 10 Mbit/s
 SLOW = 1e5  # 0.8 Mbit/s
@@ -442,3 +442,17 @@ def test_a_ten_x_slow_unsteady_download_without_loss_of_its_own_is_judged_alone(
     verdict = judge(stalled(FAST / 20), summarise_controls(controls), alone)
 
     assert verdict.label == label, verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("loss", "baseline_loss", "state"),
+    [(0.5, 0.001, "slowed"), (0.5, 0.06, "same"), (0.015, 0.0, "same"), (None, 0.0, "same")],
+)
+def test_the_swap_reads_random_loss_of_its_own_under_ten_x_as_slowed(
+    loss: float | None, baseline_loss: float, state: str
+) -> None:
+    """3x slower: slowed only when it loses 10x the baseline's share, and over 2%."""
+    slowed = Measured(FAST / 3, steady(FAST / 3), None, loss=loss)
+    baseline = Measured(FAST, steady(FAST), None, loss=baseline_loss)
+
+    assert compare(slowed, baseline)[0] == state

@@ -3,20 +3,29 @@
 Every verdict rests on the controls measured in the same round, under the
 same conditions, and carries the figures it was computed from:
 
-* a failure is ``blocked`` at its stage (dns, tcp, tls, http, stall) when the
-  controls were fine, ``degraded`` when the controls fail or crawl too;
+* only domestic services answering (``analysis.shutdown``) makes every foreign
+  target ``blocked`` at its stage by rule ``shutdown``;
+* a failure is ``blocked`` at its stage (dns, tcp, tls, http, stall, freeze:
+  ``measure.freeze``) when the controls were fine, ``degraded`` when the
+  controls fail or crawl too;
 * an HTTP status of 300 or more is ``platform_refused``: it came over a TLS
   session whose certificate was verified, so the platform's own server sent
   it (a page moved, a country refused, an outage), not the network;
 * DNS tampering is ``blocked`` at stage dns: the system resolver fails for the
   target while it answers for the controls, or answers addresses no other
-  resolver gives and the connection to them fails;
+  resolver gives that are bogons, or that fail the name's certificate or
+  refuse HTTPS while another resolver's address serves it (the address
+  check); resolvers that merely disagree leave the failure to its own stage;
 * a download 10x or more slower than every healthy control (OONI's "extreme"
   throttling; against the slowest control, because unrelated servers differ
   in speed) is suspect; it is ``throttled`` when Wehe's test on the two
   throughput distributions agrees (area between the CDFs >= 50%, or 30% above
   10 Mbit/s, AND a two-sample KS test with p < 0.01), ``inconclusive`` when
-  it does not;
+  it does not; one that swung and lost no more than the controls is measured
+  alone first (a chance stall reads fine alone);
+* under 10x, a target losing packets of its own at random (``measure.loss``),
+  1.5x or more below the slowest control, is ``throttled`` by ``loss`` when
+  Wehe's test agrees (the July 2024 YouTube pattern);
 * the network is ``degraded`` when the controls fail, crawl (median below
   1 Mbit/s) or lose packets at random (over 2% of their segments out of
   order, with no queue to explain it): then a slow target says nothing about
@@ -96,11 +105,11 @@ LOSSY_NETWORK = RANDOM_LOSS_SHARE
 SLOW_LINK_RATIO = 2.5
 MIN_QUEUE_PROBES = 5  # in-band RTT probes (about one a second) to show a queue despite loss
 # Past 10x, a download with no loss of its own (under OWN_LOSS_RATIO times the
-# controls' share, measure.loss), whose rate
-# swung (coefficient of variation of its throughput bins above this; a policer's
-# read 0.46-0.59 in the lab, its TLS records arriving one a second) is measured
-# alone before it is called anything: on a fast lossy link a retransmission
-# time-out or two makes one short download 100x slower by chance.
+# controls' share, measure.loss) whose rate swung (the coefficient of variation
+# of its throughput bins above this; a policer's read 0.46-0.59 in the lab, its
+# TLS records arriving one a second) is measured alone before it is called
+# anything: on a fast lossy link a retransmission time-out or two makes one
+# short download 100x slower by chance.
 UNSTEADY_CV = 0.8
 
 # The resolver gave no answer at all: what a congested link does to a query too.

@@ -31,7 +31,7 @@ from probe.measure.jobs import Job, RoundContext
 from probe.measure.kind import MeasurementKind, RoundInProgress, Turn
 from probe.measure.tcpinfo import read_tcp_info
 from probe.measure.transfer import USER_AGENT, classify
-from probe.records import Failure, FreezeFollowUp, TargetResult
+from probe.records import Failure, FreezeFollowUp, Role, TargetResult
 
 UPLOAD_BYTES = 64 * 1024
 MIN_KEEPALIVE_GOAL = 32 * 1024  # bytes the keep-alive connection should carry at least
@@ -47,7 +47,8 @@ class FreezeFollowUps(MeasurementKind):
         frozen = [
             (job, result, point)
             for job, result in progress.measured
-            if (point := freeze_point(result.transfer)) is not None
+            if job.role in (Role.TARGET, Role.CONTROL)
+            and (point := freeze_point(result.transfer)) is not None
         ]
         if not frozen or progress.interrupted:
             return
