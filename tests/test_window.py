@@ -3,9 +3,10 @@
 import json
 from pathlib import Path
 
-from probe.analysis.target_verdict import judge_round
+from probe.analysis.evidence import Evidence
+from probe.analysis.target_verdict import Verdict, judge_round, throttled
 from probe.analysis.window_verdict import judge_window
-from probe.records import RoundResult
+from probe.records import Mechanism, RoundResult, VerdictKind
 from probe.schema import decode_round
 
 DATA = Path(__file__).parent / "data"
@@ -51,3 +52,16 @@ def test_one_congested_round_does_not_make_the_window_degraded() -> None:
     got = window("congested", "clean", "clean")
 
     assert set(got.values()) == {("ok", None)}
+
+
+def test_most_rounds_throttled_by_loss_make_the_window_throttled_by_loss() -> None:
+    """Under 10x the pooled test cannot reach it; the rounds' own rule did."""
+    lossy = throttled(Mechanism.LOSS, 6e5, "loss", Evidence())
+    fine = Verdict(VerdictKind.OK, "fine")
+    rounds = [recorded("clean")] * 3
+
+    verdicts = judge_window(rounds, [{"x-com": v} for v in (lossy, fine, lossy)])
+
+    window = verdicts["x-com"]
+    assert (window.verdict, window.mechanism) == ("throttled", "loss")
+    assert window.rate_bytes_per_second == 6e5 and "in 2 of 3 rounds" in window.reason

@@ -129,6 +129,9 @@ def _judge(
     slow = [v for v in mine if v.verdict == VerdictKind.THROTTLED and v.evidence.slow_network]
     if len(slow) >= majority:
         return _throttled_on_a_slow_network(slow, len(mine), evidence)
+    lossy = [v for v in mine if v.mechanism == Mechanism.LOSS]  # only a throttle has one
+    if len(lossy) >= majority:
+        return _throttled_by_loss(lossy, len(mine), evidence)
     pooled = _pooled(name, rounds, controls)
     return _judge_throughput(pooled, mine, evidence)
 
@@ -148,6 +151,16 @@ def _throttled_on_a_slow_network(
         f"{mechanism}{at} on a slow network in {len(slow)} of {rounds} rounds",
         evidence,
     )
+
+
+def _throttled_by_loss(lossy: Sequence[Verdict], rounds: int, evidence: Evidence) -> Verdict:
+    """Most rounds caught it losing packets of its own under 10x, where the pooled 10x
+    test cannot reach."""
+    rates = [v.rate_bytes_per_second for v in lossy if v.rate_bytes_per_second is not None]
+    rate = statistics.median(rates) if rates else None
+    at = f" at ~{format_rate(rate)}" if rate is not None else ""
+    reason = f"loss{at}: packets of its own lost at random in {len(lossy)} of {rounds} rounds"
+    return throttled(Mechanism.LOSS, rate, reason, evidence)
 
 
 Pooled = tuple[list[float], list[float], list[float], list[float]]
