@@ -569,4 +569,16 @@ class RoundResult:
         entries += self.quic
         entries += [self.taint] if self.taint is not None else []
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
-        return transfers + sum(r.bytes for r in self.replays)
+        return transfers + sum(r.bytes for r in self.replays) + self._follow_up_bytes()
+
+    def _follow_up_bytes(self) -> int:
+        """What the targets' follow-ups moved: the address checks' downloads, and the
+        freeze follow-ups' keep-alive answers and uploads."""
+        moved = 0
+        for entry in self.targets:
+            if entry.address_check is not None:
+                moved += entry.address_check.transfer.bytes
+            followup = entry.freeze_followup
+            if followup is not None:
+                moved += (followup.keepalive_bytes_in or 0) + (followup.upload_acked or 0)
+        return moved

@@ -72,6 +72,11 @@ def test_the_follow_up_tells_a_frozen_connection_from_a_passing_upload(lab: Lab)
     assert "small requests on one connection froze too" in verdict.reason
     assert "upload went through" in verdict.reason
     assert verdict.evidence.freeze_followup == followup
+    # What the follow-up moved counts in the round's data, as the budget sees it.
+    downloads = sum(t.transfer.bytes for t in result.targets if t.transfer is not None)
+    assert result.bytes_transferred == downloads + followup.upload_acked + (
+        followup.keepalive_bytes_in or 0
+    )
 
 
 def test_a_late_stall_is_no_freeze_and_gets_no_follow_up(lab: Lab) -> None:
