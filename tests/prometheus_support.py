@@ -25,11 +25,16 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def require_prometheus() -> None:
-    missing = [tool for tool in ("prometheus", "promtool", "curl") if shutil.which(tool) is None]
+    require_tools(("prometheus", "promtool", "curl"), "packages prometheus and curl", "Prometheus")
+
+
+def require_tools(tools: Sequence[str], packages: str, what: str) -> None:
+    """Skip with the reason where ``tools`` are missing; in CI that is a failure instead."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
-        reason = f"needs {', '.join(missing)} (Debian packages prometheus and curl)"
+        reason = f"needs {', '.join(missing)} (Debian {packages})"
         if IN_CI:
-            pytest.fail(f"CI must run the Prometheus tests, but it {reason}")
+            pytest.fail(f"CI must run the {what} tests, but it {reason}")
         pytest.skip(reason)
 
 

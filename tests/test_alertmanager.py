@@ -2,7 +2,6 @@
 probe's per-target alerts while its shutdown alert fires (and only that probe's)."""
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.prometheus_support import IN_CI, free_port
+from tests.prometheus_support import free_port, require_tools
 
 pytestmark = pytest.mark.prometheus
 
@@ -21,12 +20,7 @@ BINARY = "prometheus-alertmanager"  # Debian's name for alertmanager
 
 
 def require_alertmanager() -> None:
-    missing = [tool for tool in (BINARY, "amtool") if shutil.which(tool) is None]
-    if missing:
-        reason = f"needs {', '.join(missing)} (Debian package prometheus-alertmanager)"
-        if IN_CI:
-            pytest.fail(f"CI must run the Alertmanager tests, but it {reason}")
-        pytest.skip(reason)
+    require_tools((BINARY, "amtool"), "package prometheus-alertmanager", "Alertmanager")
 
 
 def test_the_config_is_valid() -> None:
