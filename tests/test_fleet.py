@@ -29,9 +29,15 @@ FLEET = Path(__file__).resolve().parent.parent / "deploy" / "fleet"
 PROBES = {"msk-1": ("12389", "RU"), "spb-2": ("8359", "RU")}  # as identity: has them
 PASSWORD = "a password for the agents"
 # Loopback targets cannot be throttled: the one panel that stays empty.
-# Panels with nothing to show on the fleet's loopback probes: no throttling, and no
-# server offering HTTP/3 (so no QUIC handshake to time).
-EMPTY_WITHOUT_THROTTLING = {"Throttled rate, by mechanism", "QUIC handshake"}
+# Panels with nothing to show on the fleet's loopback probes: no throttling, no
+# server offering HTTP/3 (so no QUIC handshake to time), and a targets file without
+# the ECH check or the SNI swap (so no taint check).
+EMPTY_WITHOUT_THROTTLING = {
+    "Throttled rate, by mechanism",
+    "QUIC handshake",
+    "ECH check (outer name cloudflare-ech.com with an ECH extension)",
+    "Tainted address (the SNI swap's server, after the platform names)",
+}
 
 
 def shipped(name: str) -> dict[str, Any]:
