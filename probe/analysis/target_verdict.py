@@ -485,8 +485,10 @@ def _judge_own_random_loss(
     if share is None or not loses_on_its_own(share, controls.loss_density):
         return None
     signs = _throttle_signs(transfer, controls)
-    if signs.own_queue and signs.probes >= MIN_QUEUE_PROBES:
-        return None  # a shaper: its queue, not its losses, is the sign; and it is under 10x
+    if signs.own_queue or _queued_in_band(transfer):
+        # A shaper under 10x drops from its queue too: its queue, not its losses, is
+        # the sign, and the history rule is what catches it.
+        return None
     wehe = stats.wehe_test(stats.throughput_bins(transfer.body_samples()), controls.bins)
     evidence.wehe = wehe
     if wehe is None or wehe.decision != "differentiated":
@@ -504,6 +506,17 @@ def _judge_own_random_loss(
         f"Wehe's test agrees (area {wehe.area:.0%})"
     )
     return throttled(mechanism, rate, reason, evidence)
+
+
+def _queued_in_band(transfer: TransferRecord) -> bool:
+    """The download's own RTT (the kernel's receiver estimate, TCP_INFO) well above its
+    connect: a queue on its path, which random loss does not make."""
+    rtts = [sample.receiver_rtt for sample in transfer.tcp_info if sample.receiver_rtt]
+    base = transfer.round_trip()
+    if not rtts or base is None:
+        return False
+    limit = max(base * stats.RTT_INFLATION, base + stats.RTT_INFLATION_FLOOR)
+    return statistics.median(rtts) > limit
 
 
 def _chance_stall(

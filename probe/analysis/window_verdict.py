@@ -132,7 +132,11 @@ def _judge(
     lossy = [v for v in mine if v.mechanism == Mechanism.LOSS]  # only a throttle has one
     if len(lossy) >= majority:
         return _throttled_by_loss(lossy, len(mine), evidence)
-    pooled = _pooled(name, rounds, controls)
+    # A round whose slow download was measured alone and read fine there was a
+    # chance stall: it does not join the pooled test, where it would read slow.
+    cleared = [_cleared_alone(v.get(name)) for v in verdicts]
+    kept = [(r, c) for r, c, gone in zip(rounds, controls, cleared, strict=True) if not gone]
+    pooled = _pooled(name, [r for r, _ in kept], [c for _, c in kept])
     return _judge_throughput(pooled, mine, evidence)
 
 
@@ -151,6 +155,14 @@ def _throttled_on_a_slow_network(
         f"{mechanism}{at} on a slow network in {len(slow)} of {rounds} rounds",
         evidence,
     )
+
+
+def _cleared_alone(verdict: Verdict | None) -> bool:
+    """An ``ok`` that a solo download gave a round 10x slow: a chance stall."""
+    if verdict is None or verdict.verdict != VerdictKind.OK or verdict.evidence.alone is None:
+        return False
+    ratio = verdict.evidence.ratio_to_slowest_control
+    return ratio is not None and ratio >= stats.EXTREME_RATIO
 
 
 def _throttled_by_loss(lossy: Sequence[Verdict], rounds: int, evidence: Evidence) -> Verdict:
