@@ -162,7 +162,9 @@ def test_sni_policing_shows_as_throttled_targets_at_the_policed_rate(
         assert 100e3 < rates[name] < 200e3, rates
         assert ratios[name] < 0.1, ratios
     assert all(ratios[name] > 0.1 for name in UNTOUCHED), ratios
-    assert min(controls.values()) > 10e6, controls
+    # The controls well clear of the policer (10x its 200 kbit/s ceiling): on a loaded
+    # two-core machine one 512 KiB control has read 6.7 Mbit/s, so no more is asked.
+    assert min(controls.values()) > 10 * 200e3, controls
     # Every query of docs/metrics.md runs; those about throttling find the policed names.
     for query in (q for q in documented if "throttled" in q or "ratio" in q):
         if "== 0" not in query:  # "since when": empty while throttled all along

@@ -445,6 +445,28 @@ def test_a_ten_x_slow_unsteady_download_without_loss_of_its_own_is_judged_alone(
 
 
 @pytest.mark.parametrize(
+    ("alone", "label"),
+    [
+        (None, "inconclusive"),
+        (solo(FAST, FAST), "ok"),  # the probe's own stall, or the server's: gone alone
+        (solo(FAST / 20, FAST), "throttled/unknown"),  # alone as slow: something holds it
+    ],
+)
+def test_a_ten_x_slow_steady_download_that_neither_loses_nor_queues_is_judged_alone(
+    alone: SoloPair | None, label: str
+) -> None:
+    """A throttle drops (a policer) or queues (a shaper): 10x slow with neither, and a
+    steady rate, is what a loaded machine's own stall made of a clean round once."""
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+    target = download("t", "target", FAST / 20)
+    assert target.transfer is not None and loss.loss_events(target.transfer.tcp_info) == 0
+
+    verdict = judge(target, summarise_controls(controls), alone)
+
+    assert verdict.label == label, verdict.reason
+
+
+@pytest.mark.parametrize(
     ("loss", "baseline_loss", "state"),
     [(0.5, 0.001, "slowed"), (0.5, 0.06, "same"), (0.015, 0.0, "same"), (None, 0.0, "same")],
 )

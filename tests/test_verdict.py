@@ -270,7 +270,7 @@ def test_a_window_of_platform_refusals_says_so_and_a_single_one_does_not() -> No
 
 def test_ten_times_slower_without_enough_samples_is_inconclusive() -> None:
     controls = Controls({"c": 5e6}, {}, [5e6], queueing=False, loss_density=0.0, system_dns_ok=True)
-    target = download("t", "target", 18_750)
+    target = download("t", "target", 18_750, lost=30)  # policed: losses of its own
 
     verdict = judge(target, controls)
 
