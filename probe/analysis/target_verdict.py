@@ -181,6 +181,8 @@ class Controls:
     lost_lookups: int = 0  # their DNS queries that went unanswered: the network loses them
     slowest_setup: float | None = None  # their longest TCP connect or TLS handshake (s)
     fastest_connect: float | None = None  # their quickest TCP connect: the path's round trip
+    # their receiver RTT (TCP_INFO) over their connect, median: the queue every flow shares
+    receiver_rtt_inflation: float | None = None
 
     @property
     def setup_retransmitted(self) -> bool:
@@ -304,6 +306,7 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
     lost = sum(1 for entry in entries for r in entry.dns if r.failure in _UNANSWERED)
     setups = [d for entry in entries for d in _setup_durations(entry.transfer)]
     connects = [d for e in entries if e.transfer and (d := e.transfer.duration("connect"))]
+    inflations = [i for e in entries if e.transfer and (i := receiver_rtt_inflation(e.transfer))]
     return Controls(
         rates,
         failures,
@@ -314,6 +317,7 @@ def summarise_controls(entries: Sequence[TargetResult]) -> Controls:
         lost,
         slowest_setup=max(setups, default=None),
         fastest_connect=min(connects, default=None),
+        receiver_rtt_inflation=statistics.median(inflations) if inflations else None,
     )
 
 
@@ -485,7 +489,7 @@ def _judge_own_random_loss(
     if share is None or not loses_on_its_own(share, controls.loss_density):
         return None
     signs = _throttle_signs(transfer, controls)
-    if signs.own_queue or _queued_in_band(transfer):
+    if signs.own_queue or signs.received_queue:
         # A shaper under 10x drops from its queue too: its queue, not its losses, is
         # the sign, and the history rule is what catches it.
         return None
@@ -508,15 +512,31 @@ def _judge_own_random_loss(
     return throttled(mechanism, rate, reason, evidence)
 
 
-def _queued_in_band(transfer: TransferRecord) -> bool:
-    """The download's own RTT (the kernel's receiver estimate, TCP_INFO) well above its
-    connect: a queue on its path, which random loss does not make."""
+def receiver_rtt_inflation(transfer: TransferRecord) -> float | None:
+    """The download's RTT as the kernel's receiver estimates it (TCP_INFO), median, over
+    its connect; None without either."""
     rtts = [sample.receiver_rtt for sample in transfer.tcp_info if sample.receiver_rtt]
     base = transfer.round_trip()
-    if not rtts or base is None:
+    if not rtts or not base:
+        return None
+    return statistics.median(rtts) / base
+
+
+def _queued_in_band(transfer: TransferRecord, controls: Controls) -> bool:
+    """The download's receiver RTT well above its connect, and well above what the
+    controls' show: a queue for it alone, which random loss does not make.
+
+    Against the controls', because on a busy link every flow waits in the
+    same queue: 8 downloads on the lab's 100 Mbit/s, 50 ms path put the
+    controls' receiver RTT at 74-192 ms, and random loss on a name's flows
+    left theirs anywhere in that range.
+    """
+    inflation, base = receiver_rtt_inflation(transfer), transfer.round_trip()
+    if inflation is None or not base:
         return False
-    limit = max(base * stats.RTT_INFLATION, base + stats.RTT_INFLATION_FLOOR)
-    return statistics.median(rtts) > limit
+    limit = max(stats.RTT_INFLATION, 1 + stats.RTT_INFLATION_FLOOR / base)
+    shared = (controls.receiver_rtt_inflation or 1.0) * stats.RTT_INFLATION
+    return inflation > max(limit, shared)
 
 
 def _chance_stall(
@@ -527,7 +547,7 @@ def _chance_stall(
     short download by chance, or the probe's own stall on a loaded machine (a throttle
     drops or queues; 1 in 300 clean rounds under three labs on two cores read 10x slow
     with neither)."""
-    if signs.plateau or signs.own_queue or _queued_in_band(transfer):
+    if signs.plateau or signs.own_queue or signs.received_queue:
         return False
     if own_loss is not None and own_loss >= OWN_LOSS_RATIO:
         return False
@@ -615,6 +635,7 @@ class _ThrottleSigns:
     # share of in-band RTT probes well above its set-up round trip (TCP connect, QUIC handshake)
     rtt_inflated_share: float | None
     own_queue: bool  # that share is high while the controls' is not: a queue for it alone
+    received_queue: bool  # its receiver RTT says the same (_queued_in_band)
     probes: int  # how many in-band RTT probes that share rests on
     plateau: bool  # it stopped because its rate had held flat
 
@@ -636,6 +657,7 @@ def _throttle_signs(transfer: TransferRecord, controls: Controls) -> _ThrottleSi
         losses=loss_events(transfer.tcp_info),
         rtt_inflated_share=share,
         own_queue=own_queue,
+        received_queue=_queued_in_band(transfer, controls),
         probes=len(transfer.rtt_probes),
         plateau=transfer.stop_reason == StopReason.PLATEAU,
     )
