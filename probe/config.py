@@ -274,6 +274,14 @@ class Daemon(_Strict):
     # stretches so that rounds of the latest size fit the day, and measuring
     # pauses until midnight UTC when the next round would overrun it.
     daily_budget: ByteSize = ByteSize(1 << 30)
+    # Seconds after a round that found its SNI swap's address tainted at which
+    # the daemon measures that address again with the innocuous name, to say
+    # for how long it stays slowed (Türkiye 2022: a while; Russia 2025: ten
+    # minutes). Stopped at the first that reads clean; those that would fall
+    # after the next round's start are not run. [] turns it off.
+    taint_retests: Annotated[
+        list[Annotated[float, Field(gt=0, le=86400)]], Field(max_length=10)
+    ] = [60.0, 300.0, 600.0]
 
 
 class Identity(_Strict):

@@ -527,6 +527,24 @@ class Remeasured:
 
 
 @dataclass
+class TaintRetest:
+    """The taint check once more, a while after the round that found the address tainted."""
+
+    after_seconds: float  # since that round finished
+    result: TargetResult
+
+
+@dataclass
+class TaintRetests:
+    """The daemon's re-tests of a tainted address, between two rounds: the later round
+    carries them."""
+
+    round_id: str  # the round that found the address tainted
+    baseline: TargetResult  # that round's innocuous swap download: "before"
+    retests: list[TaintRetest] = field(default_factory=list)
+
+
+@dataclass
 class RoundResult:
     """One round: every target measured concurrently, under the same conditions."""
 
@@ -545,6 +563,8 @@ class RoundResult:
     quic_not_offered: list[str] = field(default_factory=list)
     ech: list[EchProbe] = field(default_factory=list)  # the ECH check, if configured
     taint: TargetResult | None = None  # the taint check: the swap's innocuous name, after
+    # The previous round's tainted address measured again since (the daemon's).
+    taint_retests: TaintRetests | None = None
 
     def on_transport(self, transport: Transport) -> "RoundResult":
         """The round as one transport saw it: over QUIC, its QUIC entries stand as the
@@ -568,6 +588,8 @@ class RoundResult:
         entries = [*self.targets, *([*solo.targets, solo.control] if solo is not None else [])]
         entries += self.quic
         entries += [self.taint] if self.taint is not None else []
+        retests = self.taint_retests
+        entries += [r.result for r in retests.retests] if retests is not None else []
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
         return transfers + sum(r.bytes for r in self.replays) + self._follow_up_bytes()
 

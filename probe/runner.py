@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from probe.analysis.compare import Network
 from probe.analysis.history import TargetHistory
 from probe.analysis.round_judgement import RoundJudgement, judge_all
+from probe.analysis.taint import TaintFindings, judge_retests
 from probe.analysis.target_verdict import Controls, Verdict, round_controls
 from probe.analysis.window_verdict import judge_window
 from probe.budget import DataBudget
@@ -29,11 +30,12 @@ from probe.config import Config
 from probe.measure.http3_offers import Http3Offers
 from probe.measure.jobs import ProgressListener
 from probe.measure.round import measure_round
+from probe.measure.taint import retest_taint
 from probe.measure.timing import Interrupt
-from probe.records import RoundResult, Transport
+from probe.records import SWAP_BASELINE, RoundResult, TaintRetest, TaintRetests, Transport
 from probe.schema import FinishedRound
 from probe.sinks import OutputError, Sink
-from probe.units import format_bytes
+from probe.units import format_bytes, format_duration, format_rate
 
 log = logging.getLogger("throttle-probe")
 
@@ -83,6 +85,7 @@ class Runner:
         self._stopping = asyncio.Event()
         self._random = random.Random()
         self._paced_said = 0.0  # the stretched interval last logged (said again on a change)
+        self._retests: TaintRetests | None = None  # for the next round to carry
         self._stopped_early = False
 
     @property
@@ -138,6 +141,7 @@ class Runner:
                 self._stopped_early = True
                 return
             next_start = started + self._wait_after(finished.result)
+            self._retests = await self._retest_taint(finished, next_start)
 
     async def _guarded_round(self, number: int) -> FinishedRound | None:
         """The round; a run without end survives an unexpected error in one round.
@@ -164,6 +168,7 @@ class Runner:
         progress = self._progress(config) if self._progress else contextlib.nullcontext(None)
         with progress as listener:
             result = await measure_round(config, listener, self._interrupt, secret, self.offers)
+        result.taint_retests, self._retests = self._retests, None
         if self.budget is not None:
             self.budget.add(result.bytes_transferred)
         finished = self._judge(number, result, config)
@@ -214,6 +219,44 @@ class Runner:
             controls[-1].network == Network.HEALTHY,
         )
         return window
+
+    async def _retest_taint(
+        self, finished: FinishedRound, next_start: float
+    ) -> TaintRetests | None:
+        """A run without end measures an address the round found tainted again at each of
+        ``daemon.taint_retests`` seconds after it, until one reads clean or the next
+        round is due: for how long it stays slowed. The next round carries them."""
+        delays = sorted(self.config.daemon.taint_retests)
+        taint = finished.judgement.found(TaintFindings)
+        baseline = next((t for t in finished.result.targets if t.name == SWAP_BASELINE), None)
+        if self.schedule.rounds is not None or not delays or baseline is None:
+            return None
+        if taint is None or taint.outcome is None or not taint.outcome.tainted:
+            return None
+        loop = asyncio.get_running_loop()
+        ended, network = loop.time(), finished.judgement.controls.network
+        retests = TaintRetests(finished.result.round_id, baseline)
+        for delay in delays:
+            if ended + delay >= next_start:
+                break
+            await self._sleep(ended + delay - loop.time())
+            if self.stopping:
+                break
+            measured = await retest_taint(self.config, self._interrupt)
+            if measured is None:
+                break
+            retests.retests.append(TaintRetest(delay, measured))
+            latest = judge_retests(retests, network).retests[-1]
+            log.info(
+                "round %d's tainted address again, %s after: %s (%s)",
+                finished.number,
+                format_duration(delay),
+                latest.failure or format_rate(latest.goodput_bytes_per_second),
+                latest.state,
+            )
+            if not latest.tainted:
+                break
+        return retests if retests.retests else None
 
     def _wait_after(self, result: RoundResult) -> float:
         """Seconds from this round's start to the next's: the interval, paced, with jitter."""

@@ -41,7 +41,7 @@ from probe.analysis.evidence import Evidence
 from probe.analysis.replay_findings import ReplayFindings, ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.sniswap import SwapFindings, SwapOutcome
-from probe.analysis.taint import TaintFindings, TaintOutcome
+from probe.analysis.taint import TaintDuration, TaintFindings, TaintOutcome
 from probe.analysis.target_verdict import Verdict, label_of
 from probe.config import Config
 from probe.records import (
@@ -54,6 +54,7 @@ from probe.records import (
     RoundResult,
     Rule,
     Stage,
+    TaintRetests,
     TargetResult,
     Transport,
     VerdictKind,
@@ -173,6 +174,10 @@ class RoundDocument:
     ech: EchSection | None = None  # ... judged: each ClientHello's outcome, one verdict
     taint: TargetResult | None = None  # the taint check's download (the swap's server, after)
     taint_check: TaintOutcome | None = None  # ... judged against the swap's innocuous one
+    # The previous round's tainted address measured again since (the daemon's re-tests),
+    # and for how long it read slowed.
+    taint_retests: TaintRetests | None = None
+    taint_duration: TaintDuration | None = None
 
     def entries_over(self, transport: Transport = Transport.TCP) -> list[JudgedEntry]:
         """The entries of the downloads over ``transport``."""
@@ -197,6 +202,7 @@ class RoundDocument:
             quic_not_offered=self.quic_not_offered,
             ech=self.ech_probes,
             taint=self.taint,
+            taint_retests=self.taint_retests,
         )
 
 
@@ -264,6 +270,8 @@ def round_document(
         ech=ech.section if ech is not None else None,
         taint=result.taint,
         taint_check=taint.outcome if taint is not None else None,
+        taint_retests=result.taint_retests,
+        taint_duration=taint.duration if taint is not None else None,
     )
 
 

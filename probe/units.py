@@ -1,4 +1,5 @@
-"""Figures as people read them: rates in bits per second, sizes in bytes, times in ms."""
+"""Figures as people read them: rates in bits per second, sizes in bytes, times in ms,
+waits in seconds, minutes or hours."""
 
 
 def format_rate(bytes_per_second: float | None) -> str:
@@ -21,3 +22,13 @@ def format_bytes(count: int) -> str:
 
 def format_ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def format_duration(seconds: float) -> str:
+    """A wait as people say it: "45 s", "5 min", "2 h 10 min"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"

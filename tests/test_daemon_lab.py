@@ -235,6 +235,27 @@ def test_sni_reset_blocks_at_the_tls_stage(
     assert failures.get("tls_reset", 0) >= 3
 
 
+def test_the_daemon_retests_a_tainted_address_to_say_for_how_long(
+    lab: Lab, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """The lab taints the swap's server for 20 s after the platform's ClientHello: the
+    daemon's re-test 1 s after the round finds it slowed still, the one at 40 s clean,
+    and the next round carries both (its metric says 1 s, at least)."""
+    apply(lab, "taint:seconds=20")
+    config = yaml.safe_load(files["targets"].read_text())
+    config["daemon"].update(interval=70, taint_retests=[1, 40])
+    retesting = dict(files, targets=tmp_path / "targets.yaml")
+    retesting["targets"].write_text(yaml.safe_dump(config))
+    measured = Measured(lab, retesting, tmp_path)
+    with measured as prometheus:
+        tainted = prometheus.wait_for("throttle_probe_address_tainted_for_seconds", 180)
+        log = measured.daemon.log()
+
+    assert [float(sample["value"][1]) for sample in tainted] == [1.0]
+    said = re.findall(r"round 1's tainted address again, (\d+) s after: .* \((\w+)\)", log)
+    assert said == [("1", "slowed"), ("40", "same")], log
+
+
 @pytest.mark.parametrize(
     ("composition", "rounds", "timeout"),
     [("clean", 10, 60), ("loss", 10, 120), ("congested", 3, 150)],

@@ -6,10 +6,11 @@ swap, the grey zone, QUIC) measures its downloads with these.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -17,7 +18,12 @@ from urllib.parse import urlsplit
 from probe.config import Config, ResolverSpec
 from probe.measure.dns import ResolverSet, resolve
 from probe.measure.timing import Clock, Interrupt
-from probe.measure.transfer import TransferSettings, download
+from probe.measure.transfer import (
+    TransferSettings,
+    download,
+    make_ssl_context,
+    make_unverified_ssl_context,
+)
 from probe.records import (
     DnsRecord,
     Failure,
@@ -140,6 +146,23 @@ class RoundContext:
     listener: ProgressListener
     interrupt: Interrupt
     slots: asyncio.Semaphore  # the round's downloads at once (settings.concurrency)
+
+
+@contextlib.asynccontextmanager
+async def round_context(
+    config: Config, listener: ProgressListener, interrupt: Interrupt
+) -> AsyncIterator[RoundContext]:
+    """What a round's downloads share, its resolvers open for as long as it lasts."""
+    async with ResolverSet(config.resolver_specs(), config.settings.timeouts.dns) as resolvers:
+        yield RoundContext(
+            config,
+            resolvers,
+            make_ssl_context(config.settings.ca_bundle),
+            make_unverified_ssl_context(),
+            listener,
+            interrupt,
+            asyncio.Semaphore(config.settings.concurrency),
+        )
 
 
 async def measure_job(job: Job, shared: RoundContext) -> TargetResult:

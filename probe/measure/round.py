@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Sequence
 
 from probe.config import Config
-from probe.measure.dns import ResolverSet, look_up_https
+from probe.measure.dns import look_up_https
 from probe.measure.http3_offers import Http3Offers
 from probe.measure.jobs import (
     Job,
@@ -21,12 +21,12 @@ from probe.measure.jobs import (
     Silent,
     measure_job,
     now_iso,
+    round_context,
     target_jobs,
 )
 from probe.measure.kind import MeasurementKind, RoundInProgress, Turn
 from probe.measure.registry import round_kinds
 from probe.measure.timing import Clock, Interrupt
-from probe.measure.transfer import make_ssl_context, make_unverified_ssl_context
 from probe.records import RoundResult, TargetResult
 
 
@@ -48,17 +48,7 @@ async def measure_round(
     """
     kinds = round_kinds(config, offers, replay_secret) if kinds is None else kinds
     result = RoundResult(now_iso(), "", False, [], round_id=secrets.token_hex(8))
-    specs = config.resolver_specs()
-    async with ResolverSet(specs, config.settings.timeouts.dns) as resolvers:
-        shared = RoundContext(
-            config,
-            resolvers,
-            make_ssl_context(config.settings.ca_bundle),
-            make_unverified_ssl_context(),
-            listener or Silent(),
-            interrupt or Interrupt(),
-            asyncio.Semaphore(config.settings.concurrency),
-        )
+    async with round_context(config, listener or Silent(), interrupt or Interrupt()) as shared:
         targets = target_jobs(config)
         jobs = [job for job in targets if job.over_tcp]
         jobs += [

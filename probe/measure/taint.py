@@ -9,11 +9,15 @@ same object from the same address once more with the server's own name, on
 a new connection. ``analysis.taint`` compares it with the swap's innocuous
 download, which ran before the platform names had been seen: slowed means
 the address carries the names' penalty now, whatever name comes.
+``retest_taint`` is the same download outside a round: the daemon's re-tests
+a few minutes later, which say for how long.
 """
 
-from probe.measure.jobs import Job, measure_job
+from probe.config import Config, SniSwap
+from probe.measure.jobs import Job, Silent, measure_job, round_context
 from probe.measure.kind import MeasurementKind, RoundInProgress, Turn
-from probe.records import SWAP_BASELINE, SWAP_GROUP, TAINT_CHECK, Role
+from probe.measure.timing import Interrupt
+from probe.records import SWAP_BASELINE, SWAP_GROUP, TAINT_CHECK, Role, TargetResult
 
 
 class TaintCheck(MeasurementKind):
@@ -28,5 +32,17 @@ class TaintCheck(MeasurementKind):
         ]
         if swap is None or baseline is None or not suspects or progress.interrupted:
             return
-        job = Job(TAINT_CHECK, SWAP_GROUP, Role.SNI_SWAP, swap.url, verify=False)
-        progress.result.taint = await measure_job(job, progress.shared)
+        progress.result.taint = await measure_job(_taint_job(swap), progress.shared)
+
+
+def _taint_job(swap: SniSwap) -> Job:
+    return Job(TAINT_CHECK, SWAP_GROUP, Role.SNI_SWAP, swap.url, verify=False)
+
+
+async def retest_taint(config: Config, interrupt: Interrupt) -> TargetResult | None:
+    """The taint check alone, outside a round (the daemon's re-tests: for how long does the
+    address stay slowed?); None without an SNI swap to take its server from."""
+    if config.sni_swap is None:
+        return None
+    async with round_context(config, Silent(), interrupt) as shared:
+        return await measure_job(_taint_job(config.sni_swap), shared)
