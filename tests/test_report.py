@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from probe.records import RoundResult
+from probe.records import Failure, RoundResult
 from probe.sinks.archive import ArchiveSink
 from tests.test_metrics import finished, recorded
 
@@ -110,6 +110,51 @@ def test_reanalyse_shows_where_the_current_code_disagrees(archive: Path, tmp_pat
             "now": "throttled/policing",
         }
     ]
+
+
+def failed_at_tls(result: RoundResult, keep: str | None = None) -> RoundResult:
+    """Every download but ``keep``'s failing at the TLS stage; ``keep`` served at home."""
+    for entry in result.targets:
+        if keep is not None and entry.name == keep:
+            entry.domestic = True
+        elif keep is not None or entry.name == "speed-cloudflare-com":
+            entry.failure = Failure.TLS_TIMEOUT
+            if entry.transfer is not None:
+                entry.transfer.failure, entry.transfer.samples = Failure.TLS_TIMEOUT, []
+                entry.transfer.goodput_bytes_per_second = None
+    return result
+
+
+def test_the_network_and_the_controls_states_become_stretches(tmp_path: Path) -> None:
+    """A control failing for two rounds, and a white list in the second: both are told
+    apart from the targets' episodes, with the rounds' ids to check them against."""
+    story = [
+        recorded("lab-clean.json"),
+        failed_at_tls(recorded("lab-clean.json")),
+        failed_at_tls(recorded("lab-clean.json"), keep="mirror-yandex-ru"),
+        recorded("lab-clean.json"),
+    ]
+    sink = ArchiveSink(tmp_path, "lab", max_total_bytes=10**9)
+    for index, result in enumerate(story):
+        sink.round_finished(finished(at(result, 15 * index, f"round{index}")))
+    sink.close()
+
+    done = report(str(tmp_path), "--json")
+
+    assert done.returncode == 0, done.stderr
+    states = json.loads(done.stdout)["states"]
+    by_subject: dict[str, list[tuple[str, int]]] = {}
+    for stretch in states:
+        by_subject.setdefault(stretch["subject"], []).append((stretch["state"], stretch["rounds"]))
+    assert by_subject["network"] == [("healthy", 2), ("domestic_only", 1), ("healthy", 1)]
+    assert by_subject["control speed-cloudflare-com"] == [("ok", 1), ("tls", 2), ("ok", 1)]
+    assert by_subject["control mirror-yandex-ru"] == [("ok", 4)]
+    shutdown = next(s for s in states if s["state"] == "domestic_only")
+    assert (shutdown["first_round_id"], shutdown["last_round_id"]) == ("round2", "round2")
+    assert states[0]["subject"] == "network"  # the network first, then the controls
+    table = report(str(tmp_path))
+    assert "The network, the controls and the checks" in table.stdout
+    assert "domestic_only" in table.stdout
 
 
 def test_rotated_torn_and_mixed_archives_read_with_warnings(archive: Path) -> None:
@@ -215,3 +260,4 @@ def test_the_html_page_renders_its_pictures_and_asks_for_nothing(
     assert 'data-images="loaded 2"' in dom.stdout, dom.stderr[-2000:]  # two groups, both drawn
     assert _Recorder.requests == ["/report.html"]  # the page alone: no picture, icon or style
     assert "throttled/policing" in dom.stdout and "every verdict stands" in dom.stdout
+    assert "The network, the controls and the checks" in dom.stdout

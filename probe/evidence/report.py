@@ -2,7 +2,7 @@
 
 Reads archive files (or folders of them), keeps the rounds within
 ``--since``/``--until``, and hands them to the analysis (``episodes``,
-``reanalyse``). The terminal table, the JSON document and the HTML page are
+``reanalyse``, ``state_episodes``). The terminal table, the JSON document and the HTML page are
 three views of the same ``Report``.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from probe import __version__
 from probe.evidence.archive import NotAnArchive, TornLine, UnreadableEntry, read_entries
 from probe.evidence.episodes import Difference, Episode, episodes, reanalyse
+from probe.evidence.state_episodes import StateEpisode, state_episodes
 from probe.schema import ArchiveEntry
 
 FORMAT = "throttle-probe.report/1"
@@ -32,6 +33,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     reanalysed: int | None = None  # rounds judged again (None: not asked)
     differences: list[Difference] = field(default_factory=list)
+    # The network's state, each control's own and the checks', over the same rounds.
+    states: list[StateEpisode] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class Report:
             "first_round": self.entries[0].started_at if self.entries else None,
             "last_round": self.entries[-1].finished_at if self.entries else None,
             "episodes": [episode.summary() for episode in self.episodes],
+            "states": [stretch.summary() for stretch in self.states],
             "reanalysis": None
             if self.reanalysed is None
             else {
@@ -68,7 +72,7 @@ def build_report(
     found = episodes(entries)
     if target is not None:
         found = [e for e in found if e.target == target]
-    report = Report(entries, found, notes)
+    report = Report(entries, found, notes, states=[] if target else state_episodes(entries))
     if again:
         report.reanalysed, report.differences = reanalyse(entries)
         if target is not None:

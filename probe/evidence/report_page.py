@@ -16,6 +16,7 @@ from typing import Any
 from probe import __version__
 from probe.evidence.episodes import Episode
 from probe.evidence.report import Report
+from probe.evidence.state_episodes import StateEpisode
 from probe.records import Role, Transport
 from probe.sinks.plot import pyplot
 from probe.units import format_rate
@@ -57,6 +58,7 @@ img {{ max-width: 100%; }}
 <p>{_scope(report)}</p>
 <h2>Episodes</h2>
 {_episodes_table(report.episodes)}
+{_states_table(report.states)}
 <h2>Throughput of targets against controls</h2>
 {pictures or "<p>No round with a measured goodput.</p>"}
 {_reanalysis(report)}
@@ -103,6 +105,35 @@ def _episodes_table(found: list[Episode]) -> str:
             f"<td>{format_rate(summary['controls_bytes_per_second'])}</td></tr>"
         )
     return "<table>" + "\n".join(rows) + "</table>"
+
+
+def _states_table(states: list[StateEpisode]) -> str:
+    if not states:
+        return ""
+    rows = [
+        "<tr><th>subject</th><th>state</th><th>from</th><th>to</th><th>rounds</th>"
+        "<th>rounds' ids</th></tr>"
+    ]
+    for stretch in states:
+        tone = "" if stretch.usual else ' class="blocked"'
+        ids = (
+            stretch.round_ids[0]
+            if stretch.rounds == 1
+            else (f"{stretch.round_ids[0]} ... {stretch.round_ids[-1]}")
+        )
+        rows.append(
+            f"<tr><td>{html.escape(stretch.subject)}</td>"
+            f"<td{tone}>{html.escape(stretch.state)}</td>"
+            f"<td>{html.escape(stretch.start)}</td><td>{html.escape(stretch.end)}</td>"
+            f"<td>{stretch.rounds}</td><td>{html.escape(ids)}</td></tr>"
+        )
+    return (
+        "<h2>The network, the controls and the checks</h2>\n<p>The network's state "
+        "(<b>domestic_only</b>: only domestic services answered, a shutdown or a white "
+        "list), each control's own (<b>freeze</b>: its download stopped dead, as foreign "
+        "hosting did in Russia in 2025), the ECH check's verdict and the taint check's.</p>"
+        "\n<table>" + "\n".join(rows) + "</table>"
+    )
 
 
 def _reanalysis(report: Report) -> str:

@@ -197,7 +197,8 @@ class RoundCounter:
 
 
 def report_tables(console: Console, report: "Report") -> None:
-    """``throttle-probe report``: the episodes per target, then the re-analysis."""
+    """``throttle-probe report``: the episodes per target, the network's and the controls'
+    states, then the re-analysis."""
     summary = report.document()
     console.print(
         f"{summary['rounds']} rounds from {summary['first_round']} to {summary['last_round']}",
@@ -219,6 +220,8 @@ def report_tables(console: Console, report: "Report") -> None:
             format_rate(row["controls_bytes_per_second"]),
         )
     console.print(table)
+    if report.states:
+        console.print(_states_table(report))
     if report.reanalysed is not None:
         console.print(
             f"Judged again with this version: {report.reanalysed} rounds, "
@@ -231,6 +234,23 @@ def report_tables(console: Console, report: "Report") -> None:
                 f"{difference.recorded}, now {difference.now}",
                 highlight=False,
             )
+
+
+def _states_table(report: "Report") -> Table:
+    """The network's, the controls' and the checks' own states over the report's rounds."""
+    table = Table(title="The network, the controls and the checks", title_justify="left")
+    for column in ("subject", "state", "from", "to", "rounds"):
+        table.add_column(column, no_wrap=column != "subject")
+    for stretch in report.states:
+        style = "green" if stretch.usual else "bold red"
+        table.add_row(
+            stretch.subject,
+            f"[{style}]{stretch.state}[/{style}]",
+            stretch.start[:19],
+            stretch.end[:19],
+            str(stretch.rounds),
+        )
+    return table
 
 
 def render_round(console: Console, result: RoundResult, judgement: RoundJudgement) -> None:
