@@ -479,6 +479,13 @@ def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str,
     help="Also write one self-contained page (needs [plot]).",
 )
 @click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the per-round figures to FILE and the episodes beside it "
+    "(FILE with .episodes before its suffix).",
+)
+@click.option(
     "--reanalyse",
     is_flag=True,
     help="Judge every round again with this version and show where it differs.",
@@ -490,6 +497,7 @@ def report(
     target: str | None,
     as_json: bool,
     html_file: Path | None,
+    csv_file: Path | None,
     reanalyse: bool,
 ) -> None:
     """Read archives (files or folders from --archive) back as episodes per target.
@@ -503,6 +511,8 @@ def report(
 
     if html_file is not None:
         _check_html_file(html_file)
+    if csv_file is not None and not csv_file.parent.is_dir():
+        _fail(f"--csv: the folder {csv_file.parent} does not exist.", EXIT_USAGE)
     try:
         start = None if since is None else parse_time(since, "--since")
         end = None if until is None else parse_time(until, "--until")
@@ -525,6 +535,14 @@ def report(
         except OSError as error:
             _fail(f"Cannot write {html_file}: {os_reason(error)}.", EXIT_FAILED)
         click.echo(f"Report written to {html_file}", err=True)
+    if csv_file is not None:
+        from probe.evidence.report_csv import write_csv
+
+        try:
+            written = write_csv(built, csv_file)
+        except OSError as error:
+            _fail(f"Cannot write {csv_file}: {os_reason(error)}.", EXIT_FAILED)
+        click.echo(f"Figures written to {' and '.join(map(str, written))}", err=True)
 
 
 def _check_html_file(path: Path) -> None:

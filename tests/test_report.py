@@ -1,10 +1,12 @@
 """``throttle-probe report`` over archives of recorded lab rounds; its page in Chromium."""
 
 import contextlib
+import csv
 import datetime
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,6 +159,35 @@ def test_the_network_and_the_controls_states_become_stretches(tmp_path: Path) ->
     assert "domestic_only" in table.stdout
 
 
+def test_csv_gives_the_rounds_figures_and_the_episodes_for_ones_own_charts(
+    archive: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "figures.csv"
+
+    done = report(str(archive), "--csv", str(out), "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert f"Figures written to {out} and {tmp_path / 'figures.episodes.csv'}" in done.stderr
+    with out.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    with (tmp_path / "figures.episodes.csv").open(newline="") as file:
+        episodes = list(csv.DictReader(file))
+    assert len({r["round_id"] for r in rows}) == len(STORY)
+    policed = [r for r in rows if r["target"] == "pbs-twimg-com" and r["round_id"] == "round1"]
+    assert [(r["verdict"], r["mechanism"], r["window_verdict"]) for r in policed] == [
+        ("throttled", "policing", "throttled/policing")
+    ]
+    assert 100e3 < float(policed[0]["goodput_bit_per_second"]) < 200e3
+    assert float(policed[0]["ratio_to_slowest_control"]) > 10
+    assert {r["role"] for r in rows} == {"target", "control"}
+    assert len(episodes) == len(json.loads(done.stdout)["episodes"])
+    throttled = next(e for e in episodes if e["verdict"] == "throttled")
+    assert throttled["representative_round_id"] in ("round1", "round2")
+    assert "Wehe on pooled samples" in throttled["reason"]
+    missing = report(str(archive), "--csv", str(tmp_path / "no" / "such.csv"))
+    assert missing.returncode == 2 and "--csv: the folder" in missing.stderr
+
+
 def test_rotated_torn_and_mixed_archives_read_with_warnings(archive: Path) -> None:
     torn = archive / "rounds-later.jsonl"
     torn.write_text(
@@ -231,9 +262,28 @@ def serving(page: bytes) -> Iterator[int]:
 
 
 @pytest.mark.chromium
-def test_the_html_page_renders_its_pictures_and_asks_for_nothing(
+def chromium_run(chromium: str, profile: Path, url: str, *mode: str) -> str:
+    """Headless Chromium 1000 px wide on ``url`` in ``mode`` (--dump-dom, --screenshot=F)."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    flags += ["--disable-background-networking", "--disable-component-update"]
+    flags += ["--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars"]
+    flags += ["--window-size=1000,1600", "--virtual-time-budget=5000", *mode]
+    done = subprocess.run([chromium, *flags, url], capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """A PNG's width and height, from its IHDR chunk."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_html_page_reads_at_a_glance_and_asks_for_nothing(
     archive: Path, tmp_path: Path
 ) -> None:
+    """The page in a real headless Chromium at 1000 px: every picture decoded, nothing
+    wider than the window, no request but the page's own, and a screenshot of it."""
     chromium = shutil.which("chromium")
     if chromium is None:
         if os.environ.get("CI") == "true":
@@ -243,21 +293,46 @@ def test_the_html_page_renders_its_pictures_and_asks_for_nothing(
     done = report(str(archive), "--reanalyse", "--html", str(page))
     assert done.returncode == 0, done.stderr
     text = page.read_text()
-    assert "http://" not in text and "https://" not in text  # nothing to fetch from anywhere
+    # Nothing to fetch from anywhere: an address only in a link to a source.
+    assert not re.search(r"https?://", re.sub(r'<a href="https://[^"]+">', "", text))
+    images = text.count("<img ")
+    assert images >= 4  # the timeline, the policed episodes' rounds, the groups' rates
 
     with serving(text.encode()) as port:
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-        flags += ["--disable-background-networking", "--disable-component-update"]
-        flags += ["--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}"]
-        flags += ["--virtual-time-budget=5000", "--dump-dom"]
-        dom = subprocess.run(
-            [chromium, *flags, f"http://127.0.0.1:{port}/report.html"],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        url = f"http://127.0.0.1:{port}/report.html"
+        dom = chromium_run(chromium, tmp_path / "chromium", url, "--dump-dom")
+        shot = tmp_path / "report.png"
+        chromium_run(chromium, tmp_path / "chromium", url, f"--screenshot={shot}")
 
-    assert 'data-images="loaded 2"' in dom.stdout, dom.stderr[-2000:]  # two groups, both drawn
-    assert _Recorder.requests == ["/report.html"]  # the page alone: no picture, icon or style
-    assert "throttled/policing" in dom.stdout and "every verdict stands" in dom.stdout
-    assert "The network, the controls and the checks" in dom.stdout
+    assert f'data-images="loaded {images}"' in dom  # every picture decoded
+    assert 'data-fits="fits"' in dom  # no horizontal scroll at 1000 px
+    assert set(_Recorder.requests) == {"/report.html"}  # no picture, icon or style fetched
+    assert png_size(shot.read_bytes()) == (1000, 1600)
+    assert "throttled/policing" in dom and "every verdict stands" in dom
+    assert "pbs-twimg-com and twitter-com (twitter) were throttled (policing) to about 1" in dom
+    assert "What happened, episode by episode" in dom and "Each target over time" in dom
+    assert "The network, the controls and the checks" in dom
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2's relative luminance of "#rrggbb"."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_every_text_colour_of_the_page_reads_on_white() -> None:
+    """WCAG AA: 4.5:1 at least for body text, against the page's white; and the style
+    uses no text colour but these."""
+    from probe.evidence import report_page
+
+    palette = {
+        report_page.TEXT,
+        report_page.MUTED,
+        report_page.ALARM,
+        report_page.WARN,
+        report_page.INFO,
+    }
+    for colour in palette:
+        assert 1.05 / (relative_luminance(colour) + 0.05) >= 4.5, colour
+    assert set(re.findall(r"\bcolor: (#[0-9a-f]{6})", report_page._STYLE)) == palette

@@ -193,7 +193,8 @@ def _judge_throughput(pooled: Pooled, mine: Sequence[Verdict], evidence: Evidenc
     evidence.goodput_bytes_per_second = rate
     evidence.slowest_control_bytes_per_second = controls
     evidence.ratio_to_slowest_control, evidence.wehe = ratio, wehe
-    measured = f"median {format_rate(rate)} over {len(target_rates)} rounds"
+    count = len(target_rates)
+    measured = f"median {format_rate(rate)} over {count} round{'s' if count > 1 else ''}"
     if ratio < stats.EXTREME_RATIO:
         return Verdict(
             VerdictKind.OK, f"{measured}; controls {format_rate(controls)}", evidence=evidence

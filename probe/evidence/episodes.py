@@ -31,6 +31,11 @@ class Episode:
     controls: list[float] = field(default_factory=list)  # the controls' medians
     round_ids: list[str] = field(default_factory=list)
     transport: Transport = Transport.TCP  # what carried the downloads judged
+    ratios: list[float] = field(default_factory=list)  # the window's ratio to the controls
+    # The window verdict of the episode's middle round, its reason and evidence: what a
+    # reader checks (``representative_round`` names that round).
+    representative: Verdict | None = None
+    representative_round: str = ""
 
     @property
     def label(self) -> str:
@@ -56,6 +61,9 @@ class Episode:
             "controls_bytes_per_second": _median(self.controls),
             "first_round_id": self.round_ids[0] if self.round_ids else None,
             "last_round_id": self.round_ids[-1] if self.round_ids else None,
+            "ratio_to_controls": _median(self.ratios),
+            "reason": self.representative.reason if self.representative else None,
+            "representative_round_id": self.representative_round or None,
         }
 
 
@@ -63,16 +71,26 @@ def episodes(entries: Iterable[ArchiveEntry]) -> list[Episode]:
     """Every target's episodes over each transport, by target, then by time."""
     open_episodes: dict[tuple[str, Transport], Episode] = {}
     done: list[Episode] = []
+    middles: dict[int, list[Verdict]] = {}  # each episode's window verdicts, for its middle
     for entry in sorted(entries, key=lambda e: e.started_at):
         for transport in Transport:
-            for episode in _continue(open_episodes, entry, transport):
+            for episode in _continue(open_episodes, entry, transport, middles):
                 done.append(episode)
     done.extend(open_episodes.values())
+    for episode in done:
+        verdicts = middles.pop(id(episode), [])
+        if verdicts:
+            middle = len(verdicts) // 2
+            episode.representative = verdicts[middle]
+            episode.representative_round = episode.round_ids[middle]
     return sorted(done, key=lambda e: (e.target, e.transport != Transport.TCP, e.start))
 
 
 def _continue(
-    open_episodes: dict[tuple[str, Transport], Episode], entry: ArchiveEntry, transport: Transport
+    open_episodes: dict[tuple[str, Transport], Episode],
+    entry: ArchiveEntry,
+    transport: Transport,
+    middles: dict[int, list[Verdict]],
 ) -> list[Episode]:
     """Add ``entry``'s window verdicts over ``transport`` to the open episodes; the ones it ends."""
     ended = []
@@ -98,6 +116,10 @@ def _continue(
             current.rates.append(verdict.rate_bytes_per_second)
         if controls is not None:
             current.controls.append(controls)
+        ratio = verdict.evidence.ratio_to_slowest_control
+        if ratio is not None:
+            current.ratios.append(ratio)
+        middles.setdefault(id(current), []).append(verdict)
     return ended
 
 
