@@ -20,6 +20,7 @@ import pytest
 
 from probe.records import Failure, RoundResult
 from probe.sinks.archive import ArchiveSink
+from tests.documents import png_size
 from tests.test_metrics import finished, recorded
 
 START = datetime.datetime(2026, 3, 10, 6, 0, tzinfo=datetime.UTC)
@@ -271,12 +272,6 @@ def chromium_run(chromium: str, profile: Path, url: str, *mode: str) -> str:
     done = subprocess.run([chromium, *flags, url], capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """A PNG's width and height, from its IHDR chunk."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def test_the_html_page_reads_at_a_glance_and_asks_for_nothing(

@@ -13,30 +13,24 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from probe.analysis import stats
-from probe.evidence.story import FREEZE, SHUTDOWN, moment, timeline_state
-from probe.records import Role, TargetResult, Transport, VerdictKind
+from probe.evidence.story import moment
+from probe.records import Role, Transport, VerdictKind
 from probe.schema import ArchiveEntry
-from probe.sinks.plot import pyplot
-from probe.units import format_rate
+from probe.sinks.plot import (
+    CONTROL_COLOUR,
+    DPI,
+    WIDTH_INCHES,
+    draw_download,
+    pyplot,
+    rate_axis,
+    throughput_series,
+)
+from probe.sinks.states import STATE_COLOURS, shown_state
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-# One colour per state, distinct in print and for the common colour blindnesses
-# (throttled orange, blocked red, freeze purple, shutdown black).
-STATE_COLOURS = {
-    VerdictKind.OK: "#2e7d32",
-    VerdictKind.THROTTLED: "#e65100",
-    VerdictKind.BLOCKED: "#b71c1c",
-    FREEZE: "#6a1b9a",
-    SHUTDOWN: "#000000",
-    VerdictKind.DEGRADED: "#f9a825",
-    VerdictKind.INCONCLUSIVE: "#9e9e9e",
-    VerdictKind.PLATFORM_REFUSED: "#1565c0",
-}
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # matplotlib's day 0
-WIDTH_INCHES, DPI = 10.0, 100  # 1000 px wide: a terminal user's image viewer, an A4 page
 
 
 def timeline_png(entries: Sequence[ArchiveEntry]) -> bytes | None:
@@ -89,7 +83,7 @@ def _bands(entries: Sequence[ArchiveEntry]) -> dict[str, list[tuple[float, float
             for name, verdict in verdicts.items():
                 shown = name if transport == Transport.TCP else f"{name} over QUIC"
                 detail = verdict.mechanism or verdict.stage
-                state = timeline_state(verdict.verdict, detail, verdict.rule)
+                state = shown_state(verdict.verdict, detail, verdict.rule)
                 bands[shown].append((start, max(end, start + 1e-5), state))
     return dict(bands)
 
@@ -101,7 +95,7 @@ def _days(when: datetime.datetime) -> float:
 
 def round_png(entry: ArchiveEntry, target: str, transport: Transport) -> bytes | None:
     """One round: the target's throughput over its download beside the slowest healthy
-    control's, each on its own time axis, one rate axis."""
+    control's, each on its own time axis."""
     entries = entry.entries_over(transport)
     mine = next((e for e in entries if e.name == target), None)
     healthy = [
@@ -109,35 +103,14 @@ def round_png(entry: ArchiveEntry, target: str, transport: Transport) -> bytes |
         for e in entries
         if e.role == Role.CONTROL and e.failure is None and e.goodput_bytes_per_second
     ]
-    if mine is None or not _series(mine) or not healthy:
+    if mine is None or not throughput_series(mine)[0] or not healthy:
         return None
     control = min(healthy, key=lambda e: e.goodput_bytes_per_second or 0.0)
     plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(WIDTH_INCHES, 3.2), sharey=True)
-    for axis, shown, colour in ((axes[0], mine, "#e65100"), (axes[1], control, "#2e7d32")):
-        times, bits = _series(shown)
-        axis.plot(times, bits, "-", marker=".", color=colour)
-        role = "target" if shown is mine else "the slowest control"
-        axis.set_title(f"{shown.name} ({role}): {format_rate(shown.goodput_bytes_per_second)}")
-        axis.set_xlabel("seconds since its first body byte")
-        axis.grid(True, which="both", alpha=0.3)
-    rate_axis(axes[0])
-    figure.tight_layout()
+    draw_download(axes[0], f"{mine.name} (target)", mine, STATE_COLOURS[VerdictKind.THROTTLED])
+    draw_download(axes[1], f"{control.name} (the slowest control)", control, CONTROL_COLOUR)
     return _png(plt, figure)
-
-
-def _series(entry: TargetResult) -> tuple[list[float], list[float]]:
-    """Bin mid-times (s) and rates (bit/s) of a download: empty without two samples."""
-    transfer = entry.transfer
-    if transfer is None or len(transfer.samples) < 2:
-        return [], []
-    samples = transfer.body_samples()
-    bins = stats.throughput_bins(samples)
-    if not bins:
-        return [], []
-    width = (samples[-1].t - samples[0].t) / len(bins)
-    # A bin with no byte cannot sit on a log axis: it is drawn at 1 kbit/s.
-    return [width * (i + 0.5) for i in range(len(bins))], [max(r * 8, 1e3) for r in bins]
 
 
 def groups_png(entries: Sequence[ArchiveEntry]) -> dict[str, bytes]:
@@ -171,18 +144,6 @@ def _group_png(group: str, series: dict[tuple[str, str, bool], Any]) -> bytes:
     axis.legend(fontsize="small", loc="best")
     figure.autofmt_xdate()
     return _png(plt, figure)
-
-
-def rate_axis(axis: "Axes") -> None:
-    """A log axis in bit/s whose ticks read as people say rates ("150 kbit/s")."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    axis.set_yscale("log")
-    # 1, 2 and 5 of each decade, so that a range under one decade still has ticks.
-    axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.yaxis.set_major_formatter(FuncFormatter(lambda bits, _: format_rate(bits / 8)))
-    axis.yaxis.set_minor_formatter(NullFormatter())
-    axis.set_ylabel("goodput")
 
 
 def _png(plt: Any, figure: Any) -> bytes:

@@ -12,13 +12,10 @@ from dataclasses import dataclass
 
 from probe.evidence.episodes import Episode
 from probe.evidence.state_episodes import NETWORK, StateEpisode
-from probe.records import Rule, Stage, VerdictKind
+from probe.records import VerdictKind
 from probe.schema import ArchiveEntry
+from probe.sinks.states import FREEZE, SHUTDOWN, shown_state
 from probe.units import format_rate
-
-# The states a target's timeline shows, each in its own colour: a verdict, with
-# the blocks that say most apart (the 2025 freeze, a shutdown or white list).
-FREEZE, SHUTDOWN = "freeze", "shutdown"
 
 
 @dataclass(frozen=True)
@@ -61,16 +58,6 @@ def human_period(start: str, end: str) -> str:
     return f"from {human_day(first)}, {first:%H:%M} to {human_day(last)}, {last:%H:%M} UTC"
 
 
-def timeline_state(verdict: VerdictKind, detail: str | None, rule: Rule | None) -> str:
-    """The state a timeline colours: the verdict, or ``freeze`` / ``shutdown`` for the
-    blocks that are those."""
-    if verdict == VerdictKind.BLOCKED and rule == Rule.SHUTDOWN:
-        return SHUTDOWN
-    if verdict == VerdictKind.BLOCKED and detail == Stage.FREEZE:
-        return FREEZE
-    return str(verdict)
-
-
 def episodes_sentence(together: Sequence[Episode]) -> str:
     """One sentence for throttled or blocked episodes of one group that share their
     verdict and their period, as a reader would say it."""
@@ -84,7 +71,7 @@ def episodes_sentence(together: Sequence[Episode]) -> str:
     beside = f", while the controls got {format_rate(max(controls))}" if controls else ""
     representative = first.representative
     rule = representative.rule if representative is not None else None
-    state = timeline_state(first.verdict, first.detail, rule)
+    state = shown_state(first.verdict, first.detail, rule)
     if state == SHUTDOWN:
         only = "only domestic services answered (a shutdown or a white list)"
         return f"{who} {were} unreachable {when}: {only}."
@@ -111,7 +98,7 @@ def summary_paragraph(episodes: Sequence[Episode], states: Sequence[StateEpisode
     together: dict[tuple[str, str, str, str], list[Episode]] = {}
     for episode in (e for e in episodes if e.verdict in alarming):
         rule = episode.representative.rule if episode.representative else None
-        state = timeline_state(episode.verdict, episode.detail, rule)  # a shutdown apart
+        state = shown_state(episode.verdict, episode.detail, rule)  # a shutdown apart
         key = (episode.group, f"{episode.label} {state}", episode.start, episode.end)
         together.setdefault(key, []).append(episode)
     sentences += [episodes_sentence(group) for group in together.values()]
