@@ -331,3 +331,21 @@ def test_every_text_colour_of_the_page_reads_on_white() -> None:
     for colour in palette:
         assert 1.05 / (relative_luminance(colour) + 0.05) >= 4.5, colour
     assert set(re.findall(r"\bcolor: (#[0-9a-f]{6})", report_page._STYLE)) == palette
+
+
+def test_the_readmes_sample_page_is_made_from_the_recorded_lab_rounds(tmp_path: Path) -> None:
+    """docs/sample/make.py, as the README's sample page was made."""
+    script = Path(__file__).parent.parent / "docs" / "sample" / "make.py"
+
+    done = subprocess.run(
+        [sys.executable, str(script), "--to", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert "Measured by lab-sample (RU) from 06:00 to 07:45 UTC on 10 March 2026" in page
+    assert "tiktok-com (tiktok) was blocked at the TLS handshake" in page
+    assert "cut off from abroad" in page

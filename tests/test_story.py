@@ -50,8 +50,8 @@ def test_blocks_freezes_and_shutdowns_are_each_said_their_own_way() -> None:
         [StateEpisode(NETWORK, "domestic_only", START, END, 3)],
     )
 
-    assert said.startswith("The network was domestic_only from 06:15 to 07:30 UTC")
-    assert "tiktok (twitter) was blocked at the tls stage" in said
+    assert said.startswith("The network was cut off from abroad (only domestic services")
+    assert "tiktok (twitter) was blocked at the TLS handshake from 06:15" in said
     assert "cdn (twitter): connections froze after a few kilobytes" in said
     assert "all (twitter) was unreachable from 06:15 to 07:30 UTC on 10 March 2026: only " in said
 
@@ -64,7 +64,10 @@ def test_a_quiet_period_says_so() -> None:
     assert said.startswith("No target was throttled or blocked in this period")
 
 
-def test_a_period_over_two_days_names_both() -> None:
+def test_a_period_says_its_days_and_a_single_round_its_moment() -> None:
     assert human_period("2026-03-10T23:50:00+00:00", "2026-03-11T00:20:00+00:00") == (
         "from 10 March 2026, 23:50 to 11 March 2026, 00:20 UTC"
+    )
+    assert human_period("2026-03-10T07:15:00+00:00", "2026-03-10T07:15:40+00:00") == (
+        "at 07:15 UTC on 10 March 2026"
     )

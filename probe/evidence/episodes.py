@@ -27,7 +27,8 @@ class Episode:
     start: str  # the first round's start (ISO 8601, UTC)
     end: str  # the last round's end
     rounds: int = 0
-    rates: list[float] = field(default_factory=list)  # the target's window rates
+    # The target's window rates: a throttle's estimate, else its median goodput.
+    rates: list[float] = field(default_factory=list)
     controls: list[float] = field(default_factory=list)  # the controls' medians
     round_ids: list[str] = field(default_factory=list)
     transport: Transport = Transport.TCP  # what carried the downloads judged
@@ -112,8 +113,10 @@ def _continue(
         current.end = entry.finished_at
         current.rounds += 1
         current.round_ids.append(entry.round_id)
-        if verdict.rate_bytes_per_second is not None:
-            current.rates.append(verdict.rate_bytes_per_second)
+        # A throttle's estimated rate; otherwise the window's median goodput.
+        rate = verdict.rate_bytes_per_second or verdict.evidence.goodput_bytes_per_second
+        if rate is not None:
+            current.rates.append(rate)
         if controls is not None:
             current.controls.append(controls)
         ratio = verdict.evidence.ratio_to_slowest_control

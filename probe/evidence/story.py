@@ -18,6 +18,23 @@ from probe.sinks.states import FREEZE, SHUTDOWN, shown_state
 from probe.units import format_rate
 
 
+# Where a block struck, and what the network was, as a reader would say it.
+_STAGE_WORDS = {
+    "dns": "at the DNS lookup",
+    "tcp": "at the TCP connect",
+    "tls": "at the TLS handshake",
+    "http": "at the HTTP request",
+    "stall": "mid-download",
+}
+_NETWORK_WORDS = {
+    "lossy": "losing packets at random",
+    "slow": "slow for every site, the controls too",
+    "failing": "failing for most sites, the controls too",
+    "domestic_only": "cut off from abroad (only domestic services answered: a shutdown or a "
+    "white list)",
+}
+
+
 @dataclass(frozen=True)
 class Probe:
     """Who measured: the identity the targets file gave (never guessed)."""
@@ -53,6 +70,8 @@ def human_day(when: datetime.datetime) -> str:
 def human_period(start: str, end: str) -> str:
     """ "from 06:15 to 06:30 UTC on 10 March 2026", or with both days when they differ."""
     first, last = moment(start), moment(end)
+    if f"{first:%Y%m%d%H%M}" == f"{last:%Y%m%d%H%M}":  # one round
+        return f"at {first:%H:%M} UTC on {human_day(first)}"
     if first.date() == last.date():
         return f"from {first:%H:%M} to {last:%H:%M} UTC on {human_day(first)}"
     return f"from {human_day(first)}, {first:%H:%M} to {human_day(last)}, {last:%H:%M} UTC"
@@ -78,7 +97,8 @@ def episodes_sentence(together: Sequence[Episode]) -> str:
     if state == FREEZE:
         return f"{who}: connections froze after a few kilobytes {when}{beside}."
     if first.verdict == VerdictKind.BLOCKED:
-        return f"{who} {were} blocked at the {first.detail} stage {when}{beside}."
+        where = _STAGE_WORDS.get(str(first.detail), f"at the {first.detail} stage")
+        return f"{who} {were} blocked {where} {when}{beside}."
     rates = sorted(r for e in together if (r := e.summary()["rate_bytes_per_second"]))
     to = ""
     if rates:
@@ -90,7 +110,8 @@ def episodes_sentence(together: Sequence[Episode]) -> str:
 def summary_paragraph(episodes: Sequence[Episode], states: Sequence[StateEpisode]) -> str:
     """The report in a few sentences: the network's bad stretches, then every target's."""
     sentences = [
-        f"The network was {stretch.state} {human_period(stretch.start, stretch.end)}."
+        f"The network was {_NETWORK_WORDS.get(stretch.state, stretch.state)} "
+        f"{human_period(stretch.start, stretch.end)}."
         for stretch in states
         if stretch.subject == NETWORK and not stretch.usual
     ]
