@@ -298,11 +298,15 @@ def test_the_html_page_reads_at_a_glance_and_asks_for_nothing(
         dom = chromium_run(chromium, tmp_path / "chromium", url, "--dump-dom")
         shot = tmp_path / "report.png"
         chromium_run(chromium, tmp_path / "chromium", url, f"--screenshot={shot}")
+        printed = tmp_path / "report.pdf"
+        chromium_run(chromium, tmp_path / "chromium", url, f"--print-to-pdf={printed}")
 
     assert f'data-images="loaded {images}"' in dom  # every picture decoded
     assert 'data-fits="fits"' in dom  # no horizontal scroll at 1000 px
     assert set(_Recorder.requests) == {"/report.html"}  # no picture, icon or style fetched
     assert png_size(shot.read_bytes()) == (1000, 1600)
+    pages = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", printed.read_bytes())
+    assert pages and {(round(float(w)), round(float(h))) for w, h in pages} == {(595, 842)}  # A4
     assert "throttled/policing" in dom and "every verdict stands" in dom
     assert "pbs-twimg-com and twitter-com (twitter) were throttled (policing) to about 1" in dom
     assert "What happened, episode by episode" in dom and "Each target over time" in dom
