@@ -202,7 +202,11 @@ def _representative(report: Report, episode: Episode) -> str:
     picture = round_png(entry, episode.target, episode.transport)
     said = f"Round {html.escape(entry.round_id)}, {_short(entry.started_at)} UTC"
     if picture is None:
-        return f'<p class="muted">{said}: no download to draw (it failed).</p>'
+        mine = next(
+            (e for e in entry.entries_over(episode.transport) if e.name == episode.target), None
+        )
+        failed = f"it failed: {mine.failure}" if mine and mine.failure else "no download to draw"
+        return f'<p class="muted">{said}: {html.escape(failed)}.</p>'
     alt = f"{episode.target}'s download in round {entry.round_id} against the slowest control"
     return f'<p class="muted">{said}:</p>\n' + _image(picture, alt)
 

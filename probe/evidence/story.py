@@ -17,7 +17,6 @@ from probe.schema import ArchiveEntry
 from probe.sinks.states import FREEZE, SHUTDOWN, shown_state
 from probe.units import format_rate
 
-
 # Where a block struck, and what the network was, as a reader would say it.
 _STAGE_WORDS = {
     "dns": "at the DNS lookup",
