@@ -141,7 +141,7 @@ class Runner:
                 self._stopped_early = True
                 return
             next_start = started + self._wait_after(finished.result)
-            self._retests = await self._retest_taint(finished, next_start)
+            self._retests = await self._guarded_retests(finished, next_start)
 
     async def _guarded_round(self, number: int) -> FinishedRound | None:
         """The round; a run without end survives an unexpected error in one round.
@@ -219,6 +219,19 @@ class Runner:
             controls[-1].network == Network.HEALTHY,
         )
         return window
+
+    async def _guarded_retests(
+        self, finished: FinishedRound, next_start: float
+    ) -> TaintRetests | None:
+        """The taint re-tests; as a round's, an unexpected error in them is logged and the
+        daemon goes on (they record their failures as data: an exception is a bug)."""
+        try:
+            return await self._retest_taint(finished, next_start)
+        except Exception:
+            log.exception(
+                "round %d's taint re-tests failed; the next round follows", finished.number
+            )
+            return None
 
     async def _retest_taint(
         self, finished: FinishedRound, next_start: float
