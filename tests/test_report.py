@@ -274,6 +274,7 @@ def chromium_run(chromium: str, profile: Path, url: str, *mode: str) -> str:
     return done.stdout
 
 
+@pytest.mark.chromium
 def test_the_html_page_reads_at_a_glance_and_asks_for_nothing(
     archive: Path, tmp_path: Path
 ) -> None:
