@@ -466,6 +466,17 @@ def test_a_ten_x_slow_steady_download_that_neither_loses_nor_queues_is_judged_al
     assert verdict.label == label, verdict.reason
 
 
+def test_without_tcp_info_a_steady_ten_x_slow_download_is_still_judged_by_wehe() -> None:
+    """QUIC's client sees no loss: "it lost nothing" cannot be said, so no solo download
+    is asked for (the lab's QUIC policer reads throttled/unknown)."""
+    controls = [download(f"c{i}", "control", FAST) for i in range(3)]
+    target = download("t", "target", FAST / 20)
+    assert target.transfer is not None
+    target.transfer.tcp_info = []
+
+    assert judge(target, summarise_controls(controls)).label == "throttled/unknown"
+
+
 @pytest.mark.parametrize(
     ("loss", "baseline_loss", "state"),
     [(0.5, 0.001, "slowed"), (0.5, 0.06, "same"), (0.015, 0.0, "same"), (None, 0.0, "same")],

@@ -555,7 +555,8 @@ def _chance_stall(
     with neither)."""
     if signs.plateau or signs.own_queue or signs.received_queue:
         return False
-    if own_loss is not None and own_loss >= OWN_LOSS_RATIO:
+    # Without TCP_INFO (QUIC, whose client sees no loss) nothing says it lost nothing.
+    if own_loss is None or own_loss >= OWN_LOSS_RATIO:
         return False
     if signs.losses == 0:
         return True

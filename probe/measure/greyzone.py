@@ -78,8 +78,8 @@ def _stalled_by_chance(
     target: TargetResult, slowest_control: TargetResult, controls_loss: float | None
 ) -> bool:
     """10x or more below the slowest control, its rate never held flat, and no loss of its
-    own (or no TCP_INFO to say): on a lossy fast link, what a retransmission time-out or
-    two does by chance; on a loaded machine, what the probe's own stall does."""
+    own: on a lossy fast link, what a retransmission time-out or two does by chance; on a
+    loaded machine, what the probe's own stall does."""
     rate, slowest = target.goodput_bytes_per_second, slowest_control.goodput_bytes_per_second
     transfer = target.transfer
     if target.failure is not None or not rate or not slowest or transfer is None:
@@ -87,7 +87,7 @@ def _stalled_by_chance(
     if slowest / rate < GREY_ZONE[1] or transfer.stop_reason == StopReason.PLATEAU:
         return False
     own = loss_ratio(transfer.tcp_info, controls_loss)
-    return own is None or own < OWN_LOSS_RATIO
+    return own is not None and own < OWN_LOSS_RATIO
 
 
 def _in_grey_zone(target: TargetResult, median: float, slowest_control: TargetResult) -> bool:
