@@ -14,10 +14,12 @@ import bcrypt
 import pytest
 import yaml
 
+from probe.evidence.archive import read_entries
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.pki import LabPKI
 from probe.lab.topology import Names
 from probe.lab.truth import EXPECTED
+from probe.records import VerdictKind
 from tests.grafana_support import DASHBOARDS, load, queries, substitute
 from tests.lab_support import TEST_LAB, apply, require_lab
 from tests.prometheus_support import Daemon, Prometheus, require_prometheus
@@ -109,7 +111,25 @@ class Measured:
         self.prometheus = Prometheus(directory / "prometheus", scrape, prefix, [rules], flags)
         args = ["--targets", str(files["targets"]), "--listen", f"127.0.0.1:{PORT}"]
         args += ["--web-config", str(files["web"])]
+        self.archive = directory / "archive"  # what a failing test shows of the verdicts
+        args += ["--archive", str(self.archive)]
         self.daemon = Daemon(args, directory / "daemon.log", prefix)
+
+    def throttled(self) -> list[str]:
+        """Every throttled verdict the daemon archived, a line each: round, scope, reason."""
+        lines = []
+        for path in sorted(self.archive.glob("rounds-*")):
+            for entry in read_entries(path):
+                for scope, verdicts in (
+                    ("round", entry.verdicts()),
+                    ("window", entry.window_over()),
+                ):
+                    lines += [
+                        f"{entry.round_id} {scope} {name}: {verdict.reason}"
+                        for name, verdict in verdicts.items()
+                        if verdict.verdict == VerdictKind.THROTTLED
+                    ]
+        return lines
 
     def __enter__(self) -> Prometheus:
         self.daemon.__enter__()
@@ -264,7 +284,8 @@ def test_no_throttling_on_a_clean_congested_or_lossy_network(
     lab: Lab, files: dict[str, Path], tmp_path: Path, composition: str, rounds: int, timeout: float
 ) -> None:
     apply(lab, composition)
-    with Measured(lab, files, tmp_path) as prometheus:
+    measured = Measured(lab, files, tmp_path)
+    with measured as prometheus:
         rounds_done(prometheus, rounds, timeout)
         by_round = throttled_counts(prometheus, "round")
         by_window = throttled_counts(prometheus, "window")
@@ -277,7 +298,7 @@ def test_no_throttling_on_a_clean_congested_or_lossy_network(
         )
         rule = prometheus.rule("ThrottleProbeTargetThrottled")
 
-    assert by_round == {} and by_window == {}, (by_round, by_window)
+    assert by_round == {} and by_window == {}, (by_round, by_window, measured.throttled())
     # The rule was evaluated, without error, and never even pended.
     assert rule["health"] == "ok" and rule["lastEvaluation"] > "2000", rule
     assert alerts == []

@@ -65,3 +65,26 @@ def test_most_rounds_throttled_by_loss_make_the_window_throttled_by_loss() -> No
     window = verdicts["x-com"]
     assert (window.verdict, window.mechanism) == ("throttled", "loss")
     assert window.rate_bytes_per_second == 6e5 and "in 2 of 3 rounds" in window.reason
+
+
+def test_a_round_that_called_a_slow_download_degraded_does_not_join_the_pooled_test() -> None:
+    """On a network losing packets at random, a round in a hundred reads a target 10x slow
+    by chance and calls it degraded (the controls lose packets too). With a round that
+    read it 10x slow but inconclusive, the pooled test must not add them up to throttled."""
+    rounds = [recorded("sni-police"), recorded("sni-police"), recorded("clean")]
+    verdicts = [judge_round(r) for r in rounds]
+    slow = verdicts[0]["pbs-twimg-com"].evidence
+    verdicts[0]["pbs-twimg-com"] = Verdict(
+        VerdictKind.DEGRADED, "the controls lose too", evidence=slow
+    )
+    verdicts[1]["pbs-twimg-com"] = Verdict(
+        VerdictKind.INCONCLUSIVE, "too few samples", evidence=slow
+    )
+
+    pbs = judge_window(rounds, verdicts)["pbs-twimg-com"]
+
+    assert pbs.verdict == "ok", pbs.reason
+    assert pbs.evidence.rounds == ["degraded", "inconclusive", "ok"]
+    # The same rounds with the first one inconclusive too: their downloads add up.
+    verdicts[0]["pbs-twimg-com"] = verdicts[1]["pbs-twimg-com"]
+    assert judge_window(rounds, verdicts)["pbs-twimg-com"].verdict == "throttled"

@@ -132,10 +132,8 @@ def _judge(
     lossy = [v for v in mine if v.mechanism == Mechanism.LOSS]  # only a throttle has one
     if len(lossy) >= majority:
         return _throttled_by_loss(lossy, len(mine), evidence)
-    # A round whose slow download was measured alone and read fine there was a
-    # chance stall: it does not join the pooled test, where it would read slow.
-    cleared = [_cleared_alone(v.get(name)) for v in verdicts]
-    kept = [(r, c) for r, c, gone in zip(rounds, controls, cleared, strict=True) if not gone]
+    left_out = [_explained(v.get(name)) for v in verdicts]
+    kept = [(r, c) for r, c, gone in zip(rounds, controls, left_out, strict=True) if not gone]
     pooled = _pooled(name, [r for r, _ in kept], [c for _, c in kept])
     return _judge_throughput(pooled, mine, evidence)
 
@@ -157,9 +155,20 @@ def _throttled_on_a_slow_network(
     )
 
 
-def _cleared_alone(verdict: Verdict | None) -> bool:
-    """An ``ok`` that a solo download gave a round 10x slow: a chance stall."""
-    if verdict is None or verdict.verdict != VerdictKind.OK or verdict.evidence.alone is None:
+def _explained(verdict: Verdict | None) -> bool:
+    """Whether the round explained the target's slowness by something else than the
+    target, so that its download does not join the pooled test, where it would read slow:
+
+    - ``degraded``: the controls suffered too (on a network losing 2% at random, one
+      download in a hundred reads 10x slow by chance; two such rounds of three made
+      the pooled test say throttled where each round had said degraded);
+    - an ``ok`` that a solo download gave a round 10x slow: a chance stall.
+    """
+    if verdict is None:
+        return False
+    if verdict.verdict == VerdictKind.DEGRADED:
+        return True
+    if verdict.verdict != VerdictKind.OK or verdict.evidence.alone is None:
         return False
     ratio = verdict.evidence.ratio_to_slowest_control
     return ratio is not None and ratio >= stats.EXTREME_RATIO
