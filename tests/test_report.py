@@ -208,7 +208,7 @@ def test_rotated_torn_and_mixed_archives_read_with_warnings(archive: Path) -> No
     ("name", "content", "message"),
     [
         ("notes.txt", b"just some notes\n", "not a throttle-probe archive"),
-        ("cut.jsonl.gz", gzip.compress(b"\x00" * 10)[:12], "cannot be read as an archive"),
+        ("cut.jsonl.gz", gzip.compress(b"\x00" * 10, mtime=0)[:12], "cannot be read as an archive"),
         ("photo.jsonl.gz", b"\x89PNG\r\n", "cannot be read as an archive"),
         ("missing.jsonl", None, "no such file or folder"),
     ],
