@@ -62,12 +62,12 @@ from probe.analysis.stages import stage_of
 from probe.measure.freeze import freeze_point
 from probe.measure.loss import (
     LOSS_SLOWDOWN,
-    OWN_LOSS_RATIO,
     RANDOM_LOSS_SHARE,
     loses_on_its_own,
     loss_density,
     loss_events,
     loss_ratio,
+    no_loss_of_its_own,
 )
 from probe.records import (
     REDIRECT_STATUSES,
@@ -555,8 +555,7 @@ def _chance_stall(
     with neither)."""
     if signs.plateau or signs.own_queue or signs.received_queue:
         return False
-    # Without TCP_INFO (QUIC, whose client sees no loss) nothing says it lost nothing.
-    if own_loss is None or own_loss >= OWN_LOSS_RATIO:
+    if not no_loss_of_its_own(own_loss):
         return False
     if signs.losses == 0:
         return True

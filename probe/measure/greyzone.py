@@ -12,7 +12,7 @@ import statistics
 
 from probe.measure.jobs import Job, Labelled, RoundContext, measure_job
 from probe.measure.kind import MeasurementKind, RoundInProgress, Turn
-from probe.measure.loss import OWN_LOSS_RATIO, loss_density, loss_ratio
+from probe.measure.loss import loss_density, loss_ratio, no_loss_of_its_own
 from probe.records import Remeasured, Role, StopReason, TargetResult
 
 
@@ -86,8 +86,7 @@ def _stalled_by_chance(
         return False
     if slowest / rate < GREY_ZONE[1] or transfer.stop_reason == StopReason.PLATEAU:
         return False
-    own = loss_ratio(transfer.tcp_info, controls_loss)
-    return own is not None and own < OWN_LOSS_RATIO
+    return no_loss_of_its_own(loss_ratio(transfer.tcp_info, controls_loss))
 
 
 def _in_grey_zone(target: TargetResult, median: float, slowest_control: TargetResult) -> bool:

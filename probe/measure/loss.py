@@ -64,6 +64,12 @@ def loses_on_its_own(share: float, others: float | None) -> bool:
     return share >= DISTINCT_LOSS_SHARE and distinct
 
 
+def no_loss_of_its_own(ratio: float | None) -> bool:
+    """Whether a download's ``loss_ratio`` says it lost nothing beyond the network's
+    share; None (no TCP_INFO: QUIC, whose client sees no loss) says nothing."""
+    return ratio is not None and ratio < OWN_LOSS_RATIO
+
+
 def loss_ratio(download: Sequence[TcpInfoSample], others: float | None) -> float | None:
     """``download``'s loss density over ``others``' (pooled), with a floor of one loss
     in a thousand segments under the others' so that a clean control does not divide
