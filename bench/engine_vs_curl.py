@@ -13,10 +13,13 @@ import argparse
 import asyncio
 import resource
 import shutil
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from probe.lab.pki import LabPKI
@@ -67,6 +70,27 @@ def engine_run(url: str, size: int, pki: LabPKI) -> tuple[float, float, float]:
     return asyncio.run(run())
 
 
+def floor_run(port: int, size: int, pki: LabPKI) -> tuple[float, float]:
+    """(bytes/s, CPU seconds) of the least a Python client can do: blocking reads, no probe.
+
+    The floor the engine is measured against: one ``ssl`` socket, one GET,
+    ``recv_into`` a 1 MiB buffer until the body is in. What the engine spends
+    above it is the probe's own cost (HTTP, samples, TCP_INFO, RTT probes).
+    """
+    context = ssl.create_default_context(cafile=str(pki.ca_file))
+    raw = socket.create_connection(("127.0.0.1", port))
+    with context.wrap_socket(raw, server_hostname=HOST) as tls:
+        tls.sendall(f"GET /bytes/{size} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        buffer = memoryview(bytearray(1 << 20))
+        received, cpu_before, started = 0, cpu_seconds(), time.monotonic()
+        while received < size:  # the headers count too: a few hundred bytes in a GiB
+            count = tls.recv_into(buffer)
+            if count == 0:
+                raise SystemExit("the floor's download ended early")
+            received += count
+        return received / (time.monotonic() - started), cpu_seconds() - cpu_before
+
+
 def curl_run(url: str, port: int, size: int, pki: LabPKI) -> float:
     done = subprocess.run(
         [
@@ -114,10 +138,12 @@ def main() -> None:
             for run in range(1, args.runs + 1):
                 rate, goodput, cpu = engine_run(url, size, pki)
                 curl = curl_run(url, port, size, pki)
-                rows.append((rate, goodput, cpu, curl))
+                floor, floor_cpu = floor_run(port, size, pki)
+                rows.append((rate, goodput, cpu, curl, floor, floor_cpu))
                 print(
                     f"run {run}: engine {gbit(rate)} (goodput {gbit(goodput)}), "
-                    f"curl {gbit(curl)}, engine CPU {cpu / (size / GIB):.2f} s/GiB",
+                    f"curl {gbit(curl)}, floor {gbit(floor)}; CPU s/GiB: "
+                    f"engine {cpu / (size / GIB):.2f}, floor {floor_cpu / (size / GIB):.2f}",
                     flush=True,
                 )
         finally:
@@ -126,11 +152,14 @@ def main() -> None:
     engine = statistics.median(r[0] for r in rows)
     curl = statistics.median(r[3] for r in rows)
     cpu_per_gib = statistics.median(r[2] for r in rows) / (size / GIB)
+    floor = statistics.median(r[4] for r in rows)
+    floor_cpu_per_gib = statistics.median(r[5] for r in rows) / (size / GIB)
     print(f"\nmedian of {args.runs} runs of {args.size_mib} MiB over TLS on loopback:")
     print(f"  engine  {gbit(engine)}")
     print(f"  curl    {gbit(curl)}")
+    print(f"  floor   {gbit(floor)} (blocking recv_into, no probe)")
     print(f"  ratio   {engine / curl:.2f} (engine / curl)")
-    print(f"  engine CPU {cpu_per_gib:.2f} s per GiB")
+    print(f"  engine CPU {cpu_per_gib:.2f} s per GiB (floor {floor_cpu_per_gib:.2f})")
 
 
 if __name__ == "__main__":

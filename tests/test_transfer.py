@@ -2,11 +2,15 @@
 
 import asyncio
 import dataclasses
+import socket
 
+import httpx
 import pytest
 
 from probe.lab.origin import OriginServer
+from probe.measure.fast_body import FAST_BODY_MIN, fast_body_length
 from probe.measure.timing import Clock, Interrupt
+from probe.measure.tls_socket import SocketStream
 from probe.measure.transfer import TransferSettings, download, make_ssl_context
 from probe.records import Failure, StopReason, TransferRecord
 from tests.conftest import WRONG_NAME, Lab
@@ -103,8 +107,14 @@ def test_transfer_deadline_ends_a_flowing_download_without_failure(lab: Lab) -> 
     assert record.t < 1.5
 
 
-def test_reset_mid_body_is_tcp_reset(lab: Lab) -> None:
-    record = fetch(lab, lab.url("twitter.test", "/reset/200000"))
+# Bodies of both sizes: a small one is read through httpx, a big one by the body
+# thread (measure.fast_body); each must end the same way.
+BODY_SIZES = pytest.mark.parametrize("size", [200_000, 2 * FAST_BODY_MIN])
+
+
+@BODY_SIZES
+def test_reset_mid_body_is_tcp_reset(lab: Lab, size: int) -> None:
+    record = fetch(lab, lab.url("twitter.test", f"/reset/{size}"))
 
     assert record.failure == Failure.TCP_RESET
     assert record.stop_reason == StopReason.FAILURE
@@ -112,26 +122,28 @@ def test_reset_mid_body_is_tcp_reset(lab: Lab) -> None:
     body = record.phase("body")
     assert body is not None and body.failure == Failure.TCP_RESET
     # A reset discards what the kernel had not yet handed over: at most N arrive.
-    assert record.bytes <= 200000
+    assert record.bytes <= size
 
 
-def test_early_close_is_http_truncated_with_exact_bytes(lab: Lab) -> None:
-    record = fetch(lab, lab.url("twitter.test", "/truncate/150000"))
+@BODY_SIZES
+def test_early_close_is_http_truncated_with_exact_bytes(lab: Lab, size: int) -> None:
+    record = fetch(lab, lab.url("twitter.test", f"/truncate/{size}"))
 
     assert record.failure == Failure.HTTP_TRUNCATED
-    assert record.bytes == 150000
+    assert record.bytes == size
 
 
-def test_stall_after_a_few_kilobytes(lab: Lab) -> None:
-    record = fetch(lab, lab.url("tiktok.test", "/stall/20000"))
+@BODY_SIZES
+def test_stall_after_the_first_bytes(lab: Lab, size: int) -> None:
+    record = fetch(lab, lab.url("tiktok.test", f"/stall/{size}"))
 
     assert record.failure == Failure.STALL
-    assert record.bytes == 20000
+    assert record.bytes == size
     body = record.phase("body")
     assert body is not None and body.failure == Failure.STALL
     assert body.t is not None and body.t - body.t0 >= 2.0  # the stall time-out
-    # The samples show the flat line after the first 20 KB.
-    assert record.samples[-1].bytes == 20000 and len(record.samples) >= 3
+    # The samples show the flat line after the body's first bytes.
+    assert record.samples[-1].bytes == size and len(record.samples) >= 3
 
 
 @pytest.mark.parametrize("status", [404, 500])
@@ -286,13 +298,32 @@ def test_complete_but_smaller_than_expected_is_http_too_small(lab: Lab) -> None:
     assert record.bytes == 5000
 
 
-def test_interrupt_keeps_what_was_measured(lab: Lab) -> None:
-    record = fetch(lab, lab.url("tiktok.test", "/stall/30000"), interrupt_after=0.5)
+@BODY_SIZES
+def test_interrupt_keeps_what_was_measured(lab: Lab, size: int) -> None:
+    record = fetch(lab, lab.url("tiktok.test", f"/stall/{size}"), interrupt_after=0.5)
 
     assert record.failure == Failure.INTERRUPTED
     assert record.stop_reason == StopReason.INTERRUPTED
-    assert record.bytes == 30000
-    assert record.t < 1.5
+    assert record.bytes == size
+    assert record.t < 1.5  # the body thread notices the stop within its poll
+
+
+def test_a_big_body_stops_at_exactly_max_bytes_and_reports_progress(lab: Lab) -> None:
+    settings = dataclasses.replace(FAST, max_bytes=3 * FAST_BODY_MIN + 12345)
+    progress: list[int] = []
+
+    async def run() -> TransferRecord:
+        context = make_ssl_context(lab.pki.ca_file)
+        url = lab.url("control.test", f"/bytes/{10 * FAST_BODY_MIN}")
+        return await download(url, "127.0.0.1", settings, context, Clock(), None, progress.append)
+
+    record = asyncio.run(run())
+
+    assert record.failure is None and record.stop_reason == StopReason.MAX_BYTES
+    # The body thread reads no further than the limit (httpx reads on to its chunk's end).
+    assert record.bytes == settings.max_bytes
+    assert progress and progress == sorted(progress) and progress[-1] <= settings.max_bytes
+    assert record.tcp_info and record.samples[-1].bytes == settings.max_bytes
 
 
 def test_ipv6_address_is_bracketed_and_sni_keeps_the_name(lab: Lab) -> None:
@@ -307,3 +338,23 @@ def test_ipv6_address_is_bracketed_and_sni_keeps_the_name(lab: Lab) -> None:
 
     assert record.failure is None and record.bytes == 100000
     assert (record.address, record.sni) == ("::1", "twitter.test")
+
+
+@pytest.mark.parametrize(
+    ("headers", "version", "thread_reads"),
+    [
+        ({"content-length": str(FAST_BODY_MIN)}, b"HTTP/1.1", True),
+        ({"content-length": str(FAST_BODY_MIN - 1)}, b"HTTP/1.1", False),  # may be repeated
+        ({"transfer-encoding": "chunked"}, b"HTTP/1.1", False),  # needs h11's parser
+        ({"content-length": str(FAST_BODY_MIN)}, b"HTTP/1.0", False),
+        ({"content-length": "nonsense"}, b"HTTP/1.1", False),
+        ({}, b"HTTP/1.1", False),  # read to the close: h11's to judge
+    ],
+)
+def test_which_bodies_the_thread_reads(
+    headers: dict[str, str], version: bytes, thread_reads: bool
+) -> None:
+    with socket.socket() as sock:
+        extensions = {"network_stream": SocketStream(sock), "http_version": version}
+        response = httpx.Response(200, headers=headers, extensions=extensions)
+        assert (fast_body_length(response) is not None) == thread_reads

@@ -42,9 +42,11 @@ class ByteCounter:
         self.grew_at: float | None = None  # when ``bytes`` last grew
 
     def add(self, count: int) -> None:
-        self.bytes += count
+        # The time first: a body thread adds while the loop samples, and a sample
+        # that saw the new time with the old count is still true; the reverse is not.
         if count:
             self.grew_at = self.clock.now()
+        self.bytes += count
 
 
 class Sampler:

@@ -74,3 +74,22 @@ def _optional_float(value: float | int | None) -> float | None:
 
 def _optional_int(value: float | int | None) -> int | None:
     return None if value is None else int(value)
+
+
+_TCP_CLOSE = 7  # tcpi_state (the struct's first byte) of a connection that is gone
+
+
+def was_reset(sock: socket.socket) -> bool:
+    """Whether a connection that just read as ended was reset rather than closed.
+
+    Python's ``ssl`` reports both as the end of the stream (or ``SSLEOFError``):
+    the kernel's ECONNRESET is lost in OpenSSL. The state tells them apart: a
+    peer's FIN leaves the socket in CLOSE_WAIT until we close it, a RST in CLOSE.
+    """
+    if _TCP_INFO is None:
+        return False
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)
+    except OSError:
+        return False
+    return len(raw) >= 1 and raw[0] == _TCP_CLOSE

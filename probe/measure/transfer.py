@@ -20,9 +20,11 @@ import httpx
 
 from probe import __version__
 from probe.measure.body import BodyEnd, finish_record, read_body
+from probe.measure.fast_body import fast_body_length, read_fast_body
 from probe.measure.rttprobe import ConnectRttProbe
 from probe.measure.sampler import ByteCounter, Sampler
 from probe.measure.timing import Clock, Deadline, Interrupt, PhaseLog, how_it_ended
+from probe.measure.tls_socket import SocketTransport
 from probe.records import (
     REDIRECT_STATUSES,
     Failure,
@@ -90,7 +92,7 @@ async def download(
     # Built before t0: setting up the client is the probe's time, not the network's.
     # trust_env=False: a proxy from the environment would measure the proxy's path.
     client = httpx.AsyncClient(
-        verify=ssl_context,
+        transport=SocketTransport(ssl_context),
         timeout=httpx.Timeout(None, read=settings.stall_timeout),
         trust_env=False,
     )
@@ -259,15 +261,13 @@ class _Body:
         self.response = response
         body_started = clock.now()
         while True:
-            end = await read_body(
-                self.response.aiter_raw(),
-                self.counter,
-                self.sampler,
-                self.settings.max_bytes,
-                self.settings.stop_at_plateau,
-                self.on_bytes,
-            )
-            if end != BodyEnd.END or not self._may_repeat(clock.now() - body_started):
+            fast_length = fast_body_length(self.response)
+            end = await self._read_one(fast_length)
+            if (
+                end != BodyEnd.END
+                or fast_length is not None  # its connection cannot carry a repeat
+                or not self._may_repeat(clock.now() - body_started)
+            ):
                 return _STOP_OF_END[end]
             await self.response.aclose()
             pause_start = clock.now()
@@ -277,6 +277,29 @@ class _Body:
             self.record.pauses.append(Pause(pause_start, clock.now()))
             self.response = repeat
             self.record.requests += 1
+
+    async def _read_one(self, fast_length: int | None) -> BodyEnd:
+        """The current response's body: by the fast reader when it may, else through httpx."""
+        settings = self.settings
+        if fast_length is not None:
+            return await read_fast_body(
+                self.response,
+                fast_length,
+                self.counter,
+                self.sampler,
+                settings.max_bytes,
+                settings.stop_at_plateau,
+                settings.stall_timeout,
+                self.on_bytes,
+            )
+        return await read_body(
+            self.response.aiter_raw(),
+            self.counter,
+            self.sampler,
+            settings.max_bytes,
+            settings.stop_at_plateau,
+            self.on_bytes,
+        )
 
     def _may_repeat(self, elapsed: float) -> bool:
         keep_alive = self.response.headers.get("connection", "").lower() != "close"
@@ -332,6 +355,7 @@ def judge_response(record: TransferRecord, settings: TransferSettings) -> None:
 def _record_failure(
     record: TransferRecord, tracer: "_Tracer", deadline: Deadline, error: Exception
 ) -> None:
+
     record.stop_reason, record.failure = how_it_ended(deadline, error, tracer.current, classify)
     if record.failure is not None:
         tracer.fail(record.failure)
