@@ -17,12 +17,15 @@ rather than reused, and a fast body is never asked for again (the repeats are
 for small objects, which httpx reads).
 
 The event loop watches the thread every ``TICK`` seconds: it passes the
-count on to the progress callback, judges the samples for a plateau and, if
-one is reached or the task is cancelled (deadline, interrupt), tells the
-thread to stop; the thread's reads time out every ``POLL`` seconds to notice.
+count on to the progress callback, judges the samples for a plateau and
+watches for a stall; when one of them, or a cancellation (deadline,
+interrupt), ends the body, it stops the thread.
 """
 
 import asyncio
+import contextlib
+import os
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -37,8 +40,7 @@ from probe.measure.tls_socket import SocketStream, reset_behind
 # Smaller bodies go through httpx: their connection stays usable for the repeats.
 FAST_BODY_MIN = 4 * 1024 * 1024
 BUFFER_SIZE = 1024 * 1024
-TICK = 0.05  # how often the loop looks at the count (progress, plateau)
-POLL = 0.1  # how long a read blocks before the thread checks whether to stop
+TICK = 0.05  # how often the loop looks at the count (progress, plateau, stall)
 
 
 def fast_body_length(response: httpx.Response) -> int | None:
@@ -82,11 +84,11 @@ async def read_fast_body(
     already = len(stream.head.body_start)  # read by httpx with the headers
     to_count = min(length, limit - counter.bytes)
     counter.add(already)
-    reader = _Reader(stream, counter, to_count - already, stall_timeout)
+    reader = _Reader(stream.sock, counter, to_count - already)
     done = reader.start()
     try:
-        end = await _watch(done, reader, counter, sampler, stop_at_plateau, on_chunk)
-    except asyncio.CancelledError:
+        end = await _watch(done, reader, sampler, stop_at_plateau, stall_timeout, on_chunk)
+    except BaseException:  # a stall, a cancellation (deadline, interrupt)
         reader.stop()
         await asyncio.shield(done)  # the socket must outlive the thread's last read
         raise
@@ -98,17 +100,26 @@ async def read_fast_body(
 async def _watch(
     done: "asyncio.Future[None]",
     reader: "_Reader",
-    counter: ByteCounter,
     sampler: Sampler,
     stop_at_plateau: bool,
+    stall_timeout: float,
     on_chunk: Callable[[int], None] | None,
 ) -> BodyEnd | None:
-    """Wait for the thread, judging a plateau as samples come; ``PLATEAU`` if one stopped it."""
-    judged = 0
+    """Wait for the thread, judging a plateau as samples come; ``PLATEAU`` if one stopped it.
+
+    ``TimeoutError`` once nothing has arrived for ``stall_timeout`` seconds.
+    """
+    counter, judged = reader.counter, 0
+    quiet_since, count = counter.clock.now(), counter.bytes
     while not done.done():
         await asyncio.wait({done}, timeout=TICK)
         if on_chunk is not None:
             on_chunk(counter.bytes)
+        now = counter.clock.now()
+        if counter.bytes != count:
+            quiet_since, count = now, counter.bytes
+        elif now - quiet_since >= stall_timeout and not done.done():
+            raise TimeoutError(f"no body byte for {stall_timeout:g} s")
         if stop_at_plateau and len(sampler.samples) > judged and not done.done():
             judged = len(sampler.samples)
             if plateau_reached(sampler.samples):
@@ -120,15 +131,18 @@ async def _watch(
 
 
 class _Reader:
-    """The thread that reads ``left`` bytes from the stream's socket into the counter."""
+    """The thread that reads ``left`` bytes from ``sock`` into ``counter``.
 
-    def __init__(
-        self, stream: SocketStream, counter: ByteCounter, left: int, stall_timeout: float
-    ) -> None:
-        self._sock = stream.sock
-        self._counter = counter
+    Its reads block (a time-out would make the socket non-blocking, and each
+    record would cost a failed read and a poll more); ``stop`` wakes a read
+    by shutting the socket's receiving side, which the connection does not
+    outlive anyway.
+    """
+
+    def __init__(self, sock: socket.socket, counter: ByteCounter, left: int) -> None:
+        self.counter = counter
+        self._sock = sock
         self._left = left
-        self._stall_timeout = stall_timeout
         self._stopping = threading.Event()
 
     def start(self) -> "asyncio.Future[None]":
@@ -147,29 +161,37 @@ class _Reader:
         return done
 
     def stop(self) -> None:
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        # Through a duplicate of the descriptor: the SSLSocket's own shutdown()
+        # would drop its TLS state under the thread's feet.
+        with (
+            contextlib.suppress(OSError),
+            socket.socket(fileno=os.dup(self._sock.fileno())) as twin,
+        ):
+            twin.shutdown(socket.SHUT_RD)
 
     def _read(self) -> None:
         # The hot loop of a fast download: one pass per TLS record, names bound locally.
-        sock, counter, stopping = self._sock, self._counter, self._stopping
+        sock, counter, stopping = self._sock, self.counter, self._stopping
         view = memoryview(bytearray(BUFFER_SIZE))
-        left, last_byte = self._left, counter.clock.now()
-        sock.settimeout(POLL)
+        left = self._left
+        sock.setblocking(True)
         try:
-            while left > 0 and not stopping.is_set():
+            while left > 0:
                 try:
                     received = sock.recv_into(view, min(left, BUFFER_SIZE))
-                except TimeoutError:
-                    if counter.clock.now() - last_byte >= self._stall_timeout:
-                        raise
-                    continue
                 except ssl.SSLEOFError as error:
+                    if stopping.is_set():
+                        return
                     raise reset_behind(error, sock) or _cut_short() from error
                 if received == 0:
+                    if stopping.is_set():
+                        return
                     raise _cut_short()
                 counter.add(received)
                 left -= received
-                last_byte = counter.grew_at or last_byte
         finally:
             sock.setblocking(False)
 
