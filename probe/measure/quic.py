@@ -22,6 +22,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 from urllib.parse import urljoin, urlsplit
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -172,7 +173,7 @@ class _connection:
             peer = sock.getpeername()
             quic = QuicConnection(configuration=self._configuration)
             transport, client = await loop.create_datagram_endpoint(
-                lambda: _Http3Client(quic, peer), sock=sock
+                lambda: _Http3Client(quic, peer, sock), sock=sock
             )
         except BaseException:
             sock.close()
@@ -211,12 +212,17 @@ class StreamWasReset(Exception):
         self.code = code
 
 
+_BATCH = 64  # datagrams handled in one loop turn at most
+_MAX_DATAGRAM = 65536
+
+
 class _Http3Client(QuicConnectionProtocol):
     """aioquic's protocol with an HTTP/3 layer: each request a ``_Response`` by stream."""
 
-    def __init__(self, quic: QuicConnection, address: NetworkAddress) -> None:
+    def __init__(self, quic: QuicConnection, address: NetworkAddress, sock: socket.socket) -> None:
         super().__init__(quic)
         self._address = address
+        self._sock = sock  # the transport's own: read here too, to drain it in one turn
         self._h3 = H3Connection(quic)
         self._responses: dict[int, _Response] = {}
         self._failure: Exception | None = None  # what ended the connection, for every waiter
@@ -253,8 +259,28 @@ class _Http3Client(QuicConnectionProtocol):
                 del self._responses[stream_id]
 
     def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        """This datagram and those queued behind it, then one transmit for them all.
+
+        aioquic's protocol answers each datagram on its own: at speed, one loop
+        turn, one ACK frame written and one send per 1.2 KB, the engine's
+        largest cost after aioquic's decryption. The socket is drained here
+        instead (at most ``_BATCH`` datagrams, so that timers still run), and
+        the ACK that follows covers the lot, as kernel stacks do with GRO.
+        """
         self.answered = True
-        super().datagram_received(data, addr)
+        now = self._loop.time()
+        self._quic.receive_datagram(cast(bytes, data), addr, now=now)
+        for _ in range(_BATCH - 1):
+            try:
+                more, sender = self._sock.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as error:  # ICMP unreachable, as the transport would report it
+                self.error_received(error)
+                break
+            self._quic.receive_datagram(more, sender, now=self._loop.time())
+        self._process_events()
+        self.transmit()
 
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, OSError):  # ICMP unreachable, reported on the next send or receive
