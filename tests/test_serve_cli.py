@@ -104,7 +104,12 @@ def test_check_runs_the_replay_test_in_both_directions_against_serve(
     assert len(records) == 10
     assert all(r["failure"] is None and r["bytes"] == r["requested_bytes"] for r in records)
     outcomes = document["replay"]["outcomes"]
-    assert {o["state"] for o in outcomes} <= {"baseline", "same", "inconclusive"}
+    # Every session worked, so nothing reads blocked. A loopback has no throttle,
+    # but it shares two cores with the quick tier's other workers: a variant
+    # starved of CPU for a moment can read 10x slow (seen: "slowed" once in four
+    # runs of the tier), so that one outcome is not held against the wiring.
+    states = {o["state"] for o in outcomes}
+    assert states <= {"baseline", "same", "inconclusive", "slowed"} and "baseline" in states
     assert len(document["replay"]["findings"]) == 2
     evidence = next(t for t in document["targets"] if t["name"] == "tw-image")["evidence"]
     assert {r["direction"] for r in evidence["replay"]} == {"download", "upload"}
