@@ -80,11 +80,12 @@ _TCP_CLOSE = 7  # tcpi_state (the struct's first byte) of a connection that is g
 
 
 def was_reset(sock: socket.socket) -> bool:
-    """Whether a connection that just read as ended was reset rather than closed.
+    """Whether the connection is gone (TCP state CLOSE): a reset came.
 
-    Python's ``ssl`` reports both as the end of the stream (or ``SSLEOFError``):
-    the kernel's ECONNRESET is lost in OpenSSL. The state tells them apart: a
-    peer's FIN leaves the socket in CLOSE_WAIT until we close it, a RST in CLOSE.
+    A peer's FIN leaves the socket in CLOSE_WAIT until we close it, a RST in
+    CLOSE. Over TLS the state alone does not settle it: OpenSSL answers a FIN
+    without close_notify with an alert, which the peer's kernel may answer
+    with a RST (see ``tls_socket.reset_behind``).
     """
     if _TCP_INFO is None:
         return False

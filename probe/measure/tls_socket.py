@@ -2,8 +2,8 @@
 
 httpx's own backend (anyio) runs TLS through an ``ssl.SSLObject`` and memory
 buffers: every TLS record (16 KB) is copied in and out of Python and passes
-through a dozen Python calls, which held a download on loopback to a third of
-curl's rate. An ``SSLSocket`` decrypts straight from the kernel socket in C,
+through some forty Python calls (anyio, httpcore, h11), which held a download
+on loopback to 0.29 of curl's rate. An ``SSLSocket`` decrypts straight from the kernel socket in C,
 with the interpreter lock released, so the body can be read by a thread
 (``measure.fast_body``) while the event loop samples and probes.
 
