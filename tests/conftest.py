@@ -19,10 +19,23 @@ from probe.lab.pki import LabPKI
 NEEDS = frozenset({"lab", "root", "prometheus", "chromium", "image"})
 
 
+# The full suite runs on two workers (pyproject.toml: -n 2 --dist loadgroup). The
+# tests that need more than loopback keep to one worker per module, since a module
+# shares its lab, its servers and its fixed names; the 50-round run, which builds
+# labs of its own and lasts a third of the suite, goes beside them.
+LONG_ALONE = frozenset(
+    {"test_no_false_alarm_over_fifty_rounds_of_clean_congested_and_lossy_networks"}
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not NEEDS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.quick)
+        elif item.name in LONG_ALONE:
+            item.add_marker(pytest.mark.xdist_group(item.name))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 # Names the test CA vouches for, all resolved by the test DNS server to 127.0.0.1.
