@@ -117,8 +117,7 @@ def print_listed() -> None:
             assert text in original, (path, text)
             source.write_text(original.replace(text, mutation, 1))
             # Run from the copy: its probe/ comes first on sys.path.
-            argv = [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:cacheprovider"]
-            argv += tests
+            argv = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
             done = subprocess.run(argv, cwd=copy, capture_output=True, text=True)
         killed += done.returncode != 0
         outcome = "killed  " if done.returncode != 0 else "SURVIVED"

@@ -19,25 +19,10 @@ from probe.lab.pki import LabPKI
 NEEDS = frozenset({"lab", "root", "prometheus", "chromium", "image"})
 
 
-# The full suite runs on two workers (pyproject.toml: -n 2 --dist loadgroup). The
-# 50-round false-alarm run, which builds labs of its own, lasts two thirds of the
-# rest of the suite, and after its first two minutes only waits on a 2 Mbit/s
-# link, runs on one worker; every other test that needs more than loopback runs
-# in order on the other, since two lab tests side by side on two cores were seen
-# to starve each other's lab (a policed name read "inconclusive", not "slowed").
-LONG_ALONE = frozenset(
-    {"test_no_false_alarm_over_fifty_rounds_of_clean_congested_and_lossy_networks"}
-)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not NEEDS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.quick)
-        elif item.name in LONG_ALONE:
-            item.add_marker(pytest.mark.xdist_group("long-run"))
-        else:
-            item.add_marker(pytest.mark.xdist_group("one-at-a-time"))
 
 
 # Names the test CA vouches for, all resolved by the test DNS server to 127.0.0.1.

@@ -15,9 +15,7 @@ from probe.lab.scenarios import parse_composition
 from tests.documents import tcp_entries
 
 IN_CI = os.environ.get("CI") == "true"
-# Not the default "tpl": a developer's own lab may be up. One lab per pytest-xdist
-# worker (tpt0, tpt1, ...): the full suite runs lab modules side by side.
-TEST_LAB = "tpt" + os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+TEST_LAB = "tpt"  # not the default "tpl": a developer's own lab may be up
 
 
 def lab_unavailable_reason() -> str | None:
