@@ -68,6 +68,7 @@ def main() -> None:
     exact_mistakes: Counter[str] = Counter()
     also_right: Counter[str] = Counter()
     out_of_order: defaultdict[str, list[float]] = defaultdict(list)
+    own_out_of_order: defaultdict[str, list[float]] = defaultdict(list)
     swap_states: defaultdict[str, Counter[str]] = defaultdict(Counter)
     bytes_by_verdict: defaultdict[str, list[int]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
@@ -91,6 +92,9 @@ def main() -> None:
                     matrix[(truth.split("/")[0], got.split("/")[0])] += 1
                     if got != truth:
                         exact_mistakes[f"{composition}: {name} was {truth}, said {got}"] += 1
+                    own = verdicts[name].evidence.out_of_order_share
+                    if EXPECTED[composition][name].startswith("throttled") and own is not None:
+                        own_out_of_order[composition].append(own)
                     spent = entry.transfer.bytes if entry.transfer else 0
                     bytes_by_verdict[got].append(spent)
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
@@ -98,7 +102,7 @@ def main() -> None:
         long_runs = [(run, long_run(lab, run, args.long)) for run in LONG_RUNS if args.long]
     if args.runs:
         print_report(matrix, exact_mistakes, bytes_by_verdict, args.runs)
-        print_network_evidence(also_right, out_of_order, swap_states)
+        print_network_evidence(also_right, out_of_order, own_out_of_order, swap_states)
     if histories:
         print_histories(histories)
     if long_runs:
@@ -136,8 +140,19 @@ def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
         for entry in rounds[:clean]
         for label in archived_labels(entry, "window").values()
     )
+    shaped_out_of_order = [
+        share
+        for entry in after
+        for name, verdict in entry.verdicts(Transport.TCP).items()
+        if name in HISTORY_TARGETS and (share := verdict.evidence.out_of_order_share) is not None
+    ]
     print(f"history trial done: {caught}", flush=True)
-    return {"caught": caught, "round_throttled": round_throttled, "false_windows": false_windows}
+    return {
+        "caught": caught,
+        "round_throttled": round_throttled,
+        "false_windows": false_windows,
+        "out_of_order": shaped_out_of_order,
+    }
 
 
 def long_run(lab: Lab, run: LongRun, rounds: int) -> Counter[tuple[str, str]]:
@@ -167,6 +182,12 @@ def _quic(entry: ArchiveEntry) -> list[tuple[str, str]]:
     return judged + [("window", v.label) for v in entry.window_over(Transport.QUIC).values()]
 
 
+def _spread(shares: list[float]) -> str:
+    """Median / min / max of ``shares`` as percentages."""
+    low, high = min(shares) * 100, max(shares) * 100
+    return f"{statistics.median(shares) * 100:6.2f} / {low:.2f} / {high:.2f}"
+
+
 def print_histories(histories: list[dict[str, Any]]) -> None:
     print(f"\nshaped after a clean history ({HISTORY_SHAPED}), {len(histories)} trials")
     for number, trial in enumerate(histories, start=1):
@@ -179,6 +200,9 @@ def print_histories(histories: list[dict[str, Any]]) -> None:
             f"rounds that said throttled: {trial['round_throttled']}; "
             f"false window verdicts before: {trial['false_windows']}"
         )
+    shares = [share for trial in histories for share in trial["out_of_order"]]
+    if shares:
+        print(f"  the shaped targets' own out-of-order share (%): {_spread(shares)}")
 
 
 def print_long_runs(runs: list[tuple[LongRun, Counter[tuple[str, str]]]]) -> None:
@@ -220,6 +244,7 @@ def print_report(
 def print_network_evidence(
     also_right: Counter[str],
     out_of_order: dict[str, list[float]],
+    own_out_of_order: dict[str, list[float]],
     swap_states: dict[str, Counter[str]],
 ) -> None:
     print("\nright by ALSO_RIGHT (the other answer the scenario allows)")
@@ -227,10 +252,10 @@ def print_network_evidence(
         print(f"  {count}x {verdict}")
     print("\ncontrols' out-of-order share, pooled, per round (%): median / min / max")
     for composition, shares in out_of_order.items():
-        low, high = min(shares) * 100, max(shares) * 100
-        print(
-            f"  {composition:>34} {statistics.median(shares) * 100:6.2f} / {low:.2f} / {high:.2f}"
-        )
+        print(f"  {composition:>34} {_spread(shares)}")
+    print("\nthrottled targets' own out-of-order share, per download (%): median / min / max")
+    for composition, shares in own_out_of_order.items():
+        print(f"  {composition:>34} {_spread(shares)}")
 
     print("\nSNI swap outcomes per scenario (every swap name of every round)")
     for composition, states in swap_states.items():
