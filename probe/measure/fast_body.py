@@ -90,7 +90,10 @@ async def read_fast_body(
         end = await _watch(done, reader, sampler, stop_at_plateau, stall_timeout, on_chunk)
     except BaseException:  # a stall, a cancellation (deadline, interrupt)
         reader.stop()
-        await asyncio.shield(done)  # the socket must outlive the thread's last read
+        # The socket must outlive the thread's last read; what that read raised is
+        # the stop's doing, and the error that stopped it is the one to raise.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(done)
         raise
     if end is not None:
         return end
@@ -182,10 +185,12 @@ class _Reader:
             while left > 0:
                 try:
                     received = sock.recv_into(view, min(left, BUFFER_SIZE))
-                except ssl.SSLEOFError as error:
+                except OSError as error:  # ssl.SSLError is one
                     if stopping.is_set():
-                        return
-                    raise reset_behind(error, sock) or _cut_short() from error
+                        return  # whatever the shut socket says, it is the stop
+                    if isinstance(error, ssl.SSLEOFError):
+                        raise reset_behind(error, sock) or _cut_short() from error
+                    raise
                 if received == 0:
                     if stopping.is_set():
                         return

@@ -243,6 +243,9 @@ class SocketBackend(httpcore.AsyncNetworkBackend):
         except OSError as error:
             sock.close()
             raise httpcore.ConnectError(str(error)) from error
+        except BaseException:  # cancelled while connecting: the socket is not handed on
+            sock.close()
+            raise
         return SocketStream(sock)
 
     async def connect_unix_socket(

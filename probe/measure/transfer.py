@@ -355,7 +355,6 @@ def judge_response(record: TransferRecord, settings: TransferSettings) -> None:
 def _record_failure(
     record: TransferRecord, tracer: "_Tracer", deadline: Deadline, error: Exception
 ) -> None:
-
     record.stop_reason, record.failure = how_it_ended(deadline, error, tracer.current, classify)
     if record.failure is not None:
         tracer.fail(record.failure)
