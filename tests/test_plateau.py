@@ -47,7 +47,8 @@ def test_too_few_samples_are_no_plateau() -> None:
 def test_a_policed_session_settles_within_a_few_seconds_of_the_window(session: str) -> None:
     """Recorded under sni-police at 150 kbit/s: each starts with the bucket's burst
     and a slow climb back after the losses; halves anchored at the first byte saw
-    the upload's rate differ by 20% until its 15 s budget ran out."""
+    the upload's rate differ by 20% until its 15 s budget ran out. The climb back
+    after the burst keeps the download's first 2-2.5 s out of any plateau."""
     samples = [ByteSample(t, size) for t, size in RECORDED[session]]
     settled = first_plateau(samples)
-    assert settled is not None and settled < WINDOW_SECONDS + 2
+    assert settled is not None and settled < WINDOW_SECONDS + 3

@@ -14,6 +14,13 @@ seconds. Halves anchored at the first byte keep that start in the first half
 and can miss a rate that has long been flat (seen in the lab: 112 against
 148 kbit/s after 15 s of an upload policed at 150 kbit/s).
 
+Eight seconds because the bytes a policed target costs are its policer's
+burst plus the window at the policed rate: at 150 kbit/s a 10 s window
+stopped downloads at 192-224 KiB, 8 s stops them at 160-192 KiB (recorded
+lab downloads replayed through this rule), and a shorter window leaves too
+few 16 KB TLS records in each half to fit a rate from (one a second at
+150 kbit/s).
+
 The rates are plain least-squares fits over every sample of a half, not
 ``goodput``, which leaves out a flat tail: here a tail that has stopped
 growing is a stall under way, and no plateau.
@@ -24,7 +31,7 @@ from collections.abc import Sequence
 from probe.measure.goodput import least_squares_slope
 from probe.records import ByteSample
 
-WINDOW_SECONDS = 10.0
+WINDOW_SECONDS = 8.0
 TOLERANCE = 0.15
 MIN_SAMPLES_PER_HALF = 4
 
