@@ -70,7 +70,8 @@ def main() -> None:
     out_of_order: defaultdict[str, list[float]] = defaultdict(list)
     own_out_of_order: defaultdict[str, list[float]] = defaultdict(list)
     swap_states: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    bytes_by_verdict: defaultdict[str, list[int]] = defaultdict(list)
+    # (bytes, scenario) per verdict: the scenario that spent the most is printed too
+    bytes_by_verdict: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
         for composition in (args.scenarios or list(EXPECTED)) if args.runs else []:
             lab.apply(parse_composition(composition))
@@ -96,7 +97,7 @@ def main() -> None:
                     if EXPECTED[composition][name].startswith("throttled") and own is not None:
                         own_out_of_order[composition].append(own)
                     spent = entry.transfer.bytes if entry.transfer else 0
-                    bytes_by_verdict[got].append(spent)
+                    bytes_by_verdict[got].append((spent, composition))
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
         histories = [history_trial(lab, Path(tmp)) for tmp in _directories(args.history)]
         long_runs = [(run, long_run(lab, run, args.long)) for run in LONG_RUNS if args.long]
@@ -220,7 +221,7 @@ def print_long_runs(runs: list[tuple[LongRun, Counter[tuple[str, str]]]]) -> Non
 def print_report(
     matrix: Counter[tuple[str, str]],
     mistakes: Counter[str],
-    spent: defaultdict[str, list[int]],
+    spent: defaultdict[str, list[tuple[int, str]]],
     runs: int,
 ) -> None:
     print(f"\nconfusion matrix ({runs} runs per scenario; rows: truth, columns: verdict)")
@@ -235,10 +236,11 @@ def print_report(
     print(f"verdict right {right}/{total}; with mechanism and stage too: {exact}/{total}")
     for mistake, count in sorted(mistakes.items()):
         print(f"  {count}x {mistake}")
-    print("\nbody bytes per target and round, by verdict (KiB): median / max")
+    print("\nbody bytes per target and round, by verdict (KiB): median / max (where)")
     for verdict, amounts in sorted(spent.items()):
-        median = statistics.median(amounts) / 1024
-        print(f"  {verdict:>20} {median:8.0f} / {max(amounts) / 1024:.0f}")
+        median = statistics.median(size for size, _ in amounts) / 1024
+        most, where = max(amounts)
+        print(f"  {verdict:>20} {median:8.0f} / {most / 1024:.0f} ({where})")
 
 
 def print_network_evidence(
