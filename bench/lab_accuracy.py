@@ -26,8 +26,8 @@ import statistics
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.daemon import LabDaemon, daemon_targets
@@ -46,7 +46,7 @@ from probe.lab.truth import (
     archived_labels,
     is_right,
 )
-from probe.records import Transport, VerdictKind
+from probe.records import Rule, Transport, VerdictKind
 from probe.schema import ArchiveEntry, decode_round
 
 CLASSES = [str(kind) for kind in VerdictKind]
@@ -116,7 +116,17 @@ def _directories(count: int) -> Iterator[str]:
             yield directory
 
 
-def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HistoryTrial:
+    """One shaped-after-a-clean-history trial, as the report prints it."""
+
+    caught: dict[str, tuple[int | None, Rule | None]]  # by name: first window throttled, rule
+    round_throttled: int  # single rounds that said throttled
+    false_windows: int  # window verdicts throttled before the change
+    out_of_order: list[float]  # the shaped targets' own shares after the change
+
+
+def history_trial(lab: Lab, directory: Path) -> HistoryTrial:
     """Clean rounds, then the shaping: when did the window say throttled, and how."""
     lab.apply(parse_composition(HISTORY_CLEAN))
     targets = daemon_targets(lab, directory / "targets.yaml", HISTORY_MAX_BYTES, window=6)
@@ -125,7 +135,7 @@ def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
         lab.apply(parse_composition(HISTORY_SHAPED))
         rounds = daemon.wait_for(clean + 8, 300)
     after = rounds[clean + 1 :]  # the round under way at the change belongs to neither side
-    caught = {}
+    caught: dict[str, tuple[int | None, Rule | None]] = {}
     for name in HISTORY_TARGETS:
         said = [archived_labels(entry, "window")[name] for entry in after]
         first = next((i for i, label in enumerate(said) if label.startswith("throttled")), None)
@@ -148,12 +158,7 @@ def history_trial(lab: Lab, directory: Path) -> dict[str, Any]:
         if name in HISTORY_TARGETS and (share := verdict.evidence.out_of_order_share) is not None
     ]
     print(f"history trial done: {caught}", flush=True)
-    return {
-        "caught": caught,
-        "round_throttled": round_throttled,
-        "false_windows": false_windows,
-        "out_of_order": shaped_out_of_order,
-    }
+    return HistoryTrial(caught, round_throttled, false_windows, shaped_out_of_order)
 
 
 def long_run(lab: Lab, run: LongRun, rounds: int) -> Counter[tuple[str, str]]:
@@ -189,19 +194,19 @@ def _spread(shares: list[float]) -> str:
     return f"{statistics.median(shares) * 100:6.2f} / {low:.2f} / {high:.2f}"
 
 
-def print_histories(histories: list[dict[str, Any]]) -> None:
+def print_histories(histories: list[HistoryTrial]) -> None:
     print(f"\nshaped after a clean history ({HISTORY_SHAPED}), {len(histories)} trials")
     for number, trial in enumerate(histories, start=1):
         caught = ", ".join(
             f"{name} " + ("never" if first is None else f"round {first + 1} ({rule})")
-            for name, (first, rule) in trial["caught"].items()
+            for name, (first, rule) in trial.caught.items()
         )
         print(
             f"  trial {number}: window throttled after the change: {caught}; "
-            f"rounds that said throttled: {trial['round_throttled']}; "
-            f"false window verdicts before: {trial['false_windows']}"
+            f"rounds that said throttled: {trial.round_throttled}; "
+            f"false window verdicts before: {trial.false_windows}"
         )
-    shares = [share for trial in histories for share in trial["out_of_order"]]
+    shares = [share for trial in histories for share in trial.out_of_order]
     if shares:
         print(f"  the shaped targets' own out-of-order share (%): {_spread(shares)}")
 

@@ -17,9 +17,9 @@ and can miss a rate that has long been flat (seen in the lab: 112 against
 Eight seconds because the bytes a policed target costs are its policer's
 burst plus the window at the policed rate: at 150 kbit/s a 10 s window
 stopped downloads at 192-224 KiB, 8 s stops them at 160-192 KiB (recorded
-lab downloads replayed through this rule), and a shorter window leaves too
-few 16 KB TLS records in each half to fit a rate from (one a second at
-150 kbit/s).
+lab downloads replayed through this rule), and each half still holds about
+four 16 KB TLS records at 150 kbit/s (one a second). Shorter windows were not
+put through bench/lab_accuracy.py.
 
 The rates are plain least-squares fits over every sample of a half, not
 ``goodput``, which leaves out a flat tail: here a tail that has stopped
