@@ -7,7 +7,7 @@ Every scenario of probe.lab.truth is applied in turn and `lab check` runs
 --runs times under it, with the lab's default settings. Each target's verdict
 is compared with the ground truth. Printed: the confusion matrix (rows: what
 the lab did, columns: what the probe said), the scenarios with any mistake,
-the body bytes downloaded per target and round, by verdict, the verdicts that
+the body bytes and seconds each download took, by verdict, the verdicts that
 were right by probe.lab.truth.ALSO_RIGHT, the controls' pooled out-of-order
 share per scenario (what tells random loss) and the SNI swap's outcomes per
 scenario.
@@ -46,7 +46,7 @@ from probe.lab.truth import (
     archived_labels,
     is_right,
 )
-from probe.records import Rule, Transport, VerdictKind
+from probe.records import Rule, TransferRecord, Transport, VerdictKind
 from probe.schema import ArchiveEntry, decode_round
 
 CLASSES = [str(kind) for kind in VerdictKind]
@@ -71,7 +71,7 @@ def main() -> None:
     own_out_of_order: defaultdict[str, list[float]] = defaultdict(list)
     swap_states: defaultdict[str, Counter[str]] = defaultdict(Counter)
     # (bytes, scenario) per verdict: the scenario that spent the most is printed too
-    bytes_by_verdict: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
+    cost_by_verdict: defaultdict[str, list[Cost]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
         for composition in (args.scenarios or list(EXPECTED)) if args.runs else []:
             lab.apply(parse_composition(composition))
@@ -96,18 +96,32 @@ def main() -> None:
                     own = verdicts[name].evidence.out_of_order_share
                     if EXPECTED[composition][name].startswith("throttled") and own is not None:
                         own_out_of_order[composition].append(own)
-                    spent = entry.transfer.bytes if entry.transfer else 0
-                    bytes_by_verdict[got].append((spent, composition))
+                    cost_by_verdict[got].append(_cost(entry.transfer, composition))
                 print(f"{composition}: run {run + 1}/{args.runs} done", flush=True)
         histories = [history_trial(lab, Path(tmp)) for tmp in _directories(args.history)]
         long_runs = [(run, long_run(lab, run, args.long)) for run in LONG_RUNS if args.long]
     if args.runs:
-        print_report(matrix, exact_mistakes, bytes_by_verdict, args.runs)
+        print_report(matrix, exact_mistakes, cost_by_verdict, args.runs)
         print_network_evidence(also_right, out_of_order, own_out_of_order, swap_states)
     if histories:
         print_histories(histories)
     if long_runs:
         print_long_runs(long_runs)
+
+
+@dataclass(frozen=True, order=True)
+class Cost:
+    """What one target's download spent in one round, and under which scenario."""
+
+    bytes: int
+    seconds: float  # from the connect to the last byte or the stop
+    composition: str
+
+
+def _cost(transfer: TransferRecord | None, composition: str) -> Cost:
+    if transfer is None:
+        return Cost(0, 0.0, composition)
+    return Cost(transfer.bytes, transfer.t - transfer.t0, composition)
 
 
 def _directories(count: int) -> Iterator[str]:
@@ -226,7 +240,7 @@ def print_long_runs(runs: list[tuple[LongRun, Counter[tuple[str, str]]]]) -> Non
 def print_report(
     matrix: Counter[tuple[str, str]],
     mistakes: Counter[str],
-    spent: defaultdict[str, list[tuple[int, str]]],
+    spent: defaultdict[str, list[Cost]],
     runs: int,
 ) -> None:
     print(f"\nconfusion matrix ({runs} runs per scenario; rows: truth, columns: verdict)")
@@ -241,11 +255,16 @@ def print_report(
     print(f"verdict right {right}/{total}; with mechanism and stage too: {exact}/{total}")
     for mistake, count in sorted(mistakes.items()):
         print(f"  {count}x {mistake}")
-    print("\nbody bytes per target and round, by verdict (KiB): median / max (where)")
-    for verdict, amounts in sorted(spent.items()):
-        median = statistics.median(size for size, _ in amounts) / 1024
-        most, where = max(amounts)
-        print(f"  {verdict:>20} {median:8.0f} / {most / 1024:.0f} ({where})")
+    print("\nbody bytes and seconds per target and round, by verdict: median / max (where)")
+    for verdict, costs in sorted(spent.items()):
+        median = statistics.median(cost.bytes for cost in costs) / 1024
+        most = max(costs)
+        slowest = max(costs, key=lambda cost: cost.seconds)
+        seconds = statistics.median(cost.seconds for cost in costs)
+        print(
+            f"  {verdict:>20} {median:6.0f} / {most.bytes / 1024:.0f} KiB ({most.composition}); "
+            f"{seconds:.1f} / {slowest.seconds:.1f} s ({slowest.composition})"
+        )
 
 
 def print_network_evidence(
