@@ -14,15 +14,16 @@ seconds. Halves anchored at the first byte keep that start in the first half
 and can miss a rate that has long been flat (seen in the lab: 112 against
 148 kbit/s after 15 s of an upload policed at 150 kbit/s).
 
-Seven seconds because the bytes a policed target costs are its policer's
+Eight seconds because the bytes a policed target costs are its policer's
 burst plus the window at the policed rate. Recorded lab downloads policed at
 150 kbit/s, replayed through this rule: a 10 s window stopped them at
 192-224 KiB, 8 s at a median 176 and at most 224 KiB after at most 10.2 s,
-7 s at a median 160 and at most 192 KiB after at most 9.2 s. Each 3.5 s half
-still holds three or four 16 KB TLS records at 150 kbit/s (one a second), so
-the fitted rate stays near the policed one (median 131 kbit/s, 103-174).
-6 s spends little less (median 144, the same maximum) on halves of two or
-three records.
+7 s at a median 160 and at most 192 KiB after at most 9.2 s. But 7 s, put
+through bench/lab_accuracy.py (--runs 3, 2026-12-03), read the policed
+targets of a 3 Mbit/s link shared by eight downloads as ``degraded`` in 4 of
+9 target-rounds (right 368/375 against 372 with 8 s). Why is not yet known
+(the slow-network rule wants a target 2.5x under the controls, and the bench
+does not print the ratios); until it is, the window stays 8 s.
 
 The rates are plain least-squares fits over every sample of a half, not
 ``goodput``, which leaves out a flat tail: here a tail that has stopped
@@ -34,7 +35,7 @@ from collections.abc import Sequence
 from probe.measure.goodput import least_squares_slope
 from probe.records import ByteSample
 
-WINDOW_SECONDS = 7.0
+WINDOW_SECONDS = 8.0
 TOLERANCE = 0.15
 MIN_SAMPLES_PER_HALF = 4
 
