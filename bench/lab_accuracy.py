@@ -70,7 +70,7 @@ def main() -> None:
     out_of_order: defaultdict[str, list[float]] = defaultdict(list)
     own_out_of_order: defaultdict[str, list[float]] = defaultdict(list)
     swap_states: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    # (bytes, scenario) per verdict: the scenario that spent the most is printed too
+    # Each download's bytes, seconds and scenario, by verdict
     cost_by_verdict: defaultdict[str, list[Cost]] = defaultdict(list)
     with fresh_lab(Names("tpa")) as lab:
         for composition in (args.scenarios or list(EXPECTED)) if args.runs else []:
