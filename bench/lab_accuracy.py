@@ -109,7 +109,7 @@ def main() -> None:
         print_long_runs(long_runs)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Cost:
     """What one target's download spent in one round, and under which scenario."""
 
@@ -258,7 +258,7 @@ def print_report(
     print("\nbody bytes and seconds per target and round, by verdict: median / max (where)")
     for verdict, costs in sorted(spent.items()):
         median = statistics.median(cost.bytes for cost in costs) / 1024
-        most = max(costs)
+        most = max(costs, key=lambda cost: cost.bytes)
         slowest = max(costs, key=lambda cost: cost.seconds)
         seconds = statistics.median(cost.seconds for cost in costs)
         print(

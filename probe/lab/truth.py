@@ -164,9 +164,9 @@ LONG_RUNS = (
     LongRun("loss", OK, 512 * 1024, 50),
     # Six downloads share 2 Mbit/s, ~330 kbit/s each: 448 KiB lasts ~11 s, long
     # enough to reach a plateau, so the slow-network rule is exercised. Its rounds
-    # take ~23 s against a few for the others, so 50 of them alone were ~19 of the
-    # suite's minutes: the suite runs 20 (120 round verdicts and as many windows),
-    # the bench's --long 50 the rest.
+    # take ~23 s, the longest of the three, so 50 of them were ~19 of the suite's
+    # minutes: the suite runs 20 (120 round verdicts and as many windows), the
+    # bench's --long 50 the rest.
     LongRun("congested:rate=2mbit", DEGRADED, 448 * 1024, 20),
 )
 # One target per platform server, and the controls: fewer downloads, shorter rounds.
