@@ -54,7 +54,8 @@ def measure(lab: Lab, targets: Path, seconds: float) -> tuple[float, float]:
     curl = subprocess.Popen(curl_cmd, stdout=subprocess.PIPE, text=True)
     engine_out, _ = engine.communicate()
     curl_out, _ = curl.communicate()  # exit code 28: --max-time ended it, as intended
-    (entry,) = json.loads(engine_out)["targets"]
+    # The TCP download: the round repeats it over QUIC afterwards, not alongside.
+    (entry,) = [e for e in json.loads(engine_out)["targets"] if e["transport"] == "tcp"]
     if entry["goodput_bytes_per_second"] is None:
         raise SystemExit(f"engine measured nothing: {entry['failure']}")
     return entry["goodput_bytes_per_second"] * 8, float(curl_out) * 8

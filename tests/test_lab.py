@@ -79,6 +79,9 @@ def test_shaped_rate_is_measured_within_10_percent(
 ) -> None:
     apply(clean, f"shape:rate={rate_kbit}kbit,server=yandex")
     targets = only_targets(clean, ["mirror-yandex-ru"], tmp_path)
+    config = yaml.safe_load(targets.read_text())
+    settings = config.setdefault("settings", {})
+    settings["transports"] = ["tcp"]  # the QUIC repeat measures the same link again
     # At 150 kbit/s the body arrives one 16 KB TLS record every ~0.9 s: 8 s hold
     # ~7 records, and one more or less in the steady part moves the figure by
     # 10% or more (a CI run read 171; bench/lab_fidelity.py --repeat); 16 s
@@ -86,16 +89,34 @@ def test_shaped_rate_is_measured_within_10_percent(
     # the plateau (which a verdict needs, not this test's 10%).
     seconds = "16" if rate_kbit < 1_000 else "8"
     if rate_kbit < 1_000:
-        config = yaml.safe_load(targets.read_text())
-        config.setdefault("settings", {})["stop_at_plateau"] = False
-        targets.write_text(yaml.safe_dump(config))
+        settings["stop_at_plateau"] = False
+    targets.write_text(yaml.safe_dump(config))
 
-    entry = lab_check(clean, "--timeout", seconds, "--max-bytes", str(10**9), targets=targets)[
-        "mirror-yandex-ru"
-    ]
+    def measured() -> tuple[float, float]:
+        """(the engine's rate, the kernel's count of the same steady part), in kbit/s."""
+        entry = lab_check(clean, "--timeout", seconds, "--max-bytes", str(10**9), targets=targets)
+        download = entry["mirror-yandex-ru"]
+        assert download["failure"] is None
+        return kbit(download), kernel_kbit(download)
 
-    assert entry["failure"] is None
-    assert kbit(entry) == pytest.approx(rate_kbit, rel=0.10)
+    engine, kernel = measured()
+    # The engine must always agree with what its own socket received.
+    assert engine == pytest.approx(kernel, rel=0.05)
+    if kernel < 0.9 * rate_kbit:
+        # The link itself carried less, by the kernel's count (a CI run: 69 of 100
+        # Mbit/s, where 15 runs here read 95): the machine was busy, and the
+        # engine measured that truly. Once more, for the configured rate.
+        engine, kernel = measured()
+        assert engine == pytest.approx(kernel, rel=0.05)
+    assert engine == pytest.approx(rate_kbit, rel=0.10)
+
+
+def kernel_kbit(entry: dict[str, Any]) -> float:
+    """The rate TCP_INFO's received-bytes count shows over the download's second half."""
+    samples = [s for s in entry["transfer"]["tcp_info"] if s["bytes_received"] is not None]
+    middle = samples[len(samples) // 2]
+    last = samples[-1]
+    return (last["bytes_received"] - middle["bytes_received"]) * 8 / 1000 / (last["t"] - middle["t"])
 
 
 def test_sni_policing_at_150_kbits_shows_the_rate_and_the_loss(clean: Lab) -> None:
