@@ -116,7 +116,8 @@ def kernel_kbit(entry: dict[str, Any]) -> float:
     samples = [s for s in entry["transfer"]["tcp_info"] if s["bytes_received"] is not None]
     middle = samples[len(samples) // 2]
     last = samples[-1]
-    return (last["bytes_received"] - middle["bytes_received"]) * 8 / 1000 / (last["t"] - middle["t"])
+    received = last["bytes_received"] - middle["bytes_received"]
+    return float(received) * 8 / 1000 / (last["t"] - middle["t"])
 
 
 def test_sni_policing_at_150_kbits_shows_the_rate_and_the_loss(clean: Lab) -> None:
