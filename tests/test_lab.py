@@ -117,7 +117,7 @@ def kernel_kbit(entry: dict[str, Any]) -> float:
     middle = samples[len(samples) // 2]
     last = samples[-1]
     received = last["bytes_received"] - middle["bytes_received"]
-    return float(received) * 8 / 1000 / (last["t"] - middle["t"])
+    return float(received) * 8 / 1000 / float(last["t"] - middle["t"])
 
 
 def test_sni_policing_at_150_kbits_shows_the_rate_and_the_loss(clean: Lab) -> None:
