@@ -465,6 +465,96 @@ def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str,
 
 
 @main.command()
+@_targets_option("targets.yaml whose target hosts to locate (default: the built-in one).")
+@click.option("--name", "names", multiple=True, help="Locate only this host name (repeatable).")
+@click.option(
+    "--server",
+    metavar="HOST:PORT",
+    help="Send every ClientHello to this server (a replay or SNI-swap server) instead of "
+    "each name's own.",
+)
+@click.option("--control", help="The innocuous name sent beside (default: the first control).")
+@click.option(
+    "--max-hops", default=30, show_default=True, type=click.IntRange(1, 64), help="Highest TTL."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def locate(
+    targets_file: Path | None,
+    names: tuple[str, ...],
+    server: str | None,
+    control: str | None,
+    max_hops: int,
+    as_json: bool,
+) -> None:
+    """Find the hop at which equipment resets or drops a name's TLS handshakes.
+
+    For TTL 1, 2, ... a new connection sends the name's ClientHello with that
+    TTL, and a control name's beside it; the first TTL at which the name is
+    reset, or meets silence where the control does not, is the equipment's
+    hop. Sends 2 ClientHellos per hop and name; see docs/locate.md.
+    """
+    from probe.config import ConfigError, load_config, parse_server_address
+
+    try:
+        config = load_config(targets_file)
+    except ConfigError as error:
+        _fail(str(error), EXIT_USAGE)
+    fixed = None
+    if server is not None:
+        fixed = parse_server_address(server)
+        if fixed is None:
+            _fail(f"--server: {server!r} is not HOST:PORT.", EXIT_USAGE)
+    hosts = list(names) or config.target_hosts()
+    controls = [t.hostname for _, g, t in config.targets() if g.role == "control"]
+    control_name = control or (controls[0] if controls else "example.org")
+    sys.exit(_locate(hosts, control_name, fixed, max_hops, as_json))
+
+
+def _locate(
+    hosts: list[str], control: str, server: tuple[str, int] | None, max_hops: int, as_json: bool
+) -> int:
+    import asyncio
+
+    from rich.console import Console
+
+    from probe.analysis.locate import Location, decided, judge
+    from probe.measure.locate import PAUSE_BETWEEN_NAMES, HopListener, address_of, walk
+    from probe.sinks import locate as view
+
+    stderr = Console(stderr=True)
+
+    async def locate_all() -> list[Location]:
+        listener = HopListener.open()
+        found = []
+        try:
+            for index, host in enumerate(hosts):
+                if index:
+                    await asyncio.sleep(PAUSE_BETWEEN_NAMES)
+                host_of_server, port = server or (host, 443)
+                address = await address_of(host_of_server, port)
+                if address is None:
+                    stderr.print(f"{host}: {host_of_server} has no IPv4 address; skipped.")
+                    continue
+                stderr.print(f"{host}: TTL walk to {address}:{port} beside {control}")
+                walked = await walk(host, control, address, port, max_hops, decided, listener)
+                found.append(judge(walked))
+        finally:
+            if listener is not None:
+                listener.close()
+        return found
+
+    try:
+        locations = asyncio.run(locate_all())
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    if as_json:
+        click.echo(view.document(locations))
+    else:
+        view.render(locations, Console())
+    return EXIT_OK if locations else EXIT_FAILED
+
+
+@main.command()
 @click.argument(
     "archives", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="ARCHIVE..."
 )
@@ -589,10 +679,30 @@ def _the_lab() -> "Lab":
 
 
 @lab.command("up")
-def lab_up() -> None:
+@click.option(
+    "--censor-hop",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="The hop at which the router's equipment sits: clean routers stand before it.",
+)
+@click.option(
+    "--silent-hop",
+    "silent_hops",
+    multiple=True,
+    type=int,
+    help="A clean router that sends no ICMP time-exceeded (repeatable).",
+)
+def lab_up(censor_hop: int, silent_hops: tuple[int, ...]) -> None:
     """Create the namespaces, links, servers and resolvers."""
+    from probe.lab.topology import Hops
+
+    try:
+        hops = Hops(censor_hop, frozenset(silent_hops))
+    except ValueError as error:
+        _fail(f"--silent-hop: {error}.", EXIT_USAGE)
     lab_ = _the_lab()
-    _lab_call(lab_.up)
+    _lab_call(lambda: lab_.up(hops))
     click.echo(f"The lab is up. Targets file: {lab_.targets_file}")
     click.echo(f"The built-in targets, on the lab's network: {lab_.field_targets_file}")
     click.echo("Next: throttle-probe lab scenario sni-police; throttle-probe lab check")

@@ -185,6 +185,60 @@ class Comparison(enum.StrEnum):
     BASELINE = "baseline"  # this download is the baseline
 
 
+class TtlOutcome(enum.StrEnum):
+    """What came back for a ClientHello sent with a limited TTL (``measure.locate``)."""
+
+    EXPIRED = "expired"  # an ICMP error came back: the TTL ran out at a router
+    RESET = "reset"  # a TCP reset: the server's, or equipment's on the way
+    ANSWERED = "answered"  # the server answered: the ClientHello got all the way
+    CLOSED = "closed"  # the connection was closed in order (a FIN): it got somewhere
+    SILENT = "silent"  # nothing at all: dropped, or a router that sends no ICMP
+    NO_CONNECTION = "no_connection"  # the TCP handshake itself failed: nothing to send on
+
+
+class LocateFinding(enum.StrEnum):
+    """What the TTL walk of one name found (``analysis.locate``)."""
+
+    RESET = "reset"  # equipment resets the name's connections from this hop on
+    DROP = "drop"  # equipment drops the name's ClientHello from this hop on
+    NOTHING = "nothing"  # the name's ClientHello reached its server untouched
+    WHOLE_PATH = "whole_path"  # the control met the same fate: not the name's doing
+    UNREACHABLE = "unreachable"  # no TCP connection to the server: nothing to walk
+    NOT_REACHED = "not_reached"  # neither the equipment nor the server within the hops tried
+
+
+@dataclass(frozen=True)
+class TtlTrial:
+    """One ClientHello sent with TTL ``ttl`` on a new connection, and what came back."""
+
+    ttl: int
+    outcome: TtlOutcome
+    seconds: float | None  # from the send to the answer; None when nothing came
+    icmp_from: str | None = None  # who sent the time-exceeded (needs a raw socket)
+    retried: bool = False  # sent twice: a lone silence is retried before it counts
+
+
+@dataclass(frozen=True)
+class TtlStep:
+    """The name's and the control name's trials at one TTL, sent side by side."""
+
+    ttl: int
+    name: TtlTrial
+    control: TtlTrial
+
+
+@dataclass
+class TtlWalk:
+    """The TTL walk of one name to one server, with a control name on the same path."""
+
+    name: str
+    control: str
+    address: str
+    port: int
+    steps: list[TtlStep] = field(default_factory=list)
+    hop_addresses: bool = False  # time-exceeded replies were read (CAP_NET_RAW)
+
+
 @dataclass
 class DnsRecord:
     """One query to one resolver: ``answers`` in the order the resolver gave them."""

@@ -29,7 +29,7 @@ from probe.lab import topology
 from probe.lab.pki import LabPKI
 from probe.lab.scenarios import UNLIMITED, Impairment, RouterPlan, build_plan
 from probe.lab.system import LabError, namespaces, pids_in, require_privileges, run
-from probe.lab.topology import Names
+from probe.lab.topology import Hops, Names
 
 STATE_ROOT = Path("/run/throttle-probe")
 OBJECT_BYTES = 100 * 1024 * 1024  # lab objects outlast any max_bytes a check uses
@@ -60,12 +60,18 @@ class Lab:
         self._scenario_file = self.state_dir / "scenario.json"
         self._isp_zone = self.state_dir / "isp-zone.json"
         self._pid_file = self.state_dir / "pids.json"
+        self._hops_file = self.state_dir / "hops.json"
         self._netns_etc = Path("/etc/netns") / self.names.client
 
     # -- up and down ---------------------------------------------------------------
 
-    def up(self) -> None:
-        """Create namespaces, links and servers; refuse if the lab is already up."""
+    def up(self, hops: Hops | None = None) -> None:
+        """Create namespaces, links and servers; refuse if the lab is already up.
+
+        ``hops``: where the equipment sits on the client's path (default: the
+        router is the client's first hop).
+        """
+        hops = hops or Hops()
         require_privileges()
         if self.is_up():
             down = self.command_line("down")
@@ -73,7 +79,7 @@ class Lab:
         self.down()  # leftovers of a crashed run
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._create_network()
+            self._create_network(hops)
             pki = LabPKI(self.state_dir / "pki", topology.all_hosts())
             self._write_files(pki)
             self._start_services(pki)
@@ -84,7 +90,7 @@ class Lab:
     def down(self) -> None:
         """Remove everything the lab made; safe to call at any time, any number of times."""
         require_privileges()
-        present = [ns for ns in namespaces() if ns in self.names.namespaces]
+        present = [ns for ns in namespaces() if self._is_ours(ns)]
         for namespace in present:
             for pid in pids_in(namespace):
                 _kill(pid)
@@ -92,6 +98,17 @@ class Lab:
             run(["ip", "netns", "delete", namespace], check=False)
         shutil.rmtree(self._netns_etc, ignore_errors=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _is_ours(self, namespace: str) -> bool:
+        return namespace in self.names.namespaces or self.names.is_hop(namespace)
+
+    @property
+    def hops(self) -> Hops:
+        """Where the equipment sits on the client's path, as ``up`` built it."""
+        if not self._hops_file.exists():
+            return Hops()
+        saved = json.loads(self._hops_file.read_text())
+        return Hops(saved["censor"], frozenset(saved["silent"]))
 
     def is_up(self, present: list[str] | None = None) -> bool:
         """All namespaces exist (``present``: the namespaces, if already listed) and the files."""
@@ -101,7 +118,7 @@ class Lab:
     def status(self) -> LabStatus:
         require_privileges()
         listed = namespaces()
-        present = [ns for ns in listed if ns in self.names.namespaces]
+        present = [ns for ns in listed if self._is_ours(ns)]
         started = self._started_pids()
         services = {}
         for name, namespace in self._services().items():
@@ -148,6 +165,12 @@ class Lab:
         # Policing marks live in conntrack entries: forget them with the rules where
         # the conntrack tool is installed. (Checks open new connections anyway.)
         run(["conntrack", "-F"], router, check=False)
+        self._make_router_transparent()
+
+    def _make_router_transparent(self) -> None:
+        """The equipment is in line: what it forwards keeps its TTL (topology's doc)."""
+        rule = ["-t", "mangle", "-A", "PREROUTING", "-j", "TTL", "--ttl-inc", "1"]
+        run(["iptables", *rule], self.names.router)
 
     def _apply_delay(self, plan: RouterPlan) -> None:
         """Hold forwarded packets in userspace for half the added round trip each way.
@@ -240,23 +263,60 @@ class Lab:
 
     # -- building blocks -------------------------------------------------------------
 
-    def _create_network(self) -> None:
+    def _create_network(self, hops: Hops) -> None:
         n = self.names
-        for namespace in n.namespaces:
+        hop_namespaces = [n.hop(number) for number in hops.clean]
+        for namespace in [*n.namespaces, *hop_namespaces]:
             run(["ip", "netns", "add", namespace])
             run(["ip", "link", "set", "lo", "up"], namespace)
-        self._link(n.client_if, n.client, n.router_client_if, n.router)
+        layout = {"censor": hops.censor, "silent": sorted(hops.silent)}
+        self._hops_file.write_text(json.dumps(layout))
+        if hops.censor == 1:
+            self._link(n.client_if, n.client, n.router_client_if, n.router)
+            self._address(n.client, n.client_if, f"{topology.CLIENT_ADDRESS}/24")
+            self._address(n.router, n.router_client_if, f"{topology.ROUTER_CLIENT_SIDE}/24")
+            self._address(n.router, n.router_client_if, f"{topology.SINKHOLE}/24")
+            run(["ip", "route", "add", "default", "via", topology.ROUTER_CLIENT_SIDE], n.client)
+        else:
+            self._create_hops(hops)
         self._link(n.router_server_if, n.router, n.server_if, n.server)
-        net = topology
-        self._address(n.client, n.client_if, f"{net.CLIENT_ADDRESS}/24")
-        self._address(n.router, n.router_client_if, f"{net.ROUTER_CLIENT_SIDE}/24")
-        self._address(n.router, n.router_server_if, f"{net.ROUTER_SERVER_SIDE}/24")
-        self._address(n.router, n.router_client_if, f"{net.SINKHOLE}/24")
-        for address in [*(s.address for s in net.SERVERS), net.PUBLIC_RESOLVER, net.REPLAY_SERVER]:
+        self._address(n.router, n.router_server_if, f"{topology.ROUTER_SERVER_SIDE}/24")
+        servers = [s.address for s in topology.SERVERS]
+        for address in [*servers, topology.PUBLIC_RESOLVER, topology.REPLAY_SERVER]:
             self._address(n.server, n.server_if, f"{address}/24")
-        run(["ip", "route", "add", "default", "via", net.ROUTER_CLIENT_SIDE], n.client)
-        run(["ip", "route", "add", "default", "via", net.ROUTER_SERVER_SIDE], n.server)
+        run(["ip", "route", "add", "default", "via", topology.ROUTER_SERVER_SIDE], n.server)
         run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], n.router)
+        self._make_router_transparent()
+
+    def _create_hops(self, hops: Hops) -> None:
+        """Clean routers between the client and the router, one /30 per link.
+
+        The client keeps its address, and the router its resolver's and
+        sinkhole's, as /32s routed across the hops.
+        """
+        n = self.names
+        chain = [n.client, *(n.hop(number) for number in hops.clean), n.router]
+        for link in range(1, hops.censor + 1):
+            left_if, right_if = n.hop_link_ifs(link, hops)
+            left_address, right_address = topology.link_addresses(link)
+            left, right = chain[link - 1], chain[link]
+            self._link(left_if, left, right_if, right)
+            self._address(left, left_if, f"{left_address}/30")
+            self._address(right, right_if, f"{right_address}/30")
+            run(["ip", "route", "add", f"{topology.CLIENT_ADDRESS}/32", "via", left_address], right)
+            if left != n.client:
+                run(["ip", "route", "add", "default", "via", right_address], left)
+        first_hop = topology.link_addresses(1)[1]
+        self._address(n.client, n.client_if, f"{topology.CLIENT_ADDRESS}/32")
+        route = ["ip", "route", "add", "default", "via", first_hop]
+        run([*route, "src", topology.CLIENT_ADDRESS], n.client)
+        for address in (topology.ROUTER_CLIENT_SIDE, topology.SINKHOLE):
+            self._address(n.router, n.router_client_if, f"{address}/32")
+        for number in hops.clean:
+            run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], n.hop(number))
+            if number in hops.silent:
+                silence = ["-A", "OUTPUT", "-p", "icmp", "--icmp-type", "time-exceeded"]
+                run(["iptables", *silence, "-j", "DROP"], n.hop(number))
 
     def _link(self, left: str, left_ns: str, right: str, right_ns: str) -> None:
         run(["ip", "link", "add", left, "type", "veth", "peer", "name", right])
@@ -370,7 +430,7 @@ class Lab:
 
 
 @contextlib.contextmanager
-def fresh_lab(names: Names) -> Iterator[Lab]:
+def fresh_lab(names: Names, hops: Hops | None = None) -> Iterator[Lab]:
     """A lab built anew for a test run or a benchmark, removed on the way out.
 
     A lab of the same name left up by an interrupted run is removed first,
@@ -379,7 +439,7 @@ def fresh_lab(names: Names) -> Iterator[Lab]:
     """
     lab = Lab(names)
     lab.down()
-    lab.up()
+    lab.up(hops)
     try:
         yield lab
     finally:

@@ -215,6 +215,15 @@ def _sni_reset(plan: RouterPlan, params: Mapping[str, str]) -> None:
         )
 
 
+def _sni_drop(plan: RouterPlan, params: Mapping[str, str]) -> None:
+    """Drop every packet that holds a pattern: the ClientHello never arrives, and the
+    client waits for an answer that does not come (no reset to see)."""
+    for pattern in _patterns(params):
+        plan.iptables.append(
+            f"-A FORWARD -p tcp --dport 443 -m string --algo bm --string {pattern} -j DROP".split()
+        )
+
+
 def _blackhole(plan: RouterPlan, params: Mapping[str, str]) -> None:
     plan.iptables.append(["-A", "FORWARD", "-d", _server_address(params), "-j", "DROP"])
 
@@ -401,6 +410,12 @@ SCENARIOS = {
             "reset connections whose ClientHello matches a pattern",
             {"pattern": _TIKTOK},
             _sni_reset,
+        ),
+        Scenario(
+            "sni-drop",
+            "drop the packets of a ClientHello that matches a pattern, silently",
+            {"pattern": _TIKTOK},
+            _sni_drop,
         ),
         Scenario("blackhole", "drop everything to one server", {"server": "tiktok"}, _blackhole),
         Scenario(

@@ -5,6 +5,18 @@
                       its resolver and      a public resolver
                       a sinkhole
 
+The router is a bump in the wire: it does not decrement the TTL, as the
+in-line boxes of the field do not, so a packet sent with TTL k meets the
+equipment when k reaches its hop. Clean routers (``Hops``) can stand between
+the client and the router, so that the equipment sits at hop 3 or 5:
+
+    client ── hop1 ── hop2 ── router ── server     (Hops(censor=3))
+
+They decrement the TTL and answer an expired packet with ICMP time-exceeded
+from their client-side address, except those named silent. Their links take
+/30s of 192.0.2.0/24 (RFC 5737 too); the client's and the router's addresses
+of the one-link picture stay theirs, routed across the hops.
+
 Addresses come from the documentation ranges (RFC 5737), which are never
 routed on the Internet; they exist only inside the lab's namespaces, which
 have no route out. Host names are the real platform names, resolved by the
@@ -26,6 +38,41 @@ SINKHOLE = f"{CLIENT_NET}.250"
 # `throttle-probe serve`, as a user would run it on a host outside the censored network.
 REPLAY_SERVER = f"{SERVER_NET}.40"
 REPLAY_PORT = 443
+
+
+MAX_CENSOR_HOP = 16
+HOP_NET = "192.0.2"  # the /30 links of the clean hops
+
+
+@dataclass(frozen=True)
+class Hops:
+    """The client's path: the equipment at hop ``censor``, behind ``censor - 1`` clean
+    routers; the routers in ``silent`` drop their ICMP time-exceeded."""
+
+    censor: int = 1
+    silent: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.censor <= MAX_CENSOR_HOP:
+            raise ValueError(f"the censor's hop must be 1 to {MAX_CENSOR_HOP}")
+        if not all(1 <= hop < self.censor for hop in self.silent):
+            raise ValueError(f"a silent hop must be a clean router, 1 to {self.censor - 1}")
+
+    @property
+    def clean(self) -> range:
+        """The clean routers' hop numbers."""
+        return range(1, self.censor)
+
+
+def link_addresses(link: int) -> tuple[str, str]:
+    """The client-side and router-side addresses of hop link ``link`` (1: the client's)."""
+    base = 4 * (link - 1)
+    return f"{HOP_NET}.{base + 1}", f"{HOP_NET}.{base + 2}"
+
+
+def hop_address(hop: int) -> str:
+    """The address a clean router at ``hop`` answers from (its client side)."""
+    return link_addresses(hop)[1]
 
 
 @dataclass(frozen=True)
@@ -98,7 +145,22 @@ class Names:
 
     @property
     def namespaces(self) -> tuple[str, str, str]:
+        """The namespaces every lab has (clean hops come on top: ``is_hop``)."""
         return (self.client, self.router, self.server)
+
+    def hop(self, number: int) -> str:
+        return f"{self.prefix}-hop{number}"
+
+    def is_hop(self, namespace: str) -> bool:
+        suffix = namespace.removeprefix(f"{self.prefix}-hop")
+        return suffix != namespace and suffix.isdigit()
+
+    def hop_link_ifs(self, link: int, hops: Hops) -> tuple[str, str]:
+        """The two ends of link ``link`` (link 1 leaves the client, link ``censor`` reaches
+        the router): their usual names at the client and router, numbered between."""
+        left = self.client_if if link == 1 else f"{self.prefix}-h{link}a"
+        right = self.router_client_if if link == hops.censor else f"{self.prefix}-h{link}b"
+        return left, right
 
     # veth ends: c0 (client) <-> r0 (router, client side); r1 (router, server side) <-> s0
     @property

@@ -1,0 +1,111 @@
+"""`locate` in the lab: the equipment at hop 1, 3 or 5, behind routers that answer or not.
+
+Each layout is a lab of its own (a clean router per hop before the censoring
+one); `locate` runs in its client as a user would, and must name the hop the
+lab was built with, for a reset and for a silent drop, and never blame the
+censor for what the path does to the control name too.
+"""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from probe.lab import topology
+from probe.lab.control import Lab, fresh_lab
+from probe.lab.topology import Hops, Names
+from tests.lab_support import apply, require_lab
+
+pytestmark = pytest.mark.lab
+
+LAYOUTS = [Hops(1), Hops(3), Hops(5, frozenset({4}))]
+TIKTOK, TWIMG = "www.tiktok.com", "pbs.twimg.com"  # sni-reset and sni-drop match only tiktok
+
+
+@pytest.fixture(scope="module", params=LAYOUTS, ids=lambda h: f"censor-at-{h.censor}")
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    require_lab()
+    with fresh_lab(Names("tph"), request.param) as the_lab:
+        yield the_lab
+
+
+def locate(lab: Lab, *names: str, prefix: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """`locate --json` in the lab's client for ``names``; the entries by name."""
+    argv = [sys.executable, "-m", "probe", "locate", "--targets", str(lab.targets_file)]
+    argv += [arg for name in names for arg in ("--name", name)] + ["--max-hops", "8", "--json"]
+    done = subprocess.run(
+        lab.client_command([*prefix, *argv]), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    return {entry["name"]: entry for entry in document["locate"]} | {"": document}
+
+
+def expected_previous_router(hops: Hops) -> str | None:
+    """The last router before the censor that answers: it is the one the output names."""
+    answering = [hop for hop in hops.clean if hop not in hops.silent]
+    return topology.hop_address(answering[-1]) if answering else None
+
+
+def test_a_reset_is_located_at_the_censors_hop_and_an_unmatched_name_passes(lab: Lab) -> None:
+    apply(lab, "sni-reset")
+    hops = lab.hops
+
+    found = locate(lab, TIKTOK, TWIMG)
+
+    reset = found[TIKTOK]
+    assert (reset["finding"], reset["hop"], reset["earliest_hop"]) == (
+        "reset",
+        hops.censor,
+        hops.censor,
+    )
+    assert reset["previous_hop_address"] == expected_previous_router(hops)
+    assert reset["ttls"] == list(range(1, hops.censor + 1))
+    passed = found[TWIMG]
+    assert (passed["finding"], passed["hop"]) == ("nothing", None)
+    assert passed["server_hop"] == hops.censor  # the censor is in line: it is no hop of its own
+    for step in passed["steps"][:-1]:  # every router before it answered, or is the silent one
+        router = topology.hop_address(step["ttl"])
+        silent = step["ttl"] in hops.silent
+        assert step["control"]["icmp_from"] == (None if silent else router), step
+
+
+def test_a_silent_drop_is_located_at_the_censors_hop_or_just_behind_a_silent_router(
+    lab: Lab,
+) -> None:
+    apply(lab, "sni-drop")
+    hops = lab.hops
+
+    dropped = locate(lab, TIKTOK)[TIKTOK]
+
+    assert (dropped["finding"], dropped["hop"]) == ("drop", hops.censor)
+    behind_silence = hops.censor - 1 in hops.silent
+    assert dropped["earliest_hop"] == (hops.censor - 1 if behind_silence else hops.censor)
+    last = dropped["steps"][-1]
+    assert last["name"]["outcome"] == "silent" and last["name"]["retried"]
+    assert last["control"]["outcome"] == "answered"
+
+
+def test_what_the_path_does_to_the_control_too_is_not_blamed_on_a_censor(lab: Lab) -> None:
+    apply(lab, "sni-reset:pattern=tiktok.com|yandex.ru")  # the control name is reset too
+    reset_both = locate(lab, TIKTOK)[TIKTOK]
+    apply(lab, "blackhole:server=tiktok")  # every packet to the server dropped
+    dropped_both = locate(lab, TIKTOK)[TIKTOK]
+
+    assert (reset_both["finding"], reset_both["hop"]) == ("whole_path", None)
+    assert (dropped_both["finding"], dropped_both["hop"]) == ("unreachable", None)
+
+
+def test_without_cap_net_raw_the_hop_is_found_and_the_addresses_are_left_out(lab: Lab) -> None:
+    apply(lab, "sni-reset")
+    no_raw = ("setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw")
+
+    found = locate(lab, TIKTOK, prefix=no_raw)
+
+    assert (found[TIKTOK]["finding"], found[TIKTOK]["hop"]) == ("reset", lab.hops.censor)
+    assert found[TIKTOK]["previous_hop_address"] is None
+    assert found[""]["hop_addresses"] is False
+    assert "setcap cap_net_raw+ep" in found[""]["note"]
