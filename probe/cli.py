@@ -687,18 +687,25 @@ def _the_lab() -> "Lab":
     help="The hop at which the router's equipment sits: clean routers stand before it.",
 )
 @click.option(
+    "--beyond",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 8),
+    help="Clean routers between the router and the servers.",
+)
+@click.option(
     "--silent-hop",
     "silent_hops",
     multiple=True,
     type=int,
     help="A clean router that sends no ICMP time-exceeded (repeatable).",
 )
-def lab_up(censor_hop: int, silent_hops: tuple[int, ...]) -> None:
+def lab_up(censor_hop: int, beyond: int, silent_hops: tuple[int, ...]) -> None:
     """Create the namespaces, links, servers and resolvers."""
     from probe.lab.topology import Hops
 
     try:
-        hops = Hops(censor_hop, frozenset(silent_hops))
+        hops = Hops(censor_hop, frozenset(silent_hops), beyond)
     except ValueError as error:
         _fail(f"--silent-hop: {error}.", EXIT_USAGE)
     lab_ = _the_lab()

@@ -46,8 +46,8 @@ def locate(lab: Lab, *names: str, prefix: tuple[str, ...] = ()) -> dict[str, dic
 
 def expected_previous_router(hops: Hops) -> str | None:
     """The last router before the censor that answers: it is the one the output names."""
-    answering = [hop for hop in hops.clean if hop not in hops.silent]
-    return topology.hop_address(answering[-1]) if answering else None
+    answering = [hop for hop in hops.before if hop not in hops.silent]
+    return hops.address(answering[-1]) if answering else None
 
 
 def test_a_reset_is_located_at_the_censors_hop_and_an_unmatched_name_passes(lab: Lab) -> None:
@@ -68,7 +68,7 @@ def test_a_reset_is_located_at_the_censors_hop_and_an_unmatched_name_passes(lab:
     assert (passed["finding"], passed["hop"]) == ("nothing", None)
     assert passed["server_hop"] == hops.censor  # the censor is in line: it is no hop of its own
     for step in passed["steps"][:-1]:  # every router before it answered, or is the silent one
-        router = topology.hop_address(step["ttl"])
+        router = hops.address(step["ttl"])
         silent = step["ttl"] in hops.silent
         assert step["control"]["icmp_from"] == (None if silent else router), step
 

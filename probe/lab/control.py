@@ -108,7 +108,7 @@ class Lab:
         if not self._hops_file.exists():
             return Hops()
         saved = json.loads(self._hops_file.read_text())
-        return Hops(saved["censor"], frozenset(saved["silent"]))
+        return Hops(saved["censor"], frozenset(saved["silent"]), saved["beyond"])
 
     def is_up(self, present: list[str] | None = None) -> bool:
         """All namespaces exist (``present``: the namespaces, if already listed) and the files."""
@@ -269,7 +269,7 @@ class Lab:
         for namespace in [*n.namespaces, *hop_namespaces]:
             run(["ip", "netns", "add", namespace])
             run(["ip", "link", "set", "lo", "up"], namespace)
-        layout = {"censor": hops.censor, "silent": sorted(hops.silent)}
+        layout = {"censor": hops.censor, "silent": sorted(hops.silent), "beyond": hops.beyond}
         self._hops_file.write_text(json.dumps(layout))
         if hops.censor == 1:
             self._link(n.client_if, n.client, n.router_client_if, n.router)
@@ -278,24 +278,32 @@ class Lab:
             self._address(n.router, n.router_client_if, f"{topology.SINKHOLE}/24")
             run(["ip", "route", "add", "default", "via", topology.ROUTER_CLIENT_SIDE], n.client)
         else:
-            self._create_hops(hops)
-        self._link(n.router_server_if, n.router, n.server_if, n.server)
-        self._address(n.router, n.router_server_if, f"{topology.ROUTER_SERVER_SIDE}/24")
+            self._create_hops_before(hops)
+        gateway = n.router if hops.beyond == 0 else self._create_hops_beyond(hops)
+        gateway_if = (
+            n.router_server_if if hops.beyond == 0 else n.beyond_link_ifs(hops.beyond + 1, hops)[0]
+        )
+        self._link(gateway_if, gateway, n.server_if, n.server)
+        self._address(gateway, gateway_if, f"{topology.ROUTER_SERVER_SIDE}/24")
         servers = [s.address for s in topology.SERVERS]
         for address in [*servers, topology.PUBLIC_RESOLVER, topology.REPLAY_SERVER]:
             self._address(n.server, n.server_if, f"{address}/24")
         run(["ip", "route", "add", "default", "via", topology.ROUTER_SERVER_SIDE], n.server)
-        run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], n.router)
+        for namespace in [n.router, *hop_namespaces]:
+            run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], namespace)
+        for number in hops.silent:
+            silence = ["-A", "OUTPUT", "-p", "icmp", "--icmp-type", "time-exceeded", "-j", "DROP"]
+            run(["iptables", *silence], n.hop(number))
         self._make_router_transparent()
 
-    def _create_hops(self, hops: Hops) -> None:
+    def _create_hops_before(self, hops: Hops) -> None:
         """Clean routers between the client and the router, one /30 per link.
 
         The client keeps its address, and the router its resolver's and
         sinkhole's, as /32s routed across the hops.
         """
         n = self.names
-        chain = [n.client, *(n.hop(number) for number in hops.clean), n.router]
+        chain = [n.client, *(n.hop(number) for number in hops.before), n.router]
         for link in range(1, hops.censor + 1):
             left_if, right_if = n.hop_link_ifs(link, hops)
             left_address, right_address = topology.link_addresses(link)
@@ -312,11 +320,24 @@ class Lab:
         run([*route, "src", topology.CLIENT_ADDRESS], n.client)
         for address in (topology.ROUTER_CLIENT_SIDE, topology.SINKHOLE):
             self._address(n.router, n.router_client_if, f"{address}/32")
-        for number in hops.clean:
-            run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], n.hop(number))
-            if number in hops.silent:
-                silence = ["-A", "OUTPUT", "-p", "icmp", "--icmp-type", "time-exceeded"]
-                run(["iptables", *silence, "-j", "DROP"], n.hop(number))
+
+    def _create_hops_beyond(self, hops: Hops) -> str:
+        """Clean routers between the router and the servers; the last one, the servers'
+        gateway, is returned. Traffic to the servers' /24 is routed along them; the way
+        back is their default route."""
+        n = self.names
+        chain = [n.router, *(n.hop(number) for number in hops.after)]
+        servers = f"{topology.SERVER_NET}.0/24"
+        for link in range(1, hops.beyond + 1):
+            left_if, right_if = n.beyond_link_ifs(link, hops)
+            left_address, right_address = topology.link_addresses(link, beyond=True)
+            left, right = chain[link - 1], chain[link]
+            self._link(left_if, left, right_if, right)
+            self._address(left, left_if, f"{left_address}/30")
+            self._address(right, right_if, f"{right_address}/30")
+            run(["ip", "route", "add", servers, "via", right_address], left)
+            run(["ip", "route", "add", "default", "via", left_address], right)
+        return chain[-1]
 
     def _link(self, left: str, left_ns: str, right: str, right_ns: str) -> None:
         run(["ip", "link", "add", left, "type", "veth", "peer", "name", right])

@@ -8,14 +8,16 @@
 The router is a bump in the wire: it does not decrement the TTL, as the
 in-line boxes of the field do not, so a packet sent with TTL k meets the
 equipment when k reaches its hop. Clean routers (``Hops``) can stand between
-the client and the router, so that the equipment sits at hop 3 or 5:
+the client and the router, so that the equipment sits at hop 3 or 5, and
+between the router and the servers, as in the field:
 
-    client ── hop1 ── hop2 ── router ── server     (Hops(censor=3))
+    client ── hop1 ── hop2 ── router ── hop3 ── server     (Hops(censor=3, beyond=1))
 
 They decrement the TTL and answer an expired packet with ICMP time-exceeded
 from their client-side address, except those named silent. Their links take
-/30s of 192.0.2.0/24 (RFC 5737 too); the client's and the router's addresses
-of the one-link picture stay theirs, routed across the hops.
+/30s of 192.0.2.0/24 (RFC 5737 too); the addresses of the one-link picture
+(the client's, the router's resolver and sinkhole, the servers' gateway) stay
+theirs, routed across the hops.
 
 Addresses come from the documentation ranges (RFC 5737), which are never
 routed on the Internet; they exist only inside the lab's namespaces, which
@@ -41,38 +43,61 @@ REPLAY_PORT = 443
 
 
 MAX_CENSOR_HOP = 16
+MAX_BEYOND = 8
 HOP_NET = "192.0.2"  # the /30 links of the clean hops
 
 
 @dataclass(frozen=True)
 class Hops:
     """The client's path: the equipment at hop ``censor``, behind ``censor - 1`` clean
-    routers; the routers in ``silent`` drop their ICMP time-exceeded."""
+    routers, and ``beyond`` clean routers between it and the servers (as in the field,
+    where the server is further than the censor); the routers in ``silent`` drop their
+    ICMP time-exceeded. The censor keeps the TTL, so the first router beyond it is hop
+    ``censor`` too, and the servers are at hop ``censor + beyond``."""
 
     censor: int = 1
     silent: frozenset[int] = frozenset()
+    beyond: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.censor <= MAX_CENSOR_HOP:
             raise ValueError(f"the censor's hop must be 1 to {MAX_CENSOR_HOP}")
-        if not all(1 <= hop < self.censor for hop in self.silent):
-            raise ValueError(f"a silent hop must be a clean router, 1 to {self.censor - 1}")
+        if not 0 <= self.beyond <= MAX_BEYOND:
+            raise ValueError(f"the routers beyond the censor must be 0 to {MAX_BEYOND}")
+        if not all(hop in self.clean for hop in self.silent):
+            raise ValueError(f"a silent hop must be a clean router, 1 to {self.server - 1}")
 
     @property
-    def clean(self) -> range:
-        """The clean routers' hop numbers."""
+    def before(self) -> range:
+        """The hop numbers of the clean routers before the censor."""
         return range(1, self.censor)
 
+    @property
+    def after(self) -> range:
+        """The hop numbers of the clean routers beyond the censor."""
+        return range(self.censor, self.censor + self.beyond)
 
-def link_addresses(link: int) -> tuple[str, str]:
-    """The client-side and router-side addresses of hop link ``link`` (1: the client's)."""
-    base = 4 * (link - 1)
+    @property
+    def clean(self) -> list[int]:
+        return [*self.before, *self.after]
+
+    @property
+    def server(self) -> int:
+        """The hop at which a packet reaches the servers."""
+        return self.censor + self.beyond
+
+    def address(self, hop: int) -> str:
+        """The address the clean router at ``hop`` answers from (its client side)."""
+        if hop in self.before:
+            return link_addresses(hop)[1]
+        return link_addresses(hop - self.censor + 1, beyond=True)[1]
+
+
+def link_addresses(link: int, beyond: bool = False) -> tuple[str, str]:
+    """The client-side and server-side addresses of hop link ``link`` (1: the client's
+    before the censor, the censor's beyond it)."""
+    base = 4 * (link - 1) + (128 if beyond else 0)
     return f"{HOP_NET}.{base + 1}", f"{HOP_NET}.{base + 2}"
-
-
-def hop_address(hop: int) -> str:
-    """The address a clean router at ``hop`` answers from (its client side)."""
-    return link_addresses(hop)[1]
 
 
 @dataclass(frozen=True)
@@ -156,10 +181,17 @@ class Names:
         return suffix != namespace and suffix.isdigit()
 
     def hop_link_ifs(self, link: int, hops: Hops) -> tuple[str, str]:
-        """The two ends of link ``link`` (link 1 leaves the client, link ``censor`` reaches
-        the router): their usual names at the client and router, numbered between."""
+        """The two ends of link ``link`` before the censor (link 1 leaves the client, link
+        ``censor`` reaches the router): their usual names there, numbered between."""
         left = self.client_if if link == 1 else f"{self.prefix}-h{link}a"
         right = self.router_client_if if link == hops.censor else f"{self.prefix}-h{link}b"
+        return left, right
+
+    def beyond_link_ifs(self, link: int, hops: Hops) -> tuple[str, str]:
+        """The same beyond the censor: link 1 leaves the router, link ``beyond + 1`` reaches
+        the servers."""
+        left = self.router_server_if if link == 1 else f"{self.prefix}-b{link}a"
+        right = self.server_if if link == hops.beyond + 1 else f"{self.prefix}-b{link}b"
         return left, right
 
     # veth ends: c0 (client) <-> r0 (router, client side); r1 (router, server side) <-> s0
