@@ -19,6 +19,7 @@ from probe.wording import host_port, os_reason
 if TYPE_CHECKING:
     from probe.config import Config
     from probe.lab.control import Lab
+    from probe.locator import LocateRequest
     from probe.server import ServerLimits
     from probe.sinks import Sink
 
@@ -491,9 +492,12 @@ def locate(
     For TTL 1, 2, ... a new connection sends the name's ClientHello with that
     TTL, and a control name's beside it; the first TTL at which the name is
     reset, or meets silence where the control does not, is the equipment's
-    hop. Sends 2 ClientHellos per hop and name; see docs/locate.md.
+    hop. Where the handshake passes, and the targets file has a replay
+    server, sessions to it after a TTL-limited ClientHello find a throttle's
+    hop (needs CAP_NET_RAW). See docs/locate.md for what it sends.
     """
     from probe.config import ConfigError, load_config, parse_server_address
+    from probe.locator import LocateRequest
 
     try:
         config = load_config(targets_file)
@@ -506,45 +510,28 @@ def locate(
             _fail(f"--server: {server!r} is not HOST:PORT.", EXIT_USAGE)
     hosts = list(names) or config.target_hosts()
     controls = [t.hostname for _, g, t in config.targets() if g.role == "control"]
-    control_name = control or (controls[0] if controls else "example.org")
-    sys.exit(_locate(hosts, control_name, fixed, max_hops, as_json))
+    request = LocateRequest(
+        names=hosts,
+        control=control or (controls[0] if controls else "example.org"),
+        server=fixed,
+        max_hops=max_hops,
+        replay=None if config.replay is None else (config.replay.host, config.replay.port),
+        secret=_replay_secret(config),
+    )
+    sys.exit(_locate(request, as_json))
 
 
-def _locate(
-    hosts: list[str], control: str, server: tuple[str, int] | None, max_hops: int, as_json: bool
-) -> int:
+def _locate(request: "LocateRequest", as_json: bool) -> int:
     import asyncio
 
     from rich.console import Console
 
-    from probe.analysis.locate import Location, decided, judge
-    from probe.measure.locate import PAUSE_BETWEEN_NAMES, HopListener, address_of, walk
+    from probe.locator import locate_all
     from probe.sinks import locate as view
 
     stderr = Console(stderr=True)
-
-    async def locate_all() -> list[Location]:
-        listener = HopListener.open()
-        found = []
-        try:
-            for index, host in enumerate(hosts):
-                if index:
-                    await asyncio.sleep(PAUSE_BETWEEN_NAMES)
-                host_of_server, port = server or (host, 443)
-                address = await address_of(host_of_server, port)
-                if address is None:
-                    stderr.print(f"{host}: {host_of_server} has no IPv4 address; skipped.")
-                    continue
-                stderr.print(f"{host}: TTL walk to {address}:{port} beside {control}")
-                walked = await walk(host, control, address, port, max_hops, decided, listener)
-                found.append(judge(walked))
-        finally:
-            if listener is not None:
-                listener.close()
-        return found
-
     try:
-        locations = asyncio.run(locate_all())
+        locations = asyncio.run(locate_all(request, stderr.print))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if as_json:

@@ -201,6 +201,7 @@ class LocateFinding(enum.StrEnum):
 
     RESET = "reset"  # equipment resets the name's connections from this hop on
     DROP = "drop"  # equipment drops the name's ClientHello from this hop on
+    THROTTLE = "throttle"  # equipment slows or freezes the session after the name's
     NOTHING = "nothing"  # the name's ClientHello reached its server untouched
     WHOLE_PATH = "whole_path"  # the control met the same fate: not the name's doing
     UNREACHABLE = "unreachable"  # no TCP connection to the server: nothing to walk
@@ -227,6 +228,25 @@ class TtlStep:
     control: TtlTrial
 
 
+@dataclass(frozen=True)
+class SessionTrial:
+    """A session to the replay server after a TTL-limited ClientHello (``locate_session``)."""
+
+    ttl: int
+    goodput_bytes_per_second: float | None
+    bytes: int
+    failure: Failure | None
+
+
+@dataclass(frozen=True)
+class SessionStep:
+    """The session triggered by the name's ClientHello and the control's, at one TTL."""
+
+    ttl: int
+    name: SessionTrial
+    control: SessionTrial
+
+
 @dataclass
 class TtlWalk:
     """The TTL walk of one name to one server, with a control name on the same path."""
@@ -237,6 +257,10 @@ class TtlWalk:
     port: int
     steps: list[TtlStep] = field(default_factory=list)
     hop_addresses: bool = False  # time-exceeded replies were read (CAP_NET_RAW)
+    # Where the handshake passed: sessions to the replay server after a TTL-limited
+    # ClientHello (empty when not run), and the server they went to.
+    sessions: list[SessionStep] = field(default_factory=list)
+    session_server: str | None = None
 
 
 @dataclass

@@ -11,14 +11,32 @@ control's at the same TTL:
 * both reset: the path resets every name (a firewall on port 443, say), and
   no censor is located;
 * the name's ClientHello answered by the server: nothing on the path resets
-  or drops it. A throttle or a freeze, which let the handshake through and
-  act later, are not found this way.
+  or drops the handshake. A throttle or a freeze let it through and act
+  later: where the sessions after a TTL-limited ClientHello were run
+  (``measure.locate_session``), the hop is the first TTL from which on the
+  session the name triggered is ``SLOWDOWN`` times slower than the one the
+  control triggered, or fails where that one does not, at every TTL tried:
+  equipment that sees the name at hop k sees it at every TTL past k, and a
+  session that was merely unlucky once is not a throttle.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from probe.records import LocateFinding, TtlOutcome, TtlStep, TtlTrial, TtlWalk
+from probe.records import (
+    LocateFinding,
+    SessionStep,
+    SessionTrial,
+    TtlOutcome,
+    TtlStep,
+    TtlTrial,
+    TtlWalk,
+)
+
+# OONI's 10x, as the verdicts use it: a policer at 150 kbit/s is 100x and more
+# below a free path, while two sessions at once on a fast link of a 2-core lab
+# machine were seen 5x apart.
+SLOWDOWN = 10.0
 
 _GOT_FURTHER = {TtlOutcome.EXPIRED, TtlOutcome.ANSWERED, TtlOutcome.CLOSED}
 _AT_SERVER = {TtlOutcome.ANSWERED, TtlOutcome.CLOSED}
@@ -50,8 +68,46 @@ def decided(steps: Sequence[TtlStep]) -> bool:
     return any(_finding_at(step) is not None for step in steps)
 
 
-def judge(walk: TtlWalk) -> Location:
-    """The walk's finding, hop and addresses (see the module doc)."""
+def sessions_decided(steps: Sequence[SessionStep]) -> bool:
+    """Whether the session walk can stop: two TTLs in a row slowed the name's session."""
+    return len(steps) >= 2 and all(slowed(step.name, step.control) for step in steps[-2:])
+
+
+def slowed(name: SessionTrial, control: SessionTrial) -> bool:
+    """The name's session failed where the control's did not, or ran ``SLOWDOWN`` slower."""
+    if control.goodput_bytes_per_second is None:
+        return False
+    if name.goodput_bytes_per_second is None:
+        return True
+    return name.goodput_bytes_per_second * SLOWDOWN < control.goodput_bytes_per_second
+
+
+def judge(walk: TtlWalk, session_path: TtlWalk | None = None) -> Location:
+    """The walk's finding, hop and addresses (see the module doc); ``session_path``: the
+    TTL walk to the sessions' server, whose routers name a throttle's hop."""
+    location = _judge_handshakes(walk)
+    if location.finding != LocateFinding.NOTHING or not walk.sessions:
+        return location
+    step = _first_of_the_slowed_tail(walk.sessions)
+    if step is None:
+        return location
+    path = session_path.steps if session_path is not None else []
+    at = next((s.control.icmp_from for s in path if s.ttl == step.ttl), None)
+    before = _last_address([s for s in path if s.ttl < step.ttl])
+    return Location(walk, LocateFinding.THROTTLE, step.ttl, step.ttl, at, before)
+
+
+def _first_of_the_slowed_tail(steps: Sequence[SessionStep]) -> SessionStep | None:
+    """The first step from which on every step's name session was slowed."""
+    first = None
+    for step in reversed(steps):
+        if not slowed(step.name, step.control):
+            break
+        first = step
+    return first
+
+
+def _judge_handshakes(walk: TtlWalk) -> Location:
     for index, step in enumerate(walk.steps):
         finding = _finding_at(step)
         if finding is None:

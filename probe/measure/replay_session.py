@@ -11,7 +11,7 @@ reacting to it. Like every step, it always returns its record.
 import asyncio
 import errno
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -84,8 +84,13 @@ async def replay(
     clock: Clock,
     interrupt: Interrupt | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    before_hello: Callable[[socket.socket], Awaitable[None]] | None = None,
 ) -> ReplayRecord:
-    """Run one replay session; failures are recorded, never raised."""
+    """Run one replay session; failures are recorded, never raised.
+
+    ``before_hello`` is given the connected socket before the ClientHello goes
+    (``locate`` sends a TTL-limited segment of its own there).
+    """
     request = Request(
         session.direction,
         session.payload_bytes,
@@ -115,6 +120,8 @@ async def replay(
             reader, writer = await asyncio.open_connection(session.host, session.port)
             sock = cast(socket.socket, writer.get_extra_info("socket"))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a split stays split
+            if before_hello is not None:
+                await before_hello(sock)
             phases.open("hello")
             deadline.phase(settings.stall_timeout)
             await _send_hello(writer, hello)

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from probe.analysis.locate import Location
-from probe.records import LocateFinding, TtlOutcome, TtlTrial
+from probe.records import LocateFinding, TtlOutcome, TtlTrial, TtlWalk
+from probe.units import format_rate
 
 RAW_SOCKET_NOTE = (
     "Hop addresses need CAP_NET_RAW, to read the routers' ICMP time-exceeded replies: run "
@@ -20,8 +21,10 @@ RAW_SOCKET_NOTE = (
 _SAID = {
     LocateFinding.RESET: "resets the name's connections at hop {hop}",
     LocateFinding.DROP: "drops the name's ClientHello at hop {hop}",
+    LocateFinding.THROTTLE: "slows the sessions after the name's ClientHello from hop {hop} "
+    "on: {name_rate} after the name's there, {control_rate} after the control's",
     LocateFinding.NOTHING: "its ClientHello reached the server at hop {server}: nothing on "
-    "the path resets or drops it",
+    "the path resets or drops it{sessions}",
     LocateFinding.WHOLE_PATH: "the control met the same at hop {last}: the path does it to "
     "every name",
     LocateFinding.UNREACHABLE: "no TCP connection to {address}:{port}: nothing to send on",
@@ -29,15 +32,35 @@ _SAID = {
 }
 
 
+NO_SESSIONS = (
+    " (a throttle or freeze, which acts after the handshake, is looked for with the "
+    "targets file's replay server and CAP_NET_RAW)"
+)
+
+
 def sentence(location: Location) -> str:
     """What the walk found, in one clause."""
     walk = location.walk
+    at_hop = [s for s in walk.sessions if s.ttl == location.hop]
     return _SAID[location.finding].format(
         hop=_hop_text(location),
         server=location.server_hop,
         last=location.ttls[-1] if location.ttls else 0,
         address=walk.address,
         port=walk.port,
+        name_rate=format_rate(at_hop[0].name.goodput_bytes_per_second) if at_hop else "",
+        control_rate=format_rate(at_hop[0].control.goodput_bytes_per_second) if at_hop else "",
+        sessions=_sessions_clause(walk),
+    )
+
+
+def _sessions_clause(walk: TtlWalk) -> str:
+    if not walk.sessions:
+        return NO_SESSIONS
+    last = walk.sessions[-1].ttl
+    return (
+        f", and sessions to {walk.session_server} after its ClientHello with TTL 1 to {last} "
+        "were not held 10x below those after the control's"
     )
 
 
@@ -131,4 +154,6 @@ def _entry(location: Location) -> dict[str, Any]:
         "ttls": location.ttls,
         "sentence": sentence(location),
         "steps": [dataclasses.asdict(step) for step in walk.steps],
+        "session_server": walk.session_server,
+        "sessions": [dataclasses.asdict(step) for step in walk.sessions],
     }
