@@ -5,9 +5,18 @@ import json
 import pytest
 from rich.console import Console
 
-from probe.analysis.locate import decided, judge
+from probe.analysis.locate import decided, judge, sessions_decided, slowed
 from probe.measure.locate import time_exceeded_source_port
-from probe.records import LocateFinding, TtlOutcome, TtlStep, TtlTrial, TtlWalk
+from probe.measure.locate_session import segment, syn_ack_numbers
+from probe.records import (
+    LocateFinding,
+    SessionStep,
+    SessionTrial,
+    TtlOutcome,
+    TtlStep,
+    TtlTrial,
+    TtlWalk,
+)
 from probe.sinks import locate as view
 
 E, R, A, C, S, X = (
@@ -127,3 +136,85 @@ def test_the_terminal_shows_the_table_the_legend_and_one_sentence_per_name() -> 
     assert "resets the name's connections at hop 3 (after 192.0.2.6)" in text
     assert "By TTL from 1" in text
     assert "CAP_NET_RAW" not in text
+
+
+def session(ttl: int, name_kbit: float | None, control_kbit: float | None) -> SessionStep:
+    def trial(kbit: float | None) -> SessionTrial:
+        rate = None if kbit is None else kbit * 1000 / 8
+        return SessionTrial(ttl, rate, 0 if rate is None else int(rate * 6), None)
+
+    return SessionStep(ttl, trial(name_kbit), trial(control_kbit))
+
+
+def with_sessions(*steps: SessionStep) -> TtlWalk:
+    walk = walk_of("e e e a", "e e e a")
+    walk.sessions, walk.session_server = list(steps), "203.0.113.40:443"
+    return walk
+
+
+def test_a_throttle_is_the_first_ttl_from_which_on_every_session_the_name_triggered_is_slow() -> (
+    None
+):
+    path = walk_of("e e e a", "e e e a")
+    policed = with_sessions(
+        session(1, 900_000, 950_000), session(2, 150, 940_000), session(3, 140, 900_000)
+    )
+    unlucky = with_sessions(
+        session(1, 90_000, 950_000), session(2, 900_000, 940_000), session(3, 910_000, 900_000)
+    )
+    frozen = with_sessions(
+        session(1, 900_000, 950_000), session(2, None, 900_000), session(3, None, 910_000)
+    )
+
+    located = judge(policed, path)
+    assert (located.finding, located.hop) == (LocateFinding.THROTTLE, 2)
+    assert (located.hop_address, located.previous_address) == ("192.0.2.6", "192.0.2.2")
+    assert judge(unlucky, path).finding == LocateFinding.NOTHING
+    assert (judge(frozen, path).finding, judge(frozen, path).hop) == (LocateFinding.THROTTLE, 2)
+    assert "from hop 2 (192.0.2.6) on: 150 kbit/s" in view.sentence(located)
+    assert "were not held 10x below" in view.sentence(judge(unlucky, path))
+
+
+def test_a_session_walk_stops_after_two_slowed_ttls_in_a_row() -> None:
+    steps = [
+        session(1, 150, 9000),
+        session(2, 9000, 9000),
+        session(3, 150, 9000),
+        session(4, 140, 9000),
+    ]
+
+    assert [sessions_decided(steps[:n]) for n in range(1, 5)] == [False, False, False, True]
+
+
+def test_slowed_means_ten_times_slower_or_failed_where_the_control_did_not() -> None:
+    assert slowed(session(1, 99, 1000).name, session(1, 99, 1000).control)
+    assert not slowed(session(1, 101, 1000).name, session(1, 101, 1000).control)
+    assert slowed(session(1, None, 1000).name, session(1, None, 1000).control)
+    assert not slowed(session(1, None, None).name, session(1, None, None).control)
+
+
+def test_the_syn_ack_gives_the_next_sequence_number_and_the_acknowledgement() -> None:
+    from scapy.layers.inet import IP, TCP
+
+    syn_ack = bytes(
+        IP(src="203.0.113.40", dst="198.51.100.2")
+        / TCP(sport=443, dport=40123, flags="SA", seq=2**32 - 1, ack=1000)
+    )
+    data = bytes(IP(src="203.0.113.40") / TCP(sport=443, dport=40123, flags="A", seq=5, ack=1000))
+
+    assert syn_ack_numbers(syn_ack, "203.0.113.40", 443, 40123) == (1000, 0)  # wraps
+    assert syn_ack_numbers(syn_ack, "203.0.113.40", 443, 40124) is None
+    assert syn_ack_numbers(syn_ack, "203.0.113.41", 443, 40123) is None
+    assert syn_ack_numbers(data, "203.0.113.40", 443, 40123) is None
+
+
+def test_the_trigger_segment_carries_the_ttl_the_numbers_and_the_client_hello() -> None:
+    from scapy.layers.inet import IP, TCP
+
+    packet = IP(segment("198.51.100.2", "203.0.113.40", 40123, 443, 3, 1000, 77, b"\x16hello"))
+
+    assert (packet.ttl, packet[TCP].seq, packet[TCP].ack, packet[TCP].flags) == (3, 1000, 77, "PA")
+    assert bytes(packet[TCP].payload) == b"\x16hello"
+    checked = IP(bytes(packet))
+    del checked.chksum, checked[TCP].chksum
+    assert IP(bytes(checked)).chksum == packet.chksum  # the checksums were computed

@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
-from probe.lab import topology
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.topology import Hops, Names
 from tests.lab_support import apply, require_lab
 
 pytestmark = pytest.mark.lab
 
-LAYOUTS = [Hops(1), Hops(3), Hops(5, frozenset({4}))]
+# One router beyond the censor at least: the sessions' trigger must expire before the
+# replay server.
+LAYOUTS = [Hops(1, beyond=1), Hops(3, beyond=1), Hops(5, frozenset({4}), beyond=2)]
 TIKTOK, TWIMG = "www.tiktok.com", "pbs.twimg.com"  # sni-reset and sni-drop match only tiktok
 
 
@@ -66,7 +67,7 @@ def test_a_reset_is_located_at_the_censors_hop_and_an_unmatched_name_passes(lab:
     assert reset["ttls"] == list(range(1, hops.censor + 1))
     passed = found[TWIMG]
     assert (passed["finding"], passed["hop"]) == ("nothing", None)
-    assert passed["server_hop"] == hops.censor  # the censor is in line: it is no hop of its own
+    assert passed["server_hop"] == hops.server  # the censor is in line: it is no hop of its own
     for step in passed["steps"][:-1]:  # every router before it answered, or is the silent one
         router = hops.address(step["ttl"])
         silent = step["ttl"] in hops.silent
@@ -86,7 +87,9 @@ def test_a_silent_drop_is_located_at_the_censors_hop_or_just_behind_a_silent_rou
     assert dropped["earliest_hop"] == (hops.censor - 1 if behind_silence else hops.censor)
     last = dropped["steps"][-1]
     assert last["name"]["outcome"] == "silent" and last["name"]["retried"]
-    assert last["control"]["outcome"] == "answered"
+    # The control went on to the first router beyond the censor, which answered.
+    assert last["control"]["outcome"] == "expired"
+    assert dropped["hop_address"] == last["control"]["icmp_from"] == hops.address(hops.censor)
 
 
 def test_what_the_path_does_to_the_control_too_is_not_blamed_on_a_censor(lab: Lab) -> None:
@@ -99,6 +102,24 @@ def test_what_the_path_does_to_the_control_too_is_not_blamed_on_a_censor(lab: La
     assert (dropped_both["finding"], dropped_both["hop"]) == ("unreachable", None)
 
 
+def test_a_policer_is_located_by_the_sessions_after_a_ttl_limited_client_hello(lab: Lab) -> None:
+    apply(lab, "sni-police:rate=150kbit")
+    hops = lab.hops
+
+    found = locate(lab, TWIMG, TIKTOK)
+
+    policed = found[TWIMG]
+    assert (policed["finding"], policed["hop"]) == ("throttle", hops.censor)
+    assert policed["hop_address"] == hops.address(hops.censor)  # the first router beyond
+    at_hop = next(s for s in policed["sessions"] if s["ttl"] == hops.censor)
+    assert at_hop["name"]["goodput_bytes_per_second"] * 8 < 200_000
+    before = [s for s in policed["sessions"] if s["ttl"] < hops.censor]
+    assert all(s["name"]["goodput_bytes_per_second"] * 8 > 10_000_000 for s in before)
+    free = found[TIKTOK]
+    assert (free["finding"], free["hop"]) == ("nothing", None)
+    assert [s["ttl"] for s in free["sessions"]] == list(range(1, hops.server))
+
+
 def test_without_cap_net_raw_the_hop_is_found_and_the_addresses_are_left_out(lab: Lab) -> None:
     apply(lab, "sni-reset")
     no_raw = ("setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw")
@@ -109,3 +130,4 @@ def test_without_cap_net_raw_the_hop_is_found_and_the_addresses_are_left_out(lab
     assert found[TIKTOK]["previous_hop_address"] is None
     assert found[""]["hop_addresses"] is False
     assert "setcap cap_net_raw+ep" in found[""]["note"]
+    assert found[TIKTOK]["sessions"] == []  # the trigger segment needs a raw socket too
