@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -508,16 +508,11 @@ def locate(
         fixed = parse_server_address(server)
         if fixed is None:
             _fail(f"--server: {server!r} is not HOST:PORT.", EXIT_USAGE)
+    options: dict[str, Any] = {"server": fixed, "max_hops": max_hops}
+    if control is not None:
+        options["control"] = control
     hosts = list(names) or config.target_hosts()
-    controls = [t.hostname for _, g, t in config.targets() if g.role == "control"]
-    request = LocateRequest(
-        names=hosts,
-        control=control or (controls[0] if controls else "example.org"),
-        server=fixed,
-        max_hops=max_hops,
-        replay=None if config.replay is None else (config.replay.host, config.replay.port),
-        secret=_replay_secret(config),
-    )
+    request = LocateRequest.of(config, hosts, _replay_secret(config), **options)
     sys.exit(_locate(request, as_json))
 
 

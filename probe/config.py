@@ -282,6 +282,11 @@ class Daemon(_Strict):
     taint_retests: Annotated[
         list[Annotated[float, Field(gt=0, le=86400)]], Field(max_length=10)
     ] = [60.0, 300.0, 600.0]
+    # After a round whose window verdict of a target is throttled or blocked, find
+    # the hop at which the equipment acts (`throttle-probe locate`), at most once a
+    # day per target. Off by default: it sends TTL-limited ClientHellos and, with
+    # a replay server, crafted segments (docs/locate.md says what and why).
+    locate: bool = False
 
 
 class Identity(_Strict):

@@ -6,16 +6,27 @@ judges, and hands back the locations for a sink to show.
 """
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from probe.analysis.locate import Location, decided, judge, sessions_decided
+from probe.config import Config
 from probe.measure.locate import PAUSE_BETWEEN_NAMES, HopListener, address_of, walk
 from probe.measure.locate_session import raw_sockets_allowed, session_walk
-from probe.records import LocateFinding, TtlOutcome, TtlWalk
+from probe.records import LocateFinding, TtlOutcome, TtlWalk, VerdictKind
+from probe.schema import FinishedRound
+
+log = logging.getLogger(__name__)
 
 _AT_SERVER = {TtlOutcome.ANSWERED, TtlOutcome.CLOSED, TtlOutcome.RESET}
 SESSION_SECONDS = 6.0  # a session per TTL and name: past a policer's burst, into its rate
+DEFAULT_MAX_HOPS = 30
+DAY = 86400.0
+# The window verdicts that send a target to be located (a freeze is blocked, stage freeze).
+_TO_LOCATE = {VerdictKind.THROTTLED, VerdictKind.BLOCKED}
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,23 @@ class LocateRequest:
     replay: tuple[str, int] | None = None  # the replay server, for the sessions
     secret: bytes | None = None
     session_seconds: float = SESSION_SECONDS
+    targets: dict[str, str] = field(default_factory=dict)  # host name -> its target's name
+
+    @classmethod
+    def of(
+        cls, config: Config, names: list[str], secret: bytes | None, **options: Any
+    ) -> "LocateRequest":
+        """A request for ``names`` with ``config``'s control, replay server and target names."""
+        controls = [t.hostname for _, g, t in config.targets() if g.role == "control"]
+        replay = None if config.replay is None else (config.replay.host, config.replay.port)
+        targets = {t.hostname: t.name for _, g, t in config.targets() if g.role == "target"}
+        settings: dict[str, Any] = {
+            "control": controls[0] if controls else "example.org",
+            "server": None,
+            "max_hops": DEFAULT_MAX_HOPS,
+            **options,
+        }
+        return cls(names=names, replay=replay, secret=secret, targets=targets, **settings)
 
 
 async def locate_all(request: LocateRequest, say: Callable[[str], None]) -> list[Location]:
@@ -40,23 +68,34 @@ async def locate_all(request: LocateRequest, say: Callable[[str], None]) -> list
         for index, name in enumerate(request.names):
             if index:
                 await asyncio.sleep(PAUSE_BETWEEN_NAMES)
-            host, port = request.server or (name, 443)
-            address = await address_of(host, port)
-            if address is None:
-                say(f"{name}: {host} has no IPv4 address; skipped.")
-                continue
-            say(f"{name}: TTL walk to {address}:{port} beside {request.control}")
-            walked = await walk(
-                name, request.control, address, port, request.max_hops, decided, listener
-            )
-            location = judge(walked)
-            if location.finding == LocateFinding.NOTHING and sessions is not None:
-                location = await sessions.locate(walked, say)
-            found.append(location)
+            location = await _locate_one(name, request, listener, sessions, say)
+            if location is not None:
+                found.append(location)
     finally:
         if listener is not None:
             listener.close()
     return found
+
+
+async def _locate_one(
+    name: str,
+    request: LocateRequest,
+    listener: HopListener | None,
+    sessions: "_Sessions | None",
+    say: Callable[[str], None],
+) -> Location | None:
+    host, port = request.server or (name, 443)
+    address = await address_of(host, port)
+    if address is None:
+        say(f"{name}: {host} has no IPv4 address; skipped.")
+        return None
+    say(f"{name}: TTL walk to {address}:{port} beside {request.control}")
+    walked = await walk(name, request.control, address, port, request.max_hops, decided, listener)
+    walked.target = request.targets.get(name, "")
+    location = judge(walked)
+    if location.finding == LocateFinding.NOTHING and sessions is not None:
+        location = await sessions.locate(walked, say)
+    return location
 
 
 def _sessions_possible(request: LocateRequest) -> bool:
@@ -102,3 +141,36 @@ class _Sessions:
                 control, control, address, port, self.request.max_hops, decided, self.listener
             )
         return self._path
+
+
+class DailyLocator:
+    """``daemon.locate``: after a round, the targets whose window verdict is throttled or
+    blocked and that were not located in the last day, located; the next round carries
+    their walks (``RoundResult.locate``), as it carries the taint re-tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._located: dict[str, float] = {}  # target name -> when it was last located
+
+    def due(self, finished: FinishedRound) -> list[str]:
+        """The host names to locate after ``finished``."""
+        now = self._clock()
+        hosts = {t.name: t.hostname for _, g, t in finished.config.targets() if g.role == "target"}
+        due = []
+        for name, verdict in finished.window.items():
+            recent = now - self._located.get(name, -DAY) < DAY
+            if name in hosts and verdict.verdict in _TO_LOCATE and not recent:
+                due.append(hosts[name])
+                self._located[name] = now
+        return list(dict.fromkeys(due))
+
+    async def locate(self, finished: FinishedRound, secret: bytes | None) -> list[TtlWalk]:
+        """Locate what ``due`` names; their walks (none when nothing is due)."""
+        names = self.due(finished)
+        if not names:
+            return []
+        request = LocateRequest.of(finished.config, names, secret)
+        located = await locate_all(request, log.info)
+        for location in located:
+            log.info("located %s: %s", location.walk.name, location.finding.value)
+        return [location.walk for location in located]

@@ -251,7 +251,7 @@ class SessionStep:
 class TtlWalk:
     """The TTL walk of one name to one server, with a control name on the same path."""
 
-    name: str
+    name: str  # the host name sent
     control: str
     address: str
     port: int
@@ -261,6 +261,7 @@ class TtlWalk:
     # ClientHello (empty when not run), and the server they went to.
     sessions: list[SessionStep] = field(default_factory=list)
     session_server: str | None = None
+    target: str = ""  # the targets file's name for it, when it is one of its targets
 
 
 @dataclass
@@ -643,6 +644,8 @@ class RoundResult:
     taint: TargetResult | None = None  # the taint check: the swap's innocuous name, after
     # The previous round's tainted address measured again since (the daemon's).
     taint_retests: TaintRetests | None = None
+    # Targets located since the previous round (``daemon.locate``): their TTL walks.
+    locate: list[TtlWalk] = field(default_factory=list)
 
     def on_transport(self, transport: Transport) -> "RoundResult":
         """The round as one transport saw it: over QUIC, its QUIC entries stand as the
@@ -669,7 +672,10 @@ class RoundResult:
         retests = self.taint_retests
         entries += [r.result for r in retests.retests] if retests is not None else []
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
-        return transfers + sum(r.bytes for r in self.replays) + self._follow_up_bytes()
+        located = sum(
+            step.name.bytes + step.control.bytes for walk in self.locate for step in walk.sessions
+        )
+        return transfers + sum(r.bytes for r in self.replays) + self._follow_up_bytes() + located
 
     def _follow_up_bytes(self) -> int:
         """What the targets' follow-ups moved: the address checks' downloads, and the

@@ -27,12 +27,20 @@ from probe.analysis.target_verdict import Controls, Verdict, round_controls
 from probe.analysis.window_verdict import judge_window
 from probe.budget import DataBudget
 from probe.config import Config
+from probe.locator import DailyLocator
 from probe.measure.http3_offers import Http3Offers
 from probe.measure.jobs import ProgressListener
 from probe.measure.round import measure_round
 from probe.measure.taint import retest_taint
 from probe.measure.timing import Interrupt
-from probe.records import SWAP_BASELINE, RoundResult, TaintRetest, TaintRetests, Transport
+from probe.records import (
+    SWAP_BASELINE,
+    RoundResult,
+    TaintRetest,
+    TaintRetests,
+    Transport,
+    TtlWalk,
+)
 from probe.schema import FinishedRound
 from probe.sinks import OutputError, Sink
 from probe.units import format_bytes, format_duration, format_rate
@@ -86,6 +94,8 @@ class Runner:
         self._random = random.Random()
         self._paced_said = 0.0  # the stretched interval last logged (said again on a change)
         self._retests: TaintRetests | None = None  # for the next round to carry
+        self._locator = DailyLocator()
+        self._located: list[TtlWalk] = []  # ... and the targets located since
         self._stopped_early = False
 
     @property
@@ -142,6 +152,7 @@ class Runner:
                 return
             next_start = started + self._wait_after(finished.result)
             self._retests = await self._guarded_retests(finished, next_start)
+            self._located = await self._guarded_locate(finished)
 
     async def _guarded_round(self, number: int) -> FinishedRound | None:
         """The round; a run without end survives an unexpected error in one round.
@@ -169,6 +180,7 @@ class Runner:
         with progress as listener:
             result = await measure_round(config, listener, self._interrupt, secret, self.offers)
         result.taint_retests, self._retests = self._retests, None
+        result.locate, self._located = self._located, []
         if self.budget is not None:
             self.budget.add(result.bytes_transferred)
         finished = self._judge(number, result, config)
@@ -232,6 +244,17 @@ class Runner:
                 "round %d's taint re-tests failed; the next round follows", finished.number
             )
             return None
+
+    async def _guarded_locate(self, finished: FinishedRound) -> list[TtlWalk]:
+        """``daemon.locate`` in a run without end: the targets the window found throttled or
+        blocked, located (at most once a day each); an unexpected error is logged."""
+        if self.schedule.rounds is not None or not self.config.daemon.locate or self.stopping:
+            return []
+        try:
+            return await self._locator.locate(finished, self.replay_secret)
+        except Exception:
+            log.exception("locating after round %d failed; the next round follows", finished.number)
+            return []
 
     async def _retest_taint(
         self, finished: FinishedRound, next_start: float

@@ -38,6 +38,7 @@ from probe import __version__
 from probe.analysis.control_state import ControlState, control_state
 from probe.analysis.ech import EchFindings, EchSection
 from probe.analysis.evidence import Evidence
+from probe.analysis.locate import LocateFindings, LocateOutcome
 from probe.analysis.replay_findings import ReplayFindings, ReplayOutcome
 from probe.analysis.round_judgement import RoundJudgement
 from probe.analysis.sniswap import SwapFindings, SwapOutcome
@@ -57,6 +58,7 @@ from probe.records import (
     TaintRetests,
     TargetResult,
     Transport,
+    TtlWalk,
     VerdictKind,
 )
 
@@ -178,6 +180,9 @@ class RoundDocument:
     # and for how long it read slowed.
     taint_retests: TaintRetests | None = None
     taint_duration: TaintDuration | None = None
+    # The targets located since the previous round (daemon.locate): the TTL walks, judged.
+    locate_walks: list[TtlWalk] = field(default_factory=list)
+    locate: list[LocateOutcome] = field(default_factory=list)
 
     def entries_over(self, transport: Transport = Transport.TCP) -> list[JudgedEntry]:
         """The entries of the downloads over ``transport``."""
@@ -203,6 +208,7 @@ class RoundDocument:
             ech=self.ech_probes,
             taint=self.taint,
             taint_retests=self.taint_retests,
+            locate=self.locate_walks,
         )
 
 
@@ -246,6 +252,7 @@ def round_document(
     # Each kind's findings are typed fields of the document: looked up by their type.
     swap, replays = judgement.found(SwapFindings), judgement.found(ReplayFindings)
     ech, taint = judgement.found(EchFindings), judgement.found(TaintFindings)
+    located = judgement.found(LocateFindings)
     return RoundDocument(
         format=ROUND_FORMAT,
         probe_version=__version__,
@@ -272,6 +279,8 @@ def round_document(
         taint_check=taint.outcome if taint is not None else None,
         taint_retests=result.taint_retests,
         taint_duration=taint.duration if taint is not None else None,
+        locate_walks=result.locate,
+        locate=located.outcomes if located is not None else [],
     )
 
 

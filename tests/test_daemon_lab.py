@@ -14,7 +14,9 @@ import bcrypt
 import pytest
 import yaml
 
+from probe.evidence import report_page
 from probe.evidence.archive import read_entries
+from probe.evidence.report import build_report
 from probe.lab.control import Lab, fresh_lab
 from probe.lab.pki import LabPKI
 from probe.lab.topology import Names
@@ -253,6 +255,36 @@ def test_sni_reset_blocks_at_the_tls_stage(
     assert list(stages) == ["tiktok-com"]
     assert list(stage) == ["tls"]
     assert failures.get("tls_reset", 0) >= 3
+
+
+def test_the_daemon_locates_a_blocked_target_once_and_exports_its_hop(
+    lab: Lab, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """daemon.locate: the round after tiktok-com's window turned blocked carries its TTL
+    walk; the lab's equipment sits at hop 1, and the report shows it once."""
+    apply(lab, "sni-reset")
+    config = yaml.safe_load(files["targets"].read_text())
+    config["daemon"]["locate"] = True
+    locating = dict(files, targets=tmp_path / "targets.yaml")
+    locating["targets"].write_text(yaml.safe_dump(config))
+    measured = Measured(lab, locating, tmp_path)
+    with measured as prometheus:
+        hop = prometheus.wait_for("throttle_probe_locate_hop", timeout=120)
+        rounds_done(prometheus, 4, timeout=60)
+
+    assert [(s["metric"]["target"], s["metric"]["finding"], s["value"][1]) for s in hop] == [
+        ("tiktok-com", "reset", "1")
+    ]
+    report = build_report([measured.archive])
+    assert [(at.outcome.target, at.outcome.finding, at.outcome.hop) for at in report.locations] == [
+        ("tiktok-com", "reset", 1)
+    ]
+    carried = [entry for entry in report.entries if entry.locate]
+    assert len(carried) == 1  # once a day: the later rounds locate nothing
+    verdict = carried[0].verdicts()["tiktok-com"]
+    assert "located: resets the name's connections at hop 1" in verdict.reason
+    assert verdict.evidence.located is not None and verdict.evidence.located.hop == 1
+    assert "Where the equipment acts" in report_page.render(report)
 
 
 def test_the_daemon_retests_a_tainted_address_to_say_for_how_long(

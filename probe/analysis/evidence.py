@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from probe.analysis.address_check import AddressCheckFigures
 from probe.analysis.history import Drop
+from probe.analysis.locate import LocateOutcome
 from probe.analysis.replay_findings import ReplayOutcome
 from probe.analysis.sniswap import SwapOutcome
 from probe.analysis.stats import WeheResult
@@ -87,6 +88,7 @@ class Evidence:
     taint: TaintOutcome | None = None  # the swap's server stayed slowed after this name
     alone: AloneFigures | None = None
     replay: list[ReplayOutcome] = field(default_factory=list)
+    located: LocateOutcome | None = None  # where the equipment acts on it (daemon.locate)
     # Over QUIC, failing where TCP to the same name worked.
     tcp_goodput_bytes_per_second: float | None = None
     controls_failed_over_quic: list[str] | None = None

@@ -21,17 +21,26 @@ control's at the same TTL:
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from probe.analysis.compare import Network
+from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Series, Shown, Tone
 from probe.records import (
     LocateFinding,
+    RoundResult,
     SessionStep,
     SessionTrial,
+    TargetResult,
     TtlOutcome,
     TtlStep,
     TtlTrial,
     TtlWalk,
 )
+from probe.units import format_rate
+
+if TYPE_CHECKING:  # the evidence holds the outcome: imported for the type only
+    from probe.analysis.evidence import Evidence
 
 # OONI's 10x, as the verdicts use it: a policer at 150 kbit/s is 100x and more
 # below a free path, while two sessions at once on a fast link of a 2-core lab
@@ -155,3 +164,156 @@ def _last_address(earlier: Sequence[TtlStep]) -> str | None:
         if step.control.icmp_from or step.name.icmp_from:
             return step.control.icmp_from or step.name.icmp_from
     return None
+
+
+_SAID = {
+    LocateFinding.RESET: "resets the name's connections at hop {hop}",
+    LocateFinding.DROP: "drops the name's ClientHello at hop {hop}",
+    LocateFinding.THROTTLE: "slows the sessions after the name's ClientHello from hop {hop} "
+    "on: {name_rate} after the name's there, {control_rate} after the control's",
+    LocateFinding.NOTHING: "its ClientHello reached the server at hop {server}: nothing on "
+    "the path resets or drops it{sessions}",
+    LocateFinding.WHOLE_PATH: "the control met the same at hop {last}: the path does it to "
+    "every name",
+    LocateFinding.UNREACHABLE: "no TCP connection to {address}:{port}: nothing to send on",
+    LocateFinding.NOT_REACHED: "neither equipment nor the server within {last} hops",
+}
+
+
+NO_SESSIONS = (
+    " (a throttle or freeze, which acts after the handshake, is looked for with the "
+    "targets file's replay server and CAP_NET_RAW)"
+)
+
+
+def sentence(location: Location) -> str:
+    """What the walk found, in one clause."""
+    walk = location.walk
+    at_hop = [s for s in walk.sessions if s.ttl == location.hop]
+    return _SAID[location.finding].format(
+        hop=_hop_text(location),
+        server=location.server_hop,
+        last=location.ttls[-1] if location.ttls else 0,
+        address=walk.address,
+        port=walk.port,
+        name_rate=format_rate(at_hop[0].name.goodput_bytes_per_second) if at_hop else "",
+        control_rate=format_rate(at_hop[0].control.goodput_bytes_per_second) if at_hop else "",
+        sessions=_sessions_clause(walk),
+    )
+
+
+def _sessions_clause(walk: TtlWalk) -> str:
+    if not walk.sessions:
+        return NO_SESSIONS
+    last = walk.sessions[-1].ttl
+    return (
+        f", and sessions to {walk.session_server} after its ClientHello with TTL 1 to {last} "
+        "were not held 10x below those after the control's"
+    )
+
+
+def _hop_text(location: Location) -> str:
+    hop = str(location.hop)
+    if location.earliest_hop is not None and location.earliest_hop != location.hop:
+        hop = f"{location.earliest_hop}-{location.hop} (a router that sends no ICMP between)"
+    router = router_of(location)
+    return f"{hop} ({router})" if router else hop
+
+
+def router_of(location: Location) -> str:
+    """The router at the hop, or the last one before it that answered."""
+    if location.hop_address:
+        return location.hop_address
+    return f"after {location.previous_address}" if location.previous_address else ""
+
+
+@dataclass(frozen=True)
+class LocateOutcome:
+    """A location as the judged round writes it (the walk is among the records)."""
+
+    name: str  # the host name sent
+    target: str  # the targets file's name for it ("" if none)
+    finding: LocateFinding
+    hop: int | None
+    earliest_hop: int | None
+    hop_address: str | None
+    previous_address: str | None
+    server_hop: int | None
+    sentence: str
+
+
+def outcome_of(location: Location) -> LocateOutcome:
+    walk = location.walk
+    return LocateOutcome(
+        walk.name,
+        walk.target,
+        location.finding,
+        location.hop,
+        location.earliest_hop,
+        location.hop_address,
+        location.previous_address,
+        location.server_hop,
+        sentence(location),
+    )
+
+
+_LOCATED = {LocateFinding.RESET, LocateFinding.DROP, LocateFinding.THROTTLE}
+
+
+class LocateJudge(KindJudge):
+    """The daemon's locations since the previous round (``daemon.locate``)."""
+
+    name = "locate"
+
+    def judge(self, result: RoundResult, network: Network) -> "LocateFindings":
+        return LocateFindings([outcome_of(judge(walk)) for walk in result.locate])
+
+
+@dataclass(frozen=True)
+class LocateFindings(KindFindings):
+    outcomes: list[LocateOutcome] = field(default_factory=list)
+
+    def note_for(self, target: TargetResult) -> Note | None:
+        outcome = next((o for o in self.outcomes if o.target == target.name), None)
+        if outcome is None or outcome.finding not in _LOCATED:
+            return None
+
+        def attach(evidence: "Evidence") -> None:
+            evidence.located = outcome
+
+        return Note(f"located: {outcome.sentence}", attach)
+
+    def shown(self) -> Shown | None:
+        if not self.outcomes:
+            return None
+        rows = [
+            (
+                Cell(o.target or o.name),
+                Cell(o.finding, Tone.ALARM if o.finding in _LOCATED else None),
+                Cell("" if o.hop is None else str(o.hop)),
+                Cell(
+                    o.hop_address or (f"after {o.previous_address}" if o.previous_address else "")
+                ),
+            )
+            for o in self.outcomes
+        ]
+        columns = (
+            Column("target"),
+            Column("finding"),
+            Column("hop", numeric=True),
+            Column("router"),
+        )
+        sentences = [f"{o.name}: {o.sentence}." for o in self.outcomes]
+        return Shown("Where the equipment acts (locate)", columns, rows, sentences)
+
+    def series(self) -> list[Series]:
+        located = [o for o in self.outcomes if o.hop is not None and o.target]
+        if not located:
+            return []
+        samples = [((o.target, o.finding.value), float(o.hop or 0)) for o in located]
+        help_text = (
+            "The hop at which equipment acts on the target, as the latest locate found it "
+            "(daemon.locate: after its window verdict turned throttled or blocked), by "
+            "finding: reset, drop or throttle."
+        )
+        return [Series("locate_hop", help_text, ("target", "finding"), samples)]

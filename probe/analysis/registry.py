@@ -10,6 +10,7 @@ from probe.analysis.ech import EchJudge
 from probe.analysis.freeze import FreezeJudge
 from probe.analysis.greyzone import GreyZoneJudge
 from probe.analysis.kind import KindJudge
+from probe.analysis.locate import LocateJudge
 from probe.analysis.replay_findings import ReplayJudge
 from probe.analysis.sniswap import SwapJudge
 from probe.analysis.taint import TaintJudge
@@ -25,4 +26,5 @@ def round_judges(replay_control_name: str = "") -> list[KindJudge]:
         FreezeJudge(),
         EchJudge(),
         ReplayJudge(replay_control_name),
+        LocateJudge(),
     ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from probe import __version__
+from probe.analysis.locate import LocateOutcome
 from probe.evidence.archive import NotAnArchive, TornLine, UnreadableEntry, read_entries
 from probe.evidence.episodes import Difference, Episode, episodes, reanalyse
 from probe.evidence.state_episodes import StateEpisode, state_episodes
@@ -26,6 +27,15 @@ class ReportError(Exception):
     """The archive cannot be read as asked; ``str()`` is one sentence."""
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where the equipment acted on a name, as the round that carried the walk judged it."""
+
+    started_at: str
+    round_id: str
+    outcome: LocateOutcome
+
+
 @dataclass
 class Report:
     entries: list[ArchiveEntry]
@@ -36,6 +46,15 @@ class Report:
     # The network's state, each control's own and the checks', over the same rounds.
     states: list[StateEpisode] = field(default_factory=list)
 
+    @property
+    def locations(self) -> list[Located]:
+        """Each name's latest location (daemon.locate), in the order first located."""
+        latest: dict[str, Located] = {}
+        for entry in self.entries:
+            for outcome in entry.locate:
+                latest[outcome.name] = Located(entry.started_at, entry.round_id, outcome)
+        return list(latest.values())
+
     def document(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -45,6 +64,10 @@ class Report:
             "last_round": self.entries[-1].finished_at if self.entries else None,
             "episodes": [episode.summary() for episode in self.episodes],
             "states": [stretch.summary() for stretch in self.states],
+            "locations": [
+                {"round_started_at": at.started_at, "round_id": at.round_id, **vars(at.outcome)}
+                for at in self.locations
+            ],
             "reanalysis": None
             if self.reanalysed is None
             else {

@@ -71,6 +71,7 @@ def render(report: Report, made_at: datetime.datetime | None = None) -> str:
 {_episodes_table(report.episodes)}
 {_episode_sections(report)}
 {_states_table(report.states)}
+{_locations(report)}
 {_groups(report)}
 {_reanalysis(report)}
 <h2>Method</h2>
@@ -234,6 +235,29 @@ def _states_table(states: list[StateEpisode]) -> str:
         "list), each control's own (<b>freeze</b>: its download stopped dead, as foreign "
         "hosting did in Russia in 2025), the ECH check's verdict and the taint check's.</p>"
         "\n<table>" + "\n".join(rows) + "</table>"
+    )
+
+
+def _locations(report: Report) -> str:
+    """Where the equipment acts: each located name's latest location."""
+    if not report.locations:
+        return ""
+    rows = ["<thead><tr><th>target</th><th>finding</th><th>hop</th><th>what was seen</th>"]
+    rows[0] += "<th>round</th></tr></thead>"
+    for located in report.locations:
+        outcome = located.outcome
+        hop = "" if outcome.hop is None else str(outcome.hop)
+        rows.append(
+            f"<tr><td>{html.escape(outcome.target or outcome.name)}</td>"
+            f"<td>{html.escape(outcome.finding.value)}</td><td>{hop}</td>"
+            f"<td>{html.escape(outcome.sentence)}</td>"
+            f"<td>{_short(located.started_at)} ({html.escape(located.round_id)})</td></tr>"
+        )
+    return (
+        "<h2>Where the equipment acts</h2>\n<p>Each target's latest location by the daemon "
+        "(<code>daemon.locate</code>): ClientHellos with a rising TTL beside a control name, "
+        "and for a throttle, sessions to the replay server after them "
+        "(docs/locate.md).</p>\n<table>" + "\n".join(rows) + "</table>"
     )
 
 

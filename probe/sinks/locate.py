@@ -8,69 +8,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from probe.analysis.locate import Location
-from probe.records import LocateFinding, TtlOutcome, TtlTrial, TtlWalk
-from probe.units import format_rate
+from probe.analysis.locate import Location, router_of, sentence
+from probe.records import TtlOutcome, TtlTrial
 
 RAW_SOCKET_NOTE = (
     "Hop addresses need CAP_NET_RAW, to read the routers' ICMP time-exceeded replies: run "
     "as root, or grant it (setcap cap_net_raw+ep on the Python binary; Docker: cap_add: "
     "[NET_RAW]; systemd: AmbientCapabilities=CAP_NET_RAW)."
 )
-
-_SAID = {
-    LocateFinding.RESET: "resets the name's connections at hop {hop}",
-    LocateFinding.DROP: "drops the name's ClientHello at hop {hop}",
-    LocateFinding.THROTTLE: "slows the sessions after the name's ClientHello from hop {hop} "
-    "on: {name_rate} after the name's there, {control_rate} after the control's",
-    LocateFinding.NOTHING: "its ClientHello reached the server at hop {server}: nothing on "
-    "the path resets or drops it{sessions}",
-    LocateFinding.WHOLE_PATH: "the control met the same at hop {last}: the path does it to "
-    "every name",
-    LocateFinding.UNREACHABLE: "no TCP connection to {address}:{port}: nothing to send on",
-    LocateFinding.NOT_REACHED: "neither equipment nor the server within {last} hops",
-}
-
-
-NO_SESSIONS = (
-    " (a throttle or freeze, which acts after the handshake, is looked for with the "
-    "targets file's replay server and CAP_NET_RAW)"
-)
-
-
-def sentence(location: Location) -> str:
-    """What the walk found, in one clause."""
-    walk = location.walk
-    at_hop = [s for s in walk.sessions if s.ttl == location.hop]
-    return _SAID[location.finding].format(
-        hop=_hop_text(location),
-        server=location.server_hop,
-        last=location.ttls[-1] if location.ttls else 0,
-        address=walk.address,
-        port=walk.port,
-        name_rate=format_rate(at_hop[0].name.goodput_bytes_per_second) if at_hop else "",
-        control_rate=format_rate(at_hop[0].control.goodput_bytes_per_second) if at_hop else "",
-        sessions=_sessions_clause(walk),
-    )
-
-
-def _sessions_clause(walk: TtlWalk) -> str:
-    if not walk.sessions:
-        return NO_SESSIONS
-    last = walk.sessions[-1].ttl
-    return (
-        f", and sessions to {walk.session_server} after its ClientHello with TTL 1 to {last} "
-        "were not held 10x below those after the control's"
-    )
-
-
-def _hop_text(location: Location) -> str:
-    hop = str(location.hop)
-    if location.earliest_hop is not None and location.earliest_hop != location.hop:
-        hop = f"{location.earliest_hop}-{location.hop} (a router that sends no ICMP between)"
-    router = _router(location)
-    return f"{hop} ({router})" if router else hop
-
 
 _LETTER = {
     TtlOutcome.EXPIRED: "e",
@@ -101,7 +46,7 @@ def render(locations: Sequence[Location], console: Console) -> None:
             location.walk.name,
             location.finding.value,
             _hop_only(location),
-            _router(location),
+            router_of(location),
             outcomes([step.name for step in steps]),
             outcomes([step.control for step in steps]),
         )
@@ -120,13 +65,6 @@ def _hop_only(location: Location) -> str:
     if location.earliest_hop is not None and location.earliest_hop != location.hop:
         return f"{location.earliest_hop}-{location.hop}"
     return str(location.hop)
-
-
-def _router(location: Location) -> str:
-    """The router at the hop, or the last one before it that answered."""
-    if location.hop_address:
-        return location.hop_address
-    return f"after {location.previous_address}" if location.previous_address else ""
 
 
 def document(locations: Sequence[Location]) -> str:

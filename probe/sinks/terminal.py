@@ -222,6 +222,8 @@ def report_tables(console: Console, report: "Report") -> None:
     console.print(table)
     if report.states:
         console.print(_states_table(report))
+    if report.locations:
+        console.print(_locations_table(report))
     if report.reanalysed is not None:
         console.print(
             f"Judged again with this version: {report.reanalysed} rounds, "
@@ -250,6 +252,22 @@ def _states_table(report: "Report") -> Table:
             stretch.end[:19],
             str(stretch.rounds),
         )
+    return table
+
+
+def _locations_table(report: "Report") -> Table:
+    """Each located name's latest location."""
+    table = Table(title="Where the equipment acts (daemon.locate)", title_justify="left")
+    for column in ("target", "finding", "hop", "router", "located in the round of"):
+        table.add_column(column, no_wrap=column != "target")
+    for located in report.locations:
+        outcome = located.outcome
+        router = outcome.hop_address or (
+            f"after {outcome.previous_address}" if outcome.previous_address else ""
+        )
+        hop = "" if outcome.hop is None else str(outcome.hop)
+        target = outcome.target or outcome.name
+        table.add_row(target, outcome.finding.value, hop, router, located.started_at[:19])
     return table
 
 
