@@ -478,6 +478,13 @@ def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str,
 @click.option(
     "--max-hops", default=30, show_default=True, type=click.IntRange(1, 64), help="Highest TTL."
 )
+@click.option(
+    "--archive",
+    "archive_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Without --name: the targets the latest round in this archive judged throttled or "
+    "blocked (else every target).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def locate(
     targets_file: Path | None,
@@ -485,6 +492,7 @@ def locate(
     server: str | None,
     control: str | None,
     max_hops: int,
+    archive_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Find the hop at which equipment resets or drops a name's TLS handshakes.
@@ -511,9 +519,28 @@ def locate(
     options: dict[str, Any] = {"server": fixed, "max_hops": max_hops}
     if control is not None:
         options["control"] = control
-    hosts = list(names) or config.target_hosts()
+    hosts = list(names) or _judged_hosts(config, archive_dir) or config.target_hosts()
     request = LocateRequest.of(config, hosts, _replay_secret(config), **options)
     sys.exit(_locate(request, as_json))
+
+
+def _judged_hosts(config: "Config", archive_dir: Path | None) -> list[str]:
+    """The hosts of the targets the archive's latest round judged throttled or blocked, over
+    its window; [] (and a sentence) when it has none."""
+    if archive_dir is None:
+        return []
+    import datetime
+
+    from probe.evidence.archive import latest_entries
+    from probe.locator import to_locate
+
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    latest = list(latest_entries(archive_dir, 1, epoch))
+    hosts = [host for _, host in to_locate(latest[-1].window.verdicts, config)] if latest else []
+    if not hosts:
+        said = "holds no round" if not latest else "judged no target throttled or blocked"
+        click.echo(f"The archive's latest round {said}: locating every target.", err=True)
+    return list(dict.fromkeys(hosts))
 
 
 def _locate(request: "LocateRequest", as_json: bool) -> int:

@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from probe.analysis.locate import Location, decided, judge, sessions_decided
+from probe.analysis.target_verdict import Verdict
 from probe.config import Config
 from probe.measure.locate import PAUSE_BETWEEN_NAMES, HopListener, address_of, walk
 from probe.measure.locate_session import raw_sockets_allowed, session_walk
@@ -41,6 +43,7 @@ class LocateRequest:
     secret: bytes | None = None
     session_seconds: float = SESSION_SECONDS
     targets: dict[str, str] = field(default_factory=dict)  # host name -> its target's name
+    ports: dict[str, int] = field(default_factory=dict)  # host name -> its URL's port (443)
 
     @classmethod
     def of(
@@ -49,14 +52,18 @@ class LocateRequest:
         """A request for ``names`` with ``config``'s control, replay server and target names."""
         controls = [t.hostname for _, g, t in config.targets() if g.role == "control"]
         replay = None if config.replay is None else (config.replay.host, config.replay.port)
-        targets = {t.hostname: t.name for _, g, t in config.targets() if g.role == "target"}
+        configured = [t for _, g, t in config.targets() if g.role == "target"]
+        targets = {t.hostname: t.name for t in configured}
+        ports = {t.hostname: urlsplit(t.url).port or 443 for t in configured}
         settings: dict[str, Any] = {
             "control": controls[0] if controls else "example.org",
             "server": None,
             "max_hops": DEFAULT_MAX_HOPS,
             **options,
         }
-        return cls(names=names, replay=replay, secret=secret, targets=targets, **settings)
+        return cls(
+            names=names, replay=replay, secret=secret, targets=targets, ports=ports, **settings
+        )
 
 
 async def locate_all(request: LocateRequest, say: Callable[[str], None]) -> list[Location]:
@@ -84,7 +91,7 @@ async def _locate_one(
     sessions: "_Sessions | None",
     say: Callable[[str], None],
 ) -> Location | None:
-    host, port = request.server or (name, 443)
+    host, port = request.server or (name, request.ports.get(name, 443))
     address = await address_of(host, port)
     if address is None:
         say(f"{name}: {host} has no IPv4 address; skipped.")
@@ -143,6 +150,17 @@ class _Sessions:
         return self._path
 
 
+def to_locate(window: dict[str, Verdict], config: Config) -> list[tuple[str, str]]:
+    """(target name, host name) of each target of ``config`` that ``window`` judged
+    throttled or blocked."""
+    hosts = {t.name: t.hostname for _, g, t in config.targets() if g.role == "target"}
+    return [
+        (name, hosts[name])
+        for name, verdict in window.items()
+        if name in hosts and verdict.verdict in _TO_LOCATE
+    ]
+
+
 class DailyLocator:
     """``daemon.locate``: after a round, the targets whose window verdict is throttled or
     blocked and that were not located in the last day, located; the next round carries
@@ -155,12 +173,10 @@ class DailyLocator:
     def due(self, finished: FinishedRound) -> list[str]:
         """The host names to locate after ``finished``."""
         now = self._clock()
-        hosts = {t.name: t.hostname for _, g, t in finished.config.targets() if g.role == "target"}
         due = []
-        for name, verdict in finished.window.items():
-            recent = now - self._located.get(name, -DAY) < DAY
-            if name in hosts and verdict.verdict in _TO_LOCATE and not recent:
-                due.append(hosts[name])
+        for name, host in to_locate(finished.window, finished.config):
+            if now - self._located.get(name, -DAY) >= DAY:
+                due.append(host)
                 self._located[name] = now
         return list(dict.fromkeys(due))
 

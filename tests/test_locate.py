@@ -1,6 +1,10 @@
 """The judge of a TTL walk, the ICMP parser and the locate output, without a network."""
 
 import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -218,3 +222,52 @@ def test_the_trigger_segment_carries_the_ttl_the_numbers_and_the_client_hello() 
     checked = IP(bytes(packet))
     del checked.chksum, checked[TCP].chksum
     assert IP(bytes(checked)).chksum == packet.chksum  # the checksums were computed
+
+
+def run_locate(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "probe", "locate", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def loopback_targets(tmp_path: Path) -> Path:
+    """A target on a loopback port where nothing listens: no connection to walk on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free now, and nothing will listen on it
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        "groups:\n  t: {role: target, targets: [{name: closed, url: 'https://127.0.0.1:"
+        f"{port}/'}}]}}\n  c: {{role: control, targets: [{{name: c, url: 'https://c.test/'}}]}}\n"
+    )
+    return path
+
+
+def test_locate_says_when_an_archive_has_no_round_and_walks_every_target(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+
+    done = run_locate(
+        "--targets", str(loopback_targets(tmp_path)), "--archive", str(archive), "--json"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "holds no round: locating every target" in done.stderr
+    (entry,) = json.loads(done.stdout)["locate"]
+    assert (entry["name"], entry["finding"], entry["hop"]) == ("127.0.0.1", "unreachable", None)
+    assert entry["ttls"] == [1] and entry["sessions"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--server", "no-port"], "--server: 'no-port' is not HOST:PORT."),
+        (["--max-hops", "0"], "Invalid value for '--max-hops'"),
+        (["--targets", "/nonexistent/targets.yaml"], "/nonexistent/targets.yaml"),
+        (["--archive", "/nonexistent"], "Invalid value for '--archive'"),
+    ],
+)
+def test_locate_refuses_bad_input_in_one_sentence(args: list[str], message: str) -> None:
+    done = run_locate(*args)
+
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
