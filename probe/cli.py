@@ -485,6 +485,12 @@ def _run_server(secret: bytes, limits: "ServerLimits", journal: Path, host: str,
     help="Without --name: the targets the latest round in this archive judged throttled or "
     "blocked (else every target).",
 )
+@click.option(
+    "--evasions",
+    is_flag=True,
+    help="For each name found held, try the known evasions against the replay server (off "
+    "unless asked: where circumvention is punished, know what it sends; docs/locate.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def locate(
     targets_file: Path | None,
@@ -493,6 +499,7 @@ def locate(
     control: str | None,
     max_hops: int,
     archive_dir: Path | None,
+    evasions: bool,
     as_json: bool,
 ) -> None:
     """Find the hop at which equipment resets or drops a name's TLS handshakes.
@@ -516,7 +523,9 @@ def locate(
         fixed = parse_server_address(server)
         if fixed is None:
             _fail(f"--server: {server!r} is not HOST:PORT.", EXIT_USAGE)
-    options: dict[str, Any] = {"server": fixed, "max_hops": max_hops}
+    if evasions and config.replay is None:
+        _fail("--evasions needs a replay server: the targets file's replay section.", EXIT_USAGE)
+    options: dict[str, Any] = {"server": fixed, "max_hops": max_hops, "evasions": evasions}
     if control is not None:
         options["control"] = control
     hosts = list(names) or _judged_hosts(config, archive_dir) or config.target_hosts()
@@ -553,14 +562,14 @@ def _locate(request: "LocateRequest", as_json: bool) -> int:
 
     stderr = Console(stderr=True)
     try:
-        locations = asyncio.run(locate_all(request, stderr.print))
+        run = asyncio.run(locate_all(request, stderr.print))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if as_json:
-        click.echo(view.document(locations))
+        click.echo(view.document(run.locations, run.matrices))
     else:
-        view.render(locations, Console())
-    return EXIT_OK if locations else EXIT_FAILED
+        view.render(run.locations, Console(), run.matrices)
+    return EXIT_OK if run.locations else EXIT_FAILED
 
 
 @main.command()

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 from probe.analysis.locate import Location, decided, judge, sessions_decided
 from probe.analysis.target_verdict import Verdict
 from probe.config import Config
+from probe.measure.evasion import evasion_matrix
 from probe.measure.locate import PAUSE_BETWEEN_NAMES, HopListener, address_of, walk
 from probe.measure.locate_session import raw_sockets_allowed, session_walk
-from probe.records import LocateFinding, TtlOutcome, TtlWalk, VerdictKind
+from probe.records import EvasionMatrix, LocateFinding, TtlOutcome, TtlWalk, VerdictKind
 from probe.schema import FinishedRound
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ DEFAULT_MAX_HOPS = 30
 DAY = 86400.0
 # The window verdicts that send a target to be located (a freeze is blocked, stage freeze).
 _TO_LOCATE = {VerdictKind.THROTTLED, VerdictKind.BLOCKED}
+_HELD = {LocateFinding.RESET, LocateFinding.DROP, LocateFinding.THROTTLE}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class LocateRequest:
     session_seconds: float = SESSION_SECONDS
     targets: dict[str, str] = field(default_factory=dict)  # host name -> its target's name
     ports: dict[str, int] = field(default_factory=dict)  # host name -> its URL's port (443)
+    evasions: bool = False  # the evasion matrix for each name found held (off unless asked)
 
     @classmethod
     def of(
@@ -66,29 +69,41 @@ class LocateRequest:
         )
 
 
-async def locate_all(request: LocateRequest, say: Callable[[str], None]) -> list[Location]:
-    """Every name of ``request`` located; ``say`` hears of the progress."""
+@dataclass
+class LocateRun:
+    """What ``locate_all`` found: a location per name, and the evasion matrices asked for."""
+
+    locations: list[Location] = field(default_factory=list)
+    matrices: list[EvasionMatrix] = field(default_factory=list)
+
+
+async def locate_all(request: LocateRequest, say: Callable[[str], None]) -> LocateRun:
+    """Every name of ``request`` located (and its evasions tried, if asked); ``say`` hears
+    of the progress."""
     listener = HopListener.open()
-    sessions = _Sessions(request, listener) if _sessions_possible(request) else None
-    found = []
+    replay = _ReplayServer(request, listener) if request.replay and request.secret else None
+    run = LocateRun()
     try:
         for index, name in enumerate(request.names):
             if index:
                 await asyncio.sleep(PAUSE_BETWEEN_NAMES)
-            location = await _locate_one(name, request, listener, sessions, say)
-            if location is not None:
-                found.append(location)
+            location = await _locate_one(name, request, listener, replay, say)
+            if location is None:
+                continue
+            run.locations.append(location)
+            if request.evasions and location.finding in _HELD and replay is not None:
+                run.matrices.append(await replay.evasions(location.walk, say))
     finally:
         if listener is not None:
             listener.close()
-    return found
+    return run
 
 
 async def _locate_one(
     name: str,
     request: LocateRequest,
     listener: HopListener | None,
-    sessions: "_Sessions | None",
+    replay: "_ReplayServer | None",
     say: Callable[[str], None],
 ) -> Location | None:
     host, port = request.server or (name, request.ports.get(name, 443))
@@ -100,17 +115,14 @@ async def _locate_one(
     walked = await walk(name, request.control, address, port, request.max_hops, decided, listener)
     walked.target = request.targets.get(name, "")
     location = judge(walked)
-    if location.finding == LocateFinding.NOTHING and sessions is not None:
-        location = await sessions.locate(walked, say)
+    if location.finding == LocateFinding.NOTHING and replay is not None and raw_sockets_allowed():
+        location = await replay.sessions(walked, say)
     return location
 
 
-def _sessions_possible(request: LocateRequest) -> bool:
-    return request.replay is not None and request.secret is not None and raw_sockets_allowed()
-
-
-class _Sessions:
-    """The sessions to the replay server, and the TTL walk that finds its hop (once)."""
+class _ReplayServer:
+    """The replay server: the TTL walk that finds its hop (once), the sessions after a
+    TTL-limited ClientHello, and the evasion matrix."""
 
     def __init__(self, request: LocateRequest, listener: HopListener | None) -> None:
         assert request.replay is not None and request.secret is not None
@@ -118,14 +130,12 @@ class _Sessions:
         self.replay, self.secret = request.replay, request.secret
         self._path: TtlWalk | None = None
 
-    async def locate(self, walked: TtlWalk, say: Callable[[str], None]) -> Location:
-        path = await self._server_path()
-        # The replay server answers no ClientHello but its own: it closes or resets.
-        server_hop = next((s.ttl for s in path.steps if s.control.outcome in _AT_SERVER), None)
-        host, port = self.replay
+    async def sessions(self, walked: TtlWalk, say: Callable[[str], None]) -> Location:
+        path, server_hop = await self._server_path()
+        port = self.replay[1]
         walked.session_server = f"{path.address}:{port}"
         if server_hop is None or server_hop < 2:
-            say(f"{walked.name}: the replay server {host} is not beyond hop 1: no sessions.")
+            say(f"{walked.name}: the replay server is not beyond hop 1: no sessions.")
             return judge(walked)
         say(f"{walked.name}: sessions to {path.address}:{port} after TTL-limited ClientHellos")
         walked.sessions = await session_walk(
@@ -139,7 +149,19 @@ class _Sessions:
         )
         return judge(walked, path)
 
-    async def _server_path(self) -> TtlWalk:
+    async def evasions(self, walked: TtlWalk, say: Callable[[str], None]) -> EvasionMatrix:
+        path, server_hop = await self._server_path()
+        # The fake must die before the server, and get as far as it can.
+        fake_ttl = server_hop - 1 if server_hop is not None and server_hop >= 2 else None
+        say(f"{walked.name}: the evasion matrix against {path.address}:{self.replay[1]}")
+        matrix = await evasion_matrix(
+            walked.name, self.request.control, (path.address, self.replay[1]), self.secret, fake_ttl
+        )
+        matrix.target = walked.target
+        return matrix
+
+    async def _server_path(self) -> tuple[TtlWalk, int | None]:
+        """The walk to the replay server, and the TTL at which it answered (its hop)."""
         if self._path is None:
             host, port = self.replay
             address = await address_of(host, port) or host
@@ -147,7 +169,9 @@ class _Sessions:
             self._path = await walk(
                 control, control, address, port, self.request.max_hops, decided, self.listener
             )
-        return self._path
+        # The replay server answers no ClientHello but its own: it closes or resets.
+        hop = next((s.ttl for s in self._path.steps if s.control.outcome in _AT_SERVER), None)
+        return self._path, hop
 
 
 def to_locate(window: dict[str, Verdict], config: Config) -> list[tuple[str, str]]:
@@ -186,7 +210,7 @@ class DailyLocator:
         if not names:
             return []
         request = LocateRequest.of(finished.config, names, secret)
-        located = await locate_all(request, log.info)
+        located = (await locate_all(request, log.info)).locations
         for location in located:
             log.info("located %s: %s", location.walk.name, location.finding.value)
         return [location.walk for location in located]

@@ -92,6 +92,28 @@ class Variant(enum.StrEnum):
     PADDED = "padded"  # longer than one 1500-byte packet
 
 
+class Evasion(enum.StrEnum):
+    """A known way past an SNI filter, tried by the evasion matrix (``measure.evasion``)."""
+
+    SPLIT_IN_HEADER = "split_in_header"  # two TCP segments, cut inside the record header
+    SPLIT_BEFORE_NAME = "split_before_name"  # ... cut just before the name
+    SPLIT_IN_NAME = "split_in_name"  # ... cut in the middle of the name
+    PADDED = "padded"  # a padding extension past one 1500-byte packet
+    UPPER_CASE = "upper_case"  # the name in capitals (DNS names are case-blind)
+    TRAILING_DOT = "trailing_dot"  # the name with a trailing dot (the root)
+    # A ClientHello for the control name first, with a TTL that dies before the
+    # server, then the real one (zapret's "fake"): needs CAP_NET_RAW.
+    FAKE = "fake"
+
+
+class EvasionState(enum.StrEnum):
+    """What an evasion did against the plain session (``analysis.evasion``)."""
+
+    RESTORED = "restored"  # not held down where the plain session was
+    NOT_RESTORED = "not_restored"  # held down as the plain session was
+    NOT_APPLICABLE = "not_applicable"  # nothing to evade, or it could not be sent
+
+
 class EchVariant(enum.StrEnum):
     """One ClientHello of the ECH check."""
 
@@ -245,6 +267,30 @@ class SessionStep:
     ttl: int
     name: SessionTrial
     control: SessionTrial
+
+
+@dataclass(frozen=True)
+class EvasionSession:
+    """One replay session of the evasion matrix: the plain ClientHello (``evasion`` None),
+    the scrambled baseline (``baseline``), or an evasion; ``record`` None when it could
+    not be sent (the fake without a raw socket)."""
+
+    direction: Direction
+    evasion: Evasion | None
+    record: "ReplayRecord | None"
+    baseline: bool = False
+
+
+@dataclass
+class EvasionMatrix:
+    """The evasion matrix of one name against one replay server."""
+
+    name: str
+    server: str  # host:port
+    control: str  # the fake's name
+    fake_ttl: int | None  # the fake's TTL: one short of the server's hop (None: not sent)
+    sessions: list[EvasionSession] = field(default_factory=list)
+    target: str = ""
 
 
 @dataclass

@@ -19,7 +19,7 @@ def test_composition_takes_inline_parameters_and_overrides() -> None:
     impairments = parse_composition("sni-police+congested:rate=5mbit", {"rate": "300kbit"})
 
     assert [i.describe() for i in impairments] == [
-        "sni-police:rate=300kbit,pattern=twitter.com|twimg.com|t.co",
+        "sni-police:rate=300kbit,pattern=twitter.com|twimg.com|t.co,inspect=each,case=exact",
         "congested:rate=5mbit",
     ]
     plan = build_plan(impairments)

@@ -102,12 +102,31 @@ _WHOLE_CLIENT_HELLO = f"{_PAYLOAD}0>>24=0x16&&{_PAYLOAD}1&0xFFFF=0:1400&&{_PAYLO
 
 
 def _sni_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
-    """Mark connections whose ClientHello holds a pattern, then drop what exceeds the rate."""
+    """Mark connections whose ClientHello holds a pattern, then drop what exceeds the rate.
+
+    ``inspect``: ``each`` packet that starts a ClientHello is matched, or only
+    the ``first`` that starts a TLS record (the 2021 equipment, by the fake
+    ClientHellos that got past it); ``case``: the name matched ``exact``, or in
+    ``any`` letter case.
+    """
     rate = parse_rate(params["rate"])
+    inspect, case = (
+        _choice(params, "inspect", ("each", "first")),
+        _choice(params, "case", ("exact", "any")),
+    )
+    # The first packet that starts a TLS record marks the connection inspected.
+    unseen = "-m connmark ! --mark 0x8/0x8 " if inspect == "first" else ""
+    icase = " --icase" if case == "any" else ""
     for pattern in _patterns(params):
         plan.iptables.append(
-            f"-t mangle -A PREROUTING -p tcp --dport 443 -m u32 --u32 {_WHOLE_CLIENT_HELLO} "
-            f"-m string --algo bm --string {pattern} -j CONNMARK --set-mark 0x1/0x1".split()
+            f"-t mangle -A PREROUTING -p tcp --dport 443 {unseen}-m u32 --u32 "
+            f"{_WHOLE_CLIENT_HELLO} -m string --algo bm --string {pattern}{icase} "
+            "-j CONNMARK --set-mark 0x1/0x1".split()
+        )
+    if inspect == "first":
+        plan.iptables.append(
+            f"-t mangle -A PREROUTING -p tcp --dport 443 -m u32 --u32 {_PAYLOAD}0>>24=0x16 "
+            "-j CONNMARK --set-mark 0x8/0x8".split()
         )
     # One token bucket per flow and direction (srcip,srcport,dstip,dstport), as the
     # 2021 equipment policed upload and download separately. hashlimit wants a
@@ -119,6 +138,12 @@ def _sni_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
         f"--hashlimit-burst {burst}b --hashlimit-mode srcip,srcport,dstip,dstport "
         "--hashlimit-name tpl_police -j DROP".split()
     )
+
+
+def _choice(params: Mapping[str, str], key: str, choices: tuple[str, ...]) -> str:
+    if params[key] not in choices:
+        raise ScenarioError(f"{key}: {params[key]!r} is not one of {', '.join(choices)}")
+    return params[key]
 
 
 def _sni_loss(plan: RouterPlan, params: Mapping[str, str]) -> None:
@@ -367,7 +392,7 @@ SCENARIOS = {
         Scenario(
             "sni-police",
             "police connections whose ClientHello matches a pattern (2021 Twitter throttling)",
-            {"rate": "150kbit", "pattern": _TWITTER},
+            {"rate": "150kbit", "pattern": _TWITTER, "inspect": "each", "case": "exact"},
             _sni_police,
         ),
         Scenario(

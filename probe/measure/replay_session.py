@@ -85,11 +85,14 @@ async def replay(
     interrupt: Interrupt | None = None,
     on_bytes: Callable[[int], None] | None = None,
     before_hello: Callable[[socket.socket], Awaitable[None]] | None = None,
+    shape: Callable[[str, bytes, bytes], ClientHello] | None = None,
 ) -> ReplayRecord:
     """Run one replay session; failures are recorded, never raised.
 
     ``before_hello`` is given the connected socket before the ClientHello goes
-    (``locate`` sends a TTL-limited segment of its own there).
+    (``locate`` sends a TTL-limited segment of its own there). ``shape`` builds
+    the ClientHello from the name, random and session id instead of the
+    session's variant (the evasion matrix's other shapes).
     """
     request = Request(
         session.direction,
@@ -97,7 +100,12 @@ async def replay(
         seconds=upload_seconds(settings),
         stop_at_plateau=settings.stop_at_plateau,
     )
-    hello = build_client_hello(session.sni, session.variant, *seal(secret, request))  # before t0
+    fields = seal(secret, request)
+    hello = (  # before t0
+        shape(session.sni, *fields)
+        if shape is not None
+        else build_client_hello(session.sni, session.variant, *fields)
+    )
     record = ReplayRecord(
         server=host_port(session.host, session.port),
         sni=session.sni,
