@@ -1,0 +1,94 @@
+"""The evasion matrix's ClientHellos and its judge, without a network."""
+
+import os
+
+import pytest
+
+from probe.analysis.evasion import judge_matrix
+from probe.lab.scenarios import ScenarioError, build_plan, parse_composition
+from probe.measure.clienthello import RANDOM_SIZE, SESSION_ID_SIZE, fields_of
+from probe.measure.evasion import shaper, sni_of
+from probe.records import (
+    Direction,
+    Evasion,
+    EvasionMatrix,
+    EvasionSession,
+    EvasionState,
+    ReplayRecord,
+    Variant,
+)
+
+NAME = "pbs.twimg.com"
+
+
+def shaped(evasion: Evasion) -> tuple[bytes, ...]:
+    random, session_id = os.urandom(RANDOM_SIZE), os.urandom(SESSION_ID_SIZE)
+    hello = shaper(evasion)(sni_of(evasion, NAME), random, session_id)
+    assert fields_of(hello.data) == (random, session_id)  # the replay server's proof holds
+    return hello.segments
+
+
+def test_each_split_cuts_where_it_says_and_keeps_one_record() -> None:
+    header, rest = shaped(Evasion.SPLIT_IN_HEADER)
+    before, name_on = shaped(Evasion.SPLIT_BEFORE_NAME)
+    half, other_half = shaped(Evasion.SPLIT_IN_NAME)
+
+    assert header == b"\x16\x03" and NAME.encode() in rest
+    assert NAME.encode() not in before and name_on.startswith(NAME.encode())
+    assert NAME.encode() not in half and NAME.encode() not in other_half
+    assert int.from_bytes(rest[1:3], "big") == len(rest) - 3  # one record, its length whole
+
+
+def test_padding_passes_one_packet_and_the_name_changes_only_where_it_should() -> None:
+    (padded,) = shaped(Evasion.PADDED)
+    (upper,) = shaped(Evasion.UPPER_CASE)
+    (dotted,) = shaped(Evasion.TRAILING_DOT)
+
+    assert len(padded) > 1500 and NAME.encode() in padded
+    assert b"PBS.TWIMG.COM" in upper and NAME.encode() not in upper
+    assert b"pbs.twimg.com." in dotted
+    assert sni_of(Evasion.TRAILING_DOT, "a.test.") == "a.test."
+
+
+def session(
+    direction: Direction, evasion: Evasion | None, kbit: float | None, baseline: bool = False
+) -> EvasionSession:
+    record = ReplayRecord("s:443", NAME, Variant.PLAIN, direction, 0, 0.0, 0.0)
+    record.goodput_bytes_per_second = None if kbit is None else kbit * 125
+    return EvasionSession(direction, evasion, record, baseline)
+
+
+def test_restored_means_not_held_down_against_the_baseline_where_the_plain_was() -> None:
+    down, up = Direction.DOWNLOAD, Direction.UPLOAD
+    sessions = [
+        session(down, None, 900_000, baseline=True),
+        session(down, None, 150),
+        session(down, Evasion.PADDED, 850_000),
+        session(down, Evasion.TRAILING_DOT, 140),
+        session(down, Evasion.SPLIT_IN_NAME, None),  # failed where the baseline did not
+        EvasionSession(down, Evasion.FAKE, None),  # not sent
+        session(up, None, 500_000, baseline=True),
+        session(up, None, 480_000),  # not held down: nothing to evade
+        session(up, Evasion.PADDED, 490_000),
+    ]
+
+    table = judge_matrix(EvasionMatrix(NAME, "s:443", "c", None, sessions))
+
+    assert table.held_down == {down: True, up: False}
+    assert table.state(Evasion.PADDED, down) == EvasionState.RESTORED
+    assert table.state(Evasion.TRAILING_DOT, down) == EvasionState.NOT_RESTORED
+    assert table.state(Evasion.SPLIT_IN_NAME, down) == EvasionState.NOT_RESTORED
+    assert table.state(Evasion.FAKE, down) == EvasionState.NOT_APPLICABLE
+    assert table.state(Evasion.PADDED, up) == EvasionState.NOT_APPLICABLE
+    assert table.restoring == [Evasion.PADDED]
+
+
+def test_the_lab_policer_inspects_each_or_the_first_record_in_exact_or_any_case() -> None:
+    each = " ".join(" ".join(r) for r in build_plan(parse_composition("sni-police")).iptables)
+    first = build_plan(parse_composition("sni-police:inspect=first,case=any")).iptables
+
+    assert "--icase" not in each and "0x8/0x8" not in each
+    assert all("--icase" in " ".join(rule) for rule in first if "--string" in rule)
+    assert any("--set-mark 0x8/0x8" in " ".join(rule) for rule in first)
+    with pytest.raises(ScenarioError, match="inspect: 'some' is not one of each, first"):
+        build_plan(parse_composition("sni-police:inspect=some"))
