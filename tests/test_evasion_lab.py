@@ -6,7 +6,7 @@ or padded ClientHello, or the name in capitals, gets past it; the name with a
 trailing dot does not, and neither does a fake ClientHello sent first, since
 it inspects each ClientHello. Told to inspect only the first TLS record of a
 connection and to match in any case, the fake gets past it and capitals do
-not.
+not. Equipment that reassembles the stream sees through splits and padding.
 """
 
 import json
@@ -80,6 +80,17 @@ def test_what_gets_past_equipment_that_inspects_the_first_record_in_any_case(lab
     assert states(evasions) == {
         "restored": SPLITS_AND_PADDING | {"fake"},
         "not_restored": {"trailing_dot", "upper_case"},
+    }
+
+
+def test_what_gets_past_equipment_that_reassembles_the_stream(lab: Lab) -> None:
+    apply(lab, "sni-police:inspect=stream")
+
+    evasions = matrix(lab)
+
+    assert states(evasions) == {
+        "restored": {"upper_case", "fake"},  # exact case; the first ClientHello decides
+        "not_restored": SPLITS_AND_PADDING | {"trailing_dot"},
     }
 
 

@@ -35,6 +35,8 @@ STATE_ROOT = Path("/run/throttle-probe")
 OBJECT_BYTES = 100 * 1024 * 1024  # lab objects outlast any max_bytes a check uses
 _DELAY_QUEUE = 0  # the router's NFQUEUE number for the delay scenario
 _QUIC_SNI_QUEUE = 2  # and for the QUIC SNI filter
+_TCP_SNI_QUEUE = 3  # and for the reassembling SNI matcher
+_TCP_SNI_PACKETS = 30  # the first packets of a connection it sees: a ClientHello's worth
 _CHECK_TIMEOUT = 180  # seconds: a guard only; a round's own time-outs end it long before
 
 
@@ -148,6 +150,7 @@ class Lab:
         for rule in plan.iptables:
             run(["iptables", *rule], router)
         self._apply_quic_sni(plan)
+        self._apply_tcp_sni(plan)
         self._apply_delay(plan)
         self._apply_shaping(plan)
         self._write_isp_zone(plan.dns_lies)
@@ -158,6 +161,7 @@ class Lab:
         router = self.names.router
         self._stop_service("delayer")
         self._stop_service("quic-sni")
+        self._stop_service("tcp-sni")
         for table in ("filter", "mangle"):
             run(["iptables", "-t", table, "-F"], router)
         for interface in (self.names.router_client_if, self.names.router_server_if):
@@ -205,6 +209,23 @@ class Lab:
         for port in ("--dport", "--sport"):
             rule = ["-A", "FORWARD", "-p", "udp", port, "443", "-j", "NFQUEUE"]
             run(["iptables", *rule, "--queue-num", str(_QUIC_SNI_QUEUE)], router)
+
+    def _apply_tcp_sni(self, plan: RouterPlan) -> None:
+        """Send the first packets of each connection to port 443 to the reassembling SNI
+        matcher, which marks the one that completes a matching ClientHello."""
+        matcher = plan.tcp_sni
+        if matcher is None:
+            return
+        router = self.names.router
+        command = [sys.executable, "-m", "probe.lab.tcpsni", "--queue", str(_TCP_SNI_QUEUE)]
+        command += [arg for pattern in matcher.patterns for arg in ("--pattern", pattern)]
+        command += ["--icase"] if matcher.icase else []
+        self._spawn("tcp-sni", router, command)
+        first = f"0:{_TCP_SNI_PACKETS}"
+        rule = ["-t", "mangle", "-A", "PREROUTING", "-p", "tcp", "--dport", "443"]
+        rule += ["-m", "connbytes", "--connbytes", first, "--connbytes-dir", "original"]
+        rule += ["--connbytes-mode", "packets", "-j", "NFQUEUE", "--queue-num"]
+        run(["iptables", *rule, str(_TCP_SNI_QUEUE), "--queue-bypass"], router)
 
     def _apply_shaping(self, plan: RouterPlan) -> None:
         if plan.link_rate is None and not plan.server_rates:

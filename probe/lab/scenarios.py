@@ -33,6 +33,14 @@ class QuicSniPlan:
     residual: float  # seconds the (client, server, port) triple stays blocked after a match
 
 
+@dataclass(frozen=True)
+class TcpSniPlan:
+    """What the router's reassembling SNI matcher (``probe.lab.tcpsni``) matches."""
+
+    patterns: tuple[str, ...]
+    icase: bool
+
+
 @dataclass
 class RouterPlan:
     """Everything the router does to traffic, built up by the scenarios."""
@@ -44,6 +52,7 @@ class RouterPlan:
     needs_conntrack_accounting: bool = False
     added_rtt: float = 0.0  # seconds added to every round trip through the router
     quic_sni: QuicSniPlan | None = None  # the QUIC SNI filter's settings, if it runs
+    tcp_sni: TcpSniPlan | None = None  # the reassembling SNI matcher's, if it runs
 
 
 @dataclass(frozen=True)
@@ -106,14 +115,22 @@ def _sni_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
 
     ``inspect``: ``each`` packet that starts a ClientHello is matched, or only
     the ``first`` that starts a TLS record (the 2021 equipment, by the fake
-    ClientHellos that got past it); ``case``: the name matched ``exact``, or in
+    ClientHellos that got past it), or the ``stream``, reassembled by the
+    router's ``probe.lab.tcpsni``; ``case``: the name matched ``exact``, or in
     ``any`` letter case.
     """
     rate = parse_rate(params["rate"])
-    inspect, case = (
-        _choice(params, "inspect", ("each", "first")),
-        _choice(params, "case", ("exact", "any")),
-    )
+    inspect = _choice(params, "inspect", ("each", "first", "stream"))
+    case = _choice(params, "case", ("exact", "any"))
+    if inspect == "stream":
+        plan.tcp_sni = TcpSniPlan(tuple(_patterns(params)), case == "any")
+        plan.needs_conntrack_accounting = True  # the first packets only go to it (connbytes)
+        # The matcher marks the packet that completes a matching ClientHello (tcpsni's
+        # MATCH_MARK); the connection then carries the policing mark.
+        marked = ["-A", "FORWARD", "-m", "mark", "--mark", "0x10/0x10"]
+        plan.iptables.append([*marked, "-j", "CONNMARK", "--set-mark", "0x1/0x1"])
+        _police_marked(plan, rate)
+        return
     # The first packet that starts a TLS record marks the connection inspected.
     unseen = "-m connmark ! --mark 0x8/0x8 " if inspect == "first" else ""
     icase = " --icase" if case == "any" else ""
@@ -128,10 +145,17 @@ def _sni_police(plan: RouterPlan, params: Mapping[str, str]) -> None:
             f"-t mangle -A PREROUTING -p tcp --dport 443 -m u32 --u32 {_PAYLOAD}0>>24=0x16 "
             "-j CONNMARK --set-mark 0x8/0x8".split()
         )
-    # One token bucket per flow and direction (srcip,srcport,dstip,dstport), as the
-    # 2021 equipment policed upload and download separately. hashlimit wants a
-    # bucket of at least one second at the rate (it rounds the rate a little, hence
-    # the margin); beyond that the policer drops, it never queues.
+    _police_marked(plan, rate)
+
+
+def _police_marked(plan: RouterPlan, rate: int) -> None:
+    """Drop what a marked connection sends beyond ``rate`` (bit/s), each way.
+
+    One token bucket per flow and direction (srcip,srcport,dstip,dstport), as the
+    2021 equipment policed upload and download separately. hashlimit wants a
+    bucket of at least one second at the rate (it rounds the rate a little, hence
+    the margin); beyond that the policer drops, it never queues.
+    """
     burst = rate // 8 + 256
     plan.iptables.append(
         f"-A FORWARD -m connmark --mark 0x1/0x1 -m hashlimit --hashlimit-above {rate // 8}b/s "
