@@ -200,12 +200,11 @@ class Lab:
         if quic is None:
             return
         router = self.names.router
-        command = [sys.executable, "-m", "probe.lab.quicsni", "--queue", str(_QUIC_SNI_QUEUE)]
-        command += [arg for pattern in quic.patterns for arg in ("--pattern", pattern)]
-        if quic.rate is not None:
-            command += ["--rate", str(quic.rate)]
-        command += ["--residual", str(quic.residual)]
-        self._spawn("quic-sni", router, command)
+        options = [] if quic.rate is None else ["--rate", str(quic.rate)]
+        options += ["--residual", str(quic.residual)]
+        self._spawn_matcher(
+            "quic-sni", "probe.lab.quicsni", _QUIC_SNI_QUEUE, quic.patterns, options
+        )
         for port in ("--dport", "--sport"):
             rule = ["-A", "FORWARD", "-p", "udp", port, "443", "-j", "NFQUEUE"]
             run(["iptables", *rule, "--queue-num", str(_QUIC_SNI_QUEUE)], router)
@@ -217,15 +216,23 @@ class Lab:
         if matcher is None:
             return
         router = self.names.router
-        command = [sys.executable, "-m", "probe.lab.tcpsni", "--queue", str(_TCP_SNI_QUEUE)]
-        command += [arg for pattern in matcher.patterns for arg in ("--pattern", pattern)]
-        command += ["--icase"] if matcher.icase else []
-        self._spawn("tcp-sni", router, command)
+        options = ["--icase"] if matcher.icase else []
+        self._spawn_matcher(
+            "tcp-sni", "probe.lab.tcpsni", _TCP_SNI_QUEUE, matcher.patterns, options
+        )
         first = f"0:{_TCP_SNI_PACKETS}"
         rule = ["-t", "mangle", "-A", "PREROUTING", "-p", "tcp", "--dport", "443"]
         rule += ["-m", "connbytes", "--connbytes", first, "--connbytes-dir", "original"]
         rule += ["--connbytes-mode", "packets", "-j", "NFQUEUE", "--queue-num"]
         run(["iptables", *rule, str(_TCP_SNI_QUEUE), "--queue-bypass"], router)
+
+    def _spawn_matcher(
+        self, name: str, module: str, queue: int, patterns: Sequence[str], options: list[str]
+    ) -> None:
+        """The router's name matcher ``module`` on NFQUEUE ``queue``, as the service ``name``."""
+        command = [sys.executable, "-m", module, "--queue", str(queue)]
+        command += [arg for pattern in patterns for arg in ("--pattern", pattern)]
+        self._spawn(name, self.names.router, [*command, *options])
 
     def _apply_shaping(self, plan: RouterPlan) -> None:
         if plan.link_rate is None and not plan.server_rates:

@@ -13,6 +13,7 @@ says which restored the baseline's rate.
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from probe.measure.clienthello import ClientHello, client_hello_record, split_point
 from probe.measure.locate_session import Trigger, raw_sockets_allowed
@@ -74,48 +75,55 @@ async def evasion_matrix(
     sessions; the fake with TTL ``fake_ttl`` (not sent when None or without CAP_NET_RAW)."""
     host, port = server
     fake_ttl = fake_ttl if fake_ttl is not None and raw_sockets_allowed() else None
-    matrix = EvasionMatrix(name, f"{host}:{port}", control, fake_ttl)
     settings = ReplaySettings(
         connect_timeout=5.0, stall_timeout=seconds, transfer_timeout=seconds, stop_at_plateau=False
     )
+    run = _Run(name, control, server, secret, fake_ttl, settings)
+    matrix = EvasionMatrix(name, f"{host}:{port}", control, fake_ttl)
     for direction in directions:
         plan: list[tuple[Evasion | None, bool]] = [(None, True), (None, False)]
         plan += [(evasion, False) for evasion in Evasion]
         for evasion, baseline in plan:
-            session = await _session(
-                name, control, server, secret, fake_ttl, settings, direction, evasion, baseline
-            )
+            session = await run.session(direction, evasion, baseline)
             matrix.sessions.append(session)
             if on_session is not None:
                 on_session(session)
     return matrix
 
 
-async def _session(
-    name: str,
-    control: str,
-    server: tuple[str, int],
-    secret: bytes,
-    fake_ttl: int | None,
-    settings: ReplaySettings,
-    direction: Direction,
-    evasion: Evasion | None,
-    baseline: bool,
-) -> EvasionSession:
-    host, port = server
-    variant = Variant.SCRAMBLED if baseline else Variant.PLAIN
-    replayed = ReplaySession(host, port, sni_of(evasion, name), variant, direction, SESSION_BYTES)
-    if evasion is None:
-        record = await replay(replayed, secret, settings, Clock())
-        return EvasionSession(direction, None, record, baseline)
-    if evasion == Evasion.FAKE:
-        if fake_ttl is None:
+@dataclass(frozen=True)
+class _Run:
+    """What every session of one matrix shares."""
+
+    name: str
+    control: str
+    server: tuple[str, int]
+    secret: bytes
+    fake_ttl: int | None
+    settings: ReplaySettings
+
+    async def session(
+        self, direction: Direction, evasion: Evasion | None, baseline: bool
+    ) -> EvasionSession:
+        """One session: the scrambled baseline, the plain ClientHello, or an evasion."""
+        host, port = self.server
+        variant = Variant.SCRAMBLED if baseline else Variant.PLAIN
+        sni = sni_of(evasion, self.name)
+        replayed = ReplaySession(host, port, sni, variant, direction, SESSION_BYTES)
+        if evasion is None:
+            record = await replay(replayed, self.secret, self.settings, Clock())
+            return EvasionSession(direction, None, record, baseline)
+        if evasion != Evasion.FAKE:
+            shaped = shaper(evasion)
+            record = await replay(replayed, self.secret, self.settings, Clock(), shape=shaped)
+            return EvasionSession(direction, evasion, record)
+        if self.fake_ttl is None:
             return EvasionSession(direction, evasion, None)
-        trigger = Trigger(control, fake_ttl)
+        trigger = Trigger(self.control, self.fake_ttl)
         try:
-            record = await replay(replayed, secret, settings, Clock(), before_hello=trigger.send)
+            record = await replay(
+                replayed, self.secret, self.settings, Clock(), before_hello=trigger.send
+            )
         finally:
             trigger.close()
         return EvasionSession(direction, evasion, record)
-    record = await replay(replayed, secret, settings, Clock(), shape=shaper(evasion))
-    return EvasionSession(direction, evasion, record)
