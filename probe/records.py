@@ -216,6 +216,7 @@ class TtlOutcome(enum.StrEnum):
     CLOSED = "closed"  # the connection was closed in order (a FIN): it got somewhere
     SILENT = "silent"  # nothing at all: dropped, or a router that sends no ICMP
     NO_CONNECTION = "no_connection"  # the TCP handshake itself failed: nothing to send on
+    ERROR = "error"  # any other socket error: the step decides nothing
 
 
 class LocateFinding(enum.StrEnum):

@@ -15,9 +15,9 @@ control's at the same TTL:
   later: where the sessions after a TTL-limited ClientHello were run
   (``measure.locate_session``), the hop is the first TTL from which on the
   session the name triggered is ``SLOWDOWN`` times slower than the one the
-  control triggered, or fails where that one does not, at every TTL tried:
-  equipment that sees the name at hop k sees it at every TTL past k, and a
-  session that was merely unlucky once is not a throttle.
+  control triggered, or fails where that one does not, at every TTL tried
+  from it on: equipment that sees the name at hop k sees it at every TTL past
+  k, and a session unlucky once, with a fast one after it, is no throttle.
 """
 
 from collections.abc import Sequence
@@ -57,7 +57,7 @@ class Location:
 
     walk: TtlWalk
     finding: LocateFinding
-    hop: int | None  # the TTL at which the name was first reset or dropped
+    hop: int | None  # the TTL from which on the name is reset, dropped or throttled
     earliest_hop: int | None  # as early as this, past routers that send no ICMP
     hop_address: str | None  # the router that answered the control at ``hop``, if one did
     previous_address: str | None  # the last router before it that answered

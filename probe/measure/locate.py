@@ -161,12 +161,10 @@ async def _what_comes_back(
             answer.cancel()
             return TtlOutcome.EXPIRED if done else TtlOutcome.SILENT
         data = answer.result()
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError):
         return TtlOutcome.RESET
-    except OSError as error:
-        if error.errno in _UNREACHABLE:
-            return TtlOutcome.EXPIRED
-        raise
+    except OSError as error:  # a failure is the trial's outcome, never an exception
+        return TtlOutcome.EXPIRED if error.errno in _UNREACHABLE else TtlOutcome.ERROR
     return TtlOutcome.ANSWERED if data else TtlOutcome.CLOSED
 
 

@@ -25,10 +25,11 @@ _LETTER = {
     TtlOutcome.CLOSED: "c",
     TtlOutcome.SILENT: "-",
     TtlOutcome.NO_CONNECTION: "x",
+    TtlOutcome.ERROR: "?",
 }
 LEGEND = (
     "By TTL from 1: e expired at a router, R reset, a answered, c closed, - silent (twice), "
-    "x no connection."
+    "x no connection, ? another error."
 )
 
 
