@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from probe.analysis.locate import decided, judge, sessions_decided, slowed
+from probe.analysis.locate import decided, judge, sentence, sessions_decided, slowed
 from probe.measure.locate import time_exceeded_source_port
 from probe.measure.locate_session import segment, syn_ack_numbers
 from probe.records import (
@@ -175,8 +175,8 @@ def test_a_throttle_is_the_first_ttl_from_which_on_every_session_the_name_trigge
     assert (located.hop_address, located.previous_address) == ("192.0.2.6", "192.0.2.2")
     assert judge(unlucky, path).finding == LocateFinding.NOTHING
     assert (judge(frozen, path).finding, judge(frozen, path).hop) == (LocateFinding.THROTTLE, 2)
-    assert "from hop 2 (192.0.2.6) on: 150 kbit/s" in view.sentence(located)
-    assert "were not held 10x below" in view.sentence(judge(unlucky, path))
+    assert "from hop 2 (192.0.2.6) on: 150 kbit/s" in sentence(located)
+    assert "were not held 10x below" in sentence(judge(unlucky, path))
 
 
 def test_a_session_walk_stops_after_two_slowed_ttls_in_a_row() -> None:
