@@ -303,8 +303,16 @@ class ReplayServer:
         if parsed is None:
             return None
         scrambled, length = parsed
-        record = header + await reader.readexactly(length)  # a split ClientHello joins here
-        return scrambled, invert(record) if scrambled else record
+        plain_header = invert(header) if scrambled else header
+        body = _plain(await reader.readexactly(length), scrambled)  # a split one joins here
+        # A ClientHello fragmented over several records (an evasion the probe tries):
+        # the handshake message's own length says how much more to read.
+        while len(body) < min(4 + int.from_bytes(body[1:4], "big"), MAX_HELLO):
+            more = hello_header(await reader.readexactly(RECORD_HEADER))
+            if more is None or more[0] != scrambled:
+                return None
+            body += _plain(await reader.readexactly(more[1]), scrambled)
+        return scrambled, plain_header[:3] + len(body).to_bytes(2, "big") + body
 
     async def _read_request(
         self, reader: asyncio.StreamReader, session: _Session
@@ -463,3 +471,7 @@ def listen_error(error: OSError, host: str, port: int) -> str:
             "(or choose another --port)."
         )
     return f"Cannot listen on {where}: {os_reason(error)}."
+
+
+def _plain(data: bytes, scrambled: bool) -> bytes:
+    return invert(data) if scrambled else data

@@ -8,6 +8,8 @@ from probe.analysis.evasion import judge_matrix
 from probe.lab.scenarios import ScenarioError, build_plan, parse_composition
 from probe.measure.clienthello import RANDOM_SIZE, SESSION_ID_SIZE, fields_of
 from probe.measure.evasion import shaper, sni_of
+from probe.measure.replay_session import ReplaySession, replay
+from probe.measure.timing import Clock
 from probe.records import (
     Direction,
     Evasion,
@@ -15,8 +17,10 @@ from probe.records import (
     EvasionSession,
     EvasionState,
     ReplayRecord,
+    StopReason,
     Variant,
 )
+from tests.test_server import FAST, SECRET, with_server
 
 NAME = "pbs.twimg.com"
 
@@ -92,3 +96,32 @@ def test_the_lab_policer_inspects_each_or_the_first_record_in_exact_or_any_case(
     assert any("--set-mark 0x8/0x8" in " ".join(rule) for rule in first)
     with pytest.raises(ScenarioError, match="inspect: 'some' is not one of each, first"):
         build_plan(parse_composition("sni-police:inspect=some"))
+
+
+def test_two_records_carry_the_handshake_cut_in_the_name_in_one_segment() -> None:
+    (joined,) = shaped(Evasion.TWO_RECORDS)
+
+    first_length = int.from_bytes(joined[3:5], "big")
+    first, second = joined[: 5 + first_length], joined[5 + first_length :]
+    assert first[:3] == second[:3] == b"\x16\x03\x01"
+    assert int.from_bytes(second[3:5], "big") == len(second) - 5
+    assert NAME.encode() not in joined  # the second record's header cuts the name
+    assert (first[5:] + second[5:]).find(NAME.encode()) > 0
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+# The fake is a raw segment that dies on the way to the server: the lab tests it.
+@pytest.mark.parametrize("evasion", [e for e in Evasion if e != Evasion.FAKE])
+def test_the_replay_server_serves_every_evasion_but_the_fake_in_both_directions(
+    evasion: Evasion, direction: Direction
+) -> None:
+    async def work(port: int) -> ReplayRecord:
+        target = ReplaySession(
+            "127.0.0.1", port, sni_of(evasion, NAME), Variant.PLAIN, direction, 100_000
+        )
+        return await replay(target, SECRET, FAST, Clock(), shape=shaper(evasion))
+
+    record = with_server(work)
+
+    assert record.failure is None, record.phases
+    assert record.stop_reason == StopReason.COMPLETE

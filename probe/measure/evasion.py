@@ -6,7 +6,8 @@ a time, beside the plain ClientHello's session and the scrambled baseline of
 the same direction (Censored Planet's and Wehe's control: the same bytes,
 nothing a classifier can read). The evasions (``records.Evasion``) are the
 ones zapret's blockcheck and GoodbyeDPI users try by hand: the ClientHello
-split over two TCP segments at three places, padded past one packet, the name
+split over two TCP segments at three places or over two TLS records in one
+segment, padded past one packet, the name
 in capitals or with a trailing dot, and a fake ClientHello for an innocuous
 name sent first with a TTL that dies before the server. ``analysis.evasion``
 says which restored the baseline's rate.
@@ -21,6 +22,7 @@ from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
 from probe.measure.timing import Clock
 from probe.records import Direction, Evasion, EvasionMatrix, EvasionSession, Variant
 
+RECORD_HEADER = 5
 EVASION_SECONDS = 6.0  # each session: past a policer's burst, into its rate
 SESSION_BYTES = 8 * 1024 * 1024
 PADDED_SIZE = 1600  # past a 1500-byte MTU whatever the headers
@@ -45,9 +47,18 @@ def shaper(evasion: Evasion) -> Callable[[str, bytes, bytes], ClientHello]:
         if evasion in _SPLITS:
             cut = cut_for(evasion, record, sni)
             return ClientHello(sni, Variant.SPLIT, (record[:cut], record[cut:]))
+        if evasion == Evasion.TWO_RECORDS:
+            return ClientHello(sni, Variant.PLAIN, (two_records(record, split_point(record, sni)),))
         return ClientHello(sni, Variant.PLAIN, (record,))
 
     return shaped
+
+
+def two_records(record: bytes, cut: int) -> bytes:
+    """``record`` as two TLS records, its handshake bytes cut at ``cut`` (an offset in it)."""
+    header, body = record[:RECORD_HEADER], record[RECORD_HEADER:]
+    first, second = body[: cut - RECORD_HEADER], body[cut - RECORD_HEADER :]
+    return b"".join(header[:3] + len(part).to_bytes(2, "big") + part for part in (first, second))
 
 
 def cut_for(evasion: Evasion, record: bytes, sni: str) -> int:
