@@ -99,6 +99,7 @@ class Evasion(enum.StrEnum):
     SPLIT_BEFORE_NAME = "split_before_name"  # ... cut just before the name
     SPLIT_IN_NAME = "split_in_name"  # ... cut in the middle of the name
     TWO_RECORDS = "two_records"  # one segment, the handshake in two TLS records cut in the name
+    RECORD_FIRST = "record_first"  # a ChangeCipherSpec record before it, in the same segment
     PADDED = "padded"  # a padding extension past one 1500-byte packet
     UPPER_CASE = "upper_case"  # the name in capitals (DNS names are case-blind)
     TRAILING_DOT = "trailing_dot"  # the name with a trailing dot (the root)

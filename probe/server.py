@@ -51,6 +51,7 @@ from probe.measure.body import BodyEnd, read_body
 from probe.measure.clienthello import invert
 from probe.measure.replaywire import (
     ACCEPT_SIZE,
+    CHANGE_CIPHER_SPEC,
     MAX_HELLO,
     MAX_RECORD_PAYLOAD,
     MAX_SESSION_SECONDS,
@@ -299,6 +300,10 @@ class ReplayServer:
     async def _read_hello(self, reader: asyncio.StreamReader) -> tuple[bool, bytes] | None:
         """(scrambled, the ClientHello record un-inverted), or None if it is not one."""
         header = await reader.readexactly(RECORD_HEADER)
+        if header == CHANGE_CIPHER_SPEC[:RECORD_HEADER]:
+            # A record before the ClientHello (an evasion the probe tries): passed over.
+            await reader.readexactly(len(CHANGE_CIPHER_SPEC) - RECORD_HEADER)
+            header = await reader.readexactly(RECORD_HEADER)
         parsed = hello_header(header)
         if parsed is None:
             return None

@@ -9,6 +9,7 @@ from probe.lab.scenarios import ScenarioError, build_plan, parse_composition
 from probe.measure.clienthello import RANDOM_SIZE, SESSION_ID_SIZE, fields_of
 from probe.measure.evasion import shaper, sni_of
 from probe.measure.replay_session import ReplaySession, replay
+from probe.measure.replaywire import CHANGE_CIPHER_SPEC
 from probe.measure.timing import Clock
 from probe.records import (
     Direction,
@@ -28,7 +29,8 @@ NAME = "pbs.twimg.com"
 def shaped(evasion: Evasion) -> tuple[bytes, ...]:
     random, session_id = os.urandom(RANDOM_SIZE), os.urandom(SESSION_ID_SIZE)
     hello = shaper(evasion)(sni_of(evasion, NAME), random, session_id)
-    assert fields_of(hello.data) == (random, session_id)  # the replay server's proof holds
+    record = hello.data.removeprefix(CHANGE_CIPHER_SPEC)
+    assert fields_of(record) == (random, session_id)  # the replay server's proof holds
     return hello.segments
 
 
@@ -107,6 +109,12 @@ def test_two_records_carry_the_handshake_cut_in_the_name_in_one_segment() -> Non
     assert int.from_bytes(second[3:5], "big") == len(second) - 5
     assert NAME.encode() not in joined  # the second record's header cuts the name
     assert (first[5:] + second[5:]).find(NAME.encode()) > 0
+
+
+def test_a_change_cipher_spec_record_goes_first_in_the_same_segment() -> None:
+    (sent,) = shaped(Evasion.RECORD_FIRST)
+
+    assert sent.startswith(bytes([0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0x16]))
 
 
 @pytest.mark.parametrize("direction", list(Direction))

@@ -7,7 +7,7 @@ the same direction (Censored Planet's and Wehe's control: the same bytes,
 nothing a classifier can read). The evasions (``records.Evasion``) are the
 ones zapret's blockcheck and GoodbyeDPI users try by hand: the ClientHello
 split over two TCP segments at three places or over two TLS records in one
-segment, padded past one packet, the name
+segment, a ChangeCipherSpec record before it, padded past one packet, the name
 in capitals or with a trailing dot, and a fake ClientHello for an innocuous
 name sent first with a TTL that dies before the server. ``analysis.evasion``
 says which restored the baseline's rate.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from probe.measure.clienthello import ClientHello, client_hello_record, split_point
 from probe.measure.locate_session import Trigger, raw_sockets_allowed
 from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
+from probe.measure.replaywire import CHANGE_CIPHER_SPEC
 from probe.measure.timing import Clock
 from probe.records import Direction, Evasion, EvasionMatrix, EvasionSession, Variant
 
@@ -49,6 +50,8 @@ def shaper(evasion: Evasion) -> Callable[[str, bytes, bytes], ClientHello]:
             return ClientHello(sni, Variant.SPLIT, (record[:cut], record[cut:]))
         if evasion == Evasion.TWO_RECORDS:
             return ClientHello(sni, Variant.PLAIN, (two_records(record, split_point(record, sni)),))
+        if evasion == Evasion.RECORD_FIRST:
+            return ClientHello(sni, Variant.PLAIN, (CHANGE_CIPHER_SPEC + record,))
         return ClientHello(sni, Variant.PLAIN, (record,))
 
     return shaped

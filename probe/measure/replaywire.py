@@ -43,6 +43,9 @@ NONCE_SIZE = 16
 REQUEST_SIZE = 16
 CLOCK_SKEW = 300.0  # seconds a ClientHello's time may differ from the server's
 APPLICATION_DATA = 0x17
+# A ChangeCipherSpec record (TLS 1.3's middlebox compatibility, RFC 8446 D.4): the
+# record the evasion matrix sends before a ClientHello, which the server passes over.
+CHANGE_CIPHER_SPEC = bytes([0x14, 0x03, 0x03, 0x00, 0x01, 0x01])
 RECORD_HEADER = 5
 MAX_RECORD_PAYLOAD = 16384  # TLS's own limit on a record's plaintext
 MAX_HELLO = 4096  # the padded ClientHello is ~1600 bytes; anything far bigger is not ours
