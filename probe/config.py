@@ -287,6 +287,10 @@ class Daemon(_Strict):
     # day per target. Off by default: it sends TTL-limited ClientHellos and, with
     # a replay server, crafted segments (docs/locate.md says what and why).
     locate: bool = False
+    # With locate, and the replay server: the evasion matrix for each target located
+    # as reset, dropped or throttled. Off by default, and never on by itself: it tries
+    # circumvention techniques, which some countries punish (docs/locate.md).
+    evasions: bool = False
 
 
 class Identity(_Strict):

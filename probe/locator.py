@@ -92,7 +92,8 @@ async def locate_all(request: LocateRequest, say: Callable[[str], None]) -> Loca
                 continue
             run.locations.append(location)
             if request.evasions and location.finding in _HELD and replay is not None:
-                run.matrices.append(await replay.evasions(location.walk, say))
+                location.walk.evasions = await replay.evasions(location.walk, say)
+                run.matrices.append(location.walk.evasions)
     finally:
         if listener is not None:
             listener.close()
@@ -209,7 +210,8 @@ class DailyLocator:
         names = self.due(finished)
         if not names:
             return []
-        request = LocateRequest.of(finished.config, names, secret)
+        evasions = finished.config.daemon.evasions
+        request = LocateRequest.of(finished.config, names, secret, evasions=evasions)
         located = (await locate_all(request, log.info)).locations
         for location in located:
             log.info("located %s: %s", location.walk.name, location.finding.value)

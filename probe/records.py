@@ -311,6 +311,7 @@ class TtlWalk:
     sessions: list[SessionStep] = field(default_factory=list)
     session_server: str | None = None
     target: str = ""  # the targets file's name for it, when it is one of its targets
+    evasions: EvasionMatrix | None = None  # the evasion matrix, where it was asked for
 
 
 @dataclass

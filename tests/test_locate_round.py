@@ -11,6 +11,11 @@ from probe.config import Identity, parse_config
 from probe.evidence.report import Report
 from probe.locator import DailyLocator
 from probe.records import (
+    Direction,
+    Evasion,
+    EvasionMatrix,
+    EvasionSession,
+    ReplayRecord,
     RoundResult,
     SessionStep,
     SessionTrial,
@@ -18,6 +23,7 @@ from probe.records import (
     TtlStep,
     TtlTrial,
     TtlWalk,
+    Variant,
     VerdictKind,
 )
 from probe.schema import FinishedRound, archive_entry, decode_entry, decode_round, encode
@@ -110,3 +116,42 @@ def test_the_sessions_bytes_count_against_the_budget() -> None:
     result.locate = [walk]
 
     assert result.bytes_transferred == before + 1500
+
+
+def test_the_daemons_evasion_matrix_is_exported_written_and_reported() -> None:
+    walk = reset_at_hop_two()
+
+    def record(kbit: float) -> ReplayRecord:
+        made = ReplayRecord("s:443", walk.name, Variant.PLAIN, Direction.DOWNLOAD, 0, 0.0, 0.0)
+        made.goodput_bytes_per_second = kbit * 125
+        return made
+
+    down = Direction.DOWNLOAD
+    walk.evasions = EvasionMatrix(
+        walk.name,
+        "203.0.113.40:443",
+        "mirror.yandex.ru",
+        2,
+        [
+            EvasionSession(down, None, record(900_000), baseline=True),
+            EvasionSession(down, None, record(150)),
+            EvasionSession(down, Evasion.PADDED, record(880_000)),
+            EvasionSession(down, Evasion.TRAILING_DOT, record(150)),
+        ],
+    )
+    finished = a_round_carrying([walk])
+    registry = CollectorRegistry()
+    MetricsSink(registry, Identity(id="p"), None).round_finished(finished)
+    found = samples(generate_latest(registry).decode())
+    entry = decode_entry(json.loads(json.dumps(encode(archive_entry(finished, "t")))))
+
+    restored = "throttle_probe_evasion_restored"
+    assert value(found, restored, target="tiktok-com", evasion="padded", direction="download") == 1
+    assert (
+        value(found, restored, target="tiktok-com", evasion="trailing_dot", direction="download")
+        == 0
+    )
+    assert entry.result().locate[0].evasions == walk.evasions
+    (located,) = Report([entry], []).locations
+    assert located.getting_past == "padded"
+    assert Report([entry], []).document()["locations"][0]["evasions"] == ["padded"]

@@ -1,9 +1,10 @@
 """Judge the evasion matrix (``measure.evasion``): which evasions restored the baseline's rate.
 
 In each direction the scrambled session is the baseline (nothing in it names
-anything). The plain session is held down when it is ``SLOWDOWN`` times
-slower than the baseline, or fails where the baseline does not. Where it is
-held down, an evasion whose session is not held down by the same rule
+anything). The plain session is held down when it is 10x slower than the
+baseline (``stats.EXTREME_RATIO``, as in ``analysis.locate`` and the
+verdicts), or fails where the baseline does not. Where it is held down, an
+evasion whose session is not held down by the same rule
 restored the rate, and one that is held down did not; where the plain
 session is not held down there is nothing to evade, and every evasion is
 ``not_applicable``, as is one that could not be sent (the fake without
@@ -12,7 +13,7 @@ CAP_NET_RAW).
 
 from dataclasses import dataclass
 
-from probe.analysis.locate import SLOWDOWN
+from probe.analysis.stats import EXTREME_RATIO
 from probe.records import (
     Direction,
     Evasion,
@@ -65,7 +66,7 @@ def held_down(session: ReplayRecord | None, baseline: ReplayRecord | None) -> bo
         return None
     if session.goodput_bytes_per_second is None:
         return True
-    return session.goodput_bytes_per_second * SLOWDOWN < baseline.goodput_bytes_per_second
+    return session.goodput_bytes_per_second * EXTREME_RATIO < baseline.goodput_bytes_per_second
 
 
 def judge_matrix(matrix: EvasionMatrix) -> EvasionTable:

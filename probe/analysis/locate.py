@@ -24,9 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from probe.analysis import stats
 from probe.analysis.compare import Network
+from probe.analysis.evasion import EvasionTable, judge_matrix
 from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Series, Shown, Tone
 from probe.records import (
+    EvasionState,
     LocateFinding,
     RoundResult,
     SessionStep,
@@ -45,7 +48,7 @@ if TYPE_CHECKING:  # the evidence holds the outcome: imported for the type only
 # OONI's 10x, as the verdicts use it: a policer at 150 kbit/s is 100x and more
 # below a free path, while two sessions at once on a fast link of a 2-core lab
 # machine were seen 5x apart.
-SLOWDOWN = 10.0
+SLOWDOWN = stats.EXTREME_RATIO
 
 _GOT_FURTHER = {TtlOutcome.EXPIRED, TtlOutcome.ANSWERED, TtlOutcome.CLOSED}
 _AT_SERVER = {TtlOutcome.ANSWERED, TtlOutcome.CLOSED}
@@ -240,6 +243,7 @@ class LocateOutcome:
     previous_address: str | None
     server_hop: int | None
     sentence: str
+    evasions: EvasionTable | None = None  # the evasion matrix judged (daemon.evasions)
 
 
 def outcome_of(location: Location) -> LocateOutcome:
@@ -254,6 +258,7 @@ def outcome_of(location: Location) -> LocateOutcome:
         location.previous_address,
         location.server_hop,
         sentence(location),
+        judge_matrix(walk.evasions) if walk.evasions is not None else None,
     )
 
 
@@ -304,6 +309,12 @@ class LocateFindings(KindFindings):
             Column("router"),
         )
         sentences = [f"{o.name}: {o.sentence}." for o in self.outcomes]
+        sentences += [
+            f"{o.name}: what gets past the equipment: "
+            f"{', '.join(e.value for e in o.evasions.restoring) or 'none of the evasions tried'}."
+            for o in self.outcomes
+            if o.evasions is not None and any(o.evasions.held_down.values())
+        ]
         return Shown("Where the equipment acts (locate)", columns, rows, sentences)
 
     def series(self) -> list[Series]:
@@ -316,4 +327,26 @@ class LocateFindings(KindFindings):
             "(daemon.locate: after its window verdict turned throttled or blocked), by "
             "finding: reset, drop or throttle."
         )
-        return [Series("locate_hop", help_text, ("target", "finding"), samples)]
+        return [Series("locate_hop", help_text, ("target", "finding"), samples), *self._evasions()]
+
+    def _evasions(self) -> list[Series]:
+        cells = [
+            (o.target, cell)
+            for o in self.outcomes
+            if o.evasions is not None and o.target
+            for cell in o.evasions.cells
+            if cell.state != EvasionState.NOT_APPLICABLE
+        ]
+        if not cells:
+            return []
+        samples = [
+            ((target, c.evasion.value, c.direction.value), float(c.state == EvasionState.RESTORED))
+            for target, c in cells
+        ]
+        help_text = (
+            "The evasion matrix of the target (daemon.evasions): 1 where the evasion restored "
+            "the scrambled baseline's rate in that direction, 0 where it did not; absent "
+            "where it did not apply."
+        )
+        labels = ("target", "evasion", "direction")
+        return [Series("evasion_restored", help_text, labels, samples)]

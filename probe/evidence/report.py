@@ -35,6 +35,16 @@ class Located:
     round_id: str
     outcome: LocateOutcome
 
+    @property
+    def getting_past(self) -> str:
+        """The evasions that got past the equipment, in a few words ("" if not tried)."""
+        table = self.outcome.evasions
+        if table is None:
+            return ""
+        if not any(table.held_down.values()):
+            return "nothing to evade"
+        return ", ".join(e.value for e in table.restoring) or "none of those tried"
+
 
 @dataclass
 class Report:
@@ -65,7 +75,13 @@ class Report:
             "episodes": [episode.summary() for episode in self.episodes],
             "states": [stretch.summary() for stretch in self.states],
             "locations": [
-                {"round_started_at": at.started_at, "round_id": at.round_id, **vars(at.outcome)}
+                {
+                    "round_started_at": at.started_at,
+                    "round_id": at.round_id,
+                    **vars(at.outcome),
+                    "evasions": at.outcome.evasions
+                    and [e.value for e in at.outcome.evasions.restoring],
+                }
                 for at in self.locations
             ],
             "reanalysis": None

@@ -243,7 +243,7 @@ def _locations(report: Report) -> str:
     if not report.locations:
         return ""
     rows = ["<thead><tr><th>target</th><th>finding</th><th>hop</th><th>what was seen</th>"]
-    rows[0] += "<th>round</th></tr></thead>"
+    rows[0] += "<th>what gets past it</th><th>round</th></tr></thead>"
     for located in report.locations:
         outcome = located.outcome
         hop = "" if outcome.hop is None else str(outcome.hop)
@@ -251,13 +251,15 @@ def _locations(report: Report) -> str:
             f"<tr><td>{html.escape(outcome.target or outcome.name)}</td>"
             f"<td>{html.escape(outcome.finding.value)}</td><td>{hop}</td>"
             f"<td>{html.escape(outcome.sentence)}</td>"
+            f"<td>{html.escape(located.getting_past)}</td>"
             f"<td>{_short(located.started_at)} ({html.escape(located.round_id)})</td></tr>"
         )
     return (
         "<h2>Where the equipment acts</h2>\n<p>Each target's latest location by the daemon "
         "(<code>daemon.locate</code>): ClientHellos with a rising TTL beside a control name, "
-        "and for a throttle, sessions to the replay server after them "
-        "(docs/locate.md).</p>\n<table>" + "\n".join(rows) + "</table>"
+        "and for a throttle, sessions to the replay server after them; with "
+        "<code>daemon.evasions</code>, the evasions that restored the rate in every direction "
+        "held down (docs/locate.md).</p>\n<table>" + "\n".join(rows) + "</table>"
     )
 
 

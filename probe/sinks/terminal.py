@@ -258,7 +258,7 @@ def _states_table(report: "Report") -> Table:
 def _locations_table(report: "Report") -> Table:
     """Each located name's latest location."""
     table = Table(title="Where the equipment acts (daemon.locate)", title_justify="left")
-    for column in ("target", "finding", "hop", "router", "located in the round of"):
+    for column in ("target", "finding", "hop", "router", "gets past it", "located in the round of"):
         table.add_column(column, no_wrap=column != "target")
     for located in report.locations:
         outcome = located.outcome
@@ -267,7 +267,14 @@ def _locations_table(report: "Report") -> Table:
         )
         hop = "" if outcome.hop is None else str(outcome.hop)
         target = outcome.target or outcome.name
-        table.add_row(target, outcome.finding.value, hop, router, located.started_at[:19])
+        table.add_row(
+            target,
+            outcome.finding.value,
+            hop,
+            router,
+            located.getting_past,
+            located.started_at[:19],
+        )
     return table
 
 
