@@ -257,20 +257,28 @@ def test_sni_reset_blocks_at_the_tls_stage(
     assert failures.get("tls_reset", 0) >= 3
 
 
-def test_the_daemon_locates_a_blocked_target_once_and_exports_its_hop(
+def test_the_daemon_locates_a_blocked_target_once_and_exports_its_hop_and_evasions(
     lab: Lab, files: dict[str, Path], tmp_path: Path
 ) -> None:
-    """daemon.locate: the round after tiktok-com's window turned blocked carries its TTL
-    walk; the lab's equipment sits at hop 1, and the report shows it once."""
+    """daemon.locate and daemon.evasions: the round after tiktok-com's window turned
+    blocked carries its TTL walk and its evasion matrix; the lab's equipment sits at hop 1,
+    and the report shows it once."""
     apply(lab, "sni-reset")
     config = yaml.safe_load(files["targets"].read_text())
-    config["daemon"]["locate"] = True
+    config["daemon"].update(locate=True, evasions=True)
+    # The replay server, for the evasion matrix; its own test kept light.
+    replay = yaml.safe_load(lab.targets_file.read_text())["replay"]
+    config["replay"] = dict(
+        replay, names=["www.tiktok.com"], evasion=False, directions=["download"]
+    )
     locating = dict(files, targets=tmp_path / "targets.yaml")
     locating["targets"].write_text(yaml.safe_dump(config))
     measured = Measured(lab, locating, tmp_path)
     with measured as prometheus:
         hop = prometheus.wait_for("throttle_probe_locate_hop", timeout=120)
-        rounds_done(prometheus, 4, timeout=60)
+        restored = prometheus.values("throttle_probe_evasion_restored == 1", by="evasion")
+        held = prometheus.values("throttle_probe_evasion_restored == 0", by="evasion")
+        rounds_done(prometheus, 4, timeout=90)
 
     assert [(s["metric"]["target"], s["metric"]["finding"], s["value"][1]) for s in hop] == [
         ("tiktok-com", "reset", "1")
@@ -285,6 +293,16 @@ def test_the_daemon_locates_a_blocked_target_once_and_exports_its_hop(
     assert "located: resets the name's connections at hop 1" in verdict.reason
     assert verdict.evidence.located is not None and verdict.evidence.located.hop == 1
     assert "Where the equipment acts" in report_page.render(report)
+    # The lab resets every packet to port 443 that holds "tiktok.com", whole.
+    assert set(restored) == {"split_in_name", "upper_case", "two_records"}
+    assert set(held) == {
+        "split_in_header",
+        "split_before_name",
+        "padded",
+        "trailing_dot",
+        "record_first",
+    }  # and the fake: no router between the censor and the replay server to stop it
+    assert report.locations[0].getting_past == "split_in_name, two_records, upper_case"
 
 
 def test_the_daemon_retests_a_tainted_address_to_say_for_how_long(
