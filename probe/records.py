@@ -710,7 +710,8 @@ class RoundResult:
 
     @property
     def bytes_transferred(self) -> int:
-        """Body bytes this round moved: downloads, and replay sessions either way.
+        """Body bytes this round moved: downloads, and replay sessions either way (the
+        locate sessions and evasion matrices it carries among them).
 
         What a data budget counts. Headers, TLS and TCP overhead come on top
         (a few percent).
@@ -724,6 +725,13 @@ class RoundResult:
         transfers = sum(t.transfer.bytes for t in entries if t.transfer is not None)
         located = sum(
             step.name.bytes + step.control.bytes for walk in self.locate for step in walk.sessions
+        )
+        located += sum(
+            session.record.bytes
+            for walk in self.locate
+            if walk.evasions is not None
+            for session in walk.evasions.sessions
+            if session.record is not None
         )
         return transfers + sum(r.bytes for r in self.replays) + self._follow_up_bytes() + located
 

@@ -123,7 +123,7 @@ def test_the_daemons_evasion_matrix_is_exported_written_and_reported() -> None:
 
     def record(kbit: float) -> ReplayRecord:
         made = ReplayRecord("s:443", walk.name, Variant.PLAIN, Direction.DOWNLOAD, 0, 0.0, 0.0)
-        made.goodput_bytes_per_second = kbit * 125
+        made.goodput_bytes_per_second, made.bytes = kbit * 125, int(kbit * 125 * 6)
         return made
 
     down = Direction.DOWNLOAD
@@ -155,3 +155,5 @@ def test_the_daemons_evasion_matrix_is_exported_written_and_reported() -> None:
     (located,) = Report([entry], []).locations
     assert located.getting_past == "padded"
     assert Report([entry], []).document()["locations"][0]["evasions"] == ["padded"]
+    moved = sum(s.record.bytes for s in walk.evasions.sessions if s.record is not None)
+    assert moved and finished.result.bytes_transferred >= moved  # the budget counts them
