@@ -1,6 +1,10 @@
 """The evasion matrix's ClientHellos and its judge, without a network."""
 
+import asyncio
+import itertools
 import os
+import time
+from unittest import mock
 
 import pytest
 
@@ -8,6 +12,7 @@ from probe.analysis.evasion import judge_matrix
 from probe.lab.scenarios import ScenarioError, build_plan, parse_composition
 from probe.measure.clienthello import RANDOM_SIZE, SESSION_ID_SIZE, fields_of
 from probe.measure.evasion import shaper, sni_of
+from probe.measure.pacing import Pacer
 from probe.measure.replay_session import ReplaySession, replay
 from probe.measure.replaywire import CHANGE_CIPHER_SPEC
 from probe.measure.timing import Clock
@@ -17,6 +22,7 @@ from probe.records import (
     EvasionMatrix,
     EvasionSession,
     EvasionState,
+    Failure,
     ReplayRecord,
     StopReason,
     Variant,
@@ -133,3 +139,40 @@ def test_the_replay_server_serves_every_evasion_but_the_fake_in_both_directions(
 
     assert record.failure is None, record.phases
     assert record.stop_reason == StopReason.COMPLETE
+
+
+def test_a_session_the_replay_server_refused_says_nothing() -> None:
+    down = Direction.DOWNLOAD
+    refused = session(down, Evasion.UPPER_CASE, None)
+    assert refused.record is not None
+    refused.record.failure = Failure.REPLAY_REFUSED
+    sessions = [session(down, None, 900_000, baseline=True), session(down, None, 150), refused]
+
+    table = judge_matrix(EvasionMatrix(NAME, "s:443", "c", None, sessions))
+
+    assert table.state(Evasion.UPPER_CASE, down) == EvasionState.NOT_APPLICABLE
+
+
+def test_sessions_start_a_gap_apart_and_a_refused_one_goes_once_more() -> None:
+    async def main() -> tuple[list[float], int]:
+        pacer, starts, calls = Pacer(0.2), [], []
+
+        async def refused_once() -> ReplayRecord:
+            calls.append(1)
+            made = session(Direction.DOWNLOAD, None, 1.0).record
+            assert made is not None
+            made.failure = Failure.REPLAY_REFUSED if len(calls) == 1 else None
+            return made
+
+        for _ in range(3):
+            await pacer.turn()
+            starts.append(time.monotonic())
+        with mock.patch("probe.measure.pacing.REFUSED_RETRY", 0.0):
+            record = await pacer.session(refused_once)
+        assert record.failure is None
+        return starts, len(calls)
+
+    starts, calls = asyncio.run(main())
+
+    assert all(b - a >= 0.19 for a, b in itertools.pairwise(starts))
+    assert calls == 2

@@ -8,7 +8,8 @@ evasion whose session is not held down by the same rule
 restored the rate, and one that is held down did not; where the plain
 session is not held down there is nothing to evade, and every evasion is
 ``not_applicable``, as is one that could not be sent (the fake without
-CAP_NET_RAW).
+CAP_NET_RAW) or that the replay server itself refused (its admission
+control, not the path).
 """
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from probe.records import (
     EvasionMatrix,
     EvasionSession,
     EvasionState,
+    Failure,
     ReplayRecord,
 )
 
@@ -61,8 +63,11 @@ class EvasionTable:
 
 
 def held_down(session: ReplayRecord | None, baseline: ReplayRecord | None) -> bool | None:
-    """Whether ``session`` is held down against ``baseline`` (None: cannot say)."""
+    """Whether ``session`` is held down against ``baseline`` (None: cannot say, as when the
+    replay server itself refused one of them)."""
     if session is None or baseline is None or baseline.goodput_bytes_per_second is None:
+        return None
+    if Failure.REPLAY_REFUSED in (session.failure, baseline.failure):
         return None
     if session.goodput_bytes_per_second is None:
         return True

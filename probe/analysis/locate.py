@@ -30,6 +30,7 @@ from probe.analysis.evasion import EvasionTable, judge_matrix
 from probe.analysis.kind import Cell, Column, KindFindings, KindJudge, Note, Series, Shown, Tone
 from probe.records import (
     EvasionState,
+    Failure,
     LocateFinding,
     RoundResult,
     SessionStep,
@@ -86,8 +87,9 @@ def sessions_decided(steps: Sequence[SessionStep]) -> bool:
 
 
 def slowed(name: SessionTrial, control: SessionTrial) -> bool:
-    """The name's session failed where the control's did not, or ran ``SLOWDOWN`` slower."""
-    if control.goodput_bytes_per_second is None:
+    """The name's session failed where the control's did not, or ran ``SLOWDOWN`` slower; a
+    session the replay server refused says nothing."""
+    if control.goodput_bytes_per_second is None or name.failure == Failure.REPLAY_REFUSED:
         return False
     if name.goodput_bytes_per_second is None:
         return True
@@ -323,11 +325,12 @@ class LocateFindings(KindFindings):
             return []
         samples = [((o.target, o.finding.value), float(o.hop or 0)) for o in located]
         help_text = (
-            "The hop at which equipment acts on the target, as the latest locate found it "
-            "(daemon.locate: after its window verdict turned throttled or blocked), by "
-            "finding: reset, drop or throttle."
+            "The hop at which equipment acts on the target, as the daemon's latest locate "
+            "found it (daemon.locate: after its window verdict turned throttled or blocked, "
+            "at most once a day), by finding: reset, drop or throttle; kept until the next."
         )
-        return [Series("locate_hop", help_text, ("target", "finding"), samples), *self._evasions()]
+        hop = Series("locate_hop", help_text, ("target", "finding"), samples, kept=True)
+        return [hop, *self._evasions()]
 
     def _evasions(self) -> list[Series]:
         cells = [
@@ -346,7 +349,7 @@ class LocateFindings(KindFindings):
         help_text = (
             "The evasion matrix of the target (daemon.evasions): 1 where the evasion restored "
             "the scrambled baseline's rate in that direction, 0 where it did not; absent "
-            "where it did not apply."
+            "where it did not apply; kept until the next."
         )
         labels = ("target", "evasion", "direction")
-        return [Series("evasion_restored", help_text, labels, samples)]
+        return [Series("evasion_restored", help_text, labels, samples, kept=True)]

@@ -9,8 +9,9 @@ ones zapret's blockcheck and GoodbyeDPI users try by hand: the ClientHello
 split over two TCP segments at three places or over two TLS records in one
 segment, a ChangeCipherSpec record before it, padded past one packet, the name
 in capitals or with a trailing dot, and a fake ClientHello for an innocuous
-name sent first with a TTL that dies before the server. ``analysis.evasion``
-says which restored the baseline's rate.
+name sent first with a TTL that dies before the server. Sessions go as the
+replay server's admission control lets them in (``measure.pacing``).
+``analysis.evasion`` says which restored the baseline's rate.
 """
 
 from collections.abc import Callable, Sequence
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 
 from probe.measure.clienthello import ClientHello, client_hello_record, split_point
 from probe.measure.locate_session import Trigger, raw_sockets_allowed
+from probe.measure.pacing import Pacer
 from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
 from probe.measure.replaywire import CHANGE_CIPHER_SPEC
 from probe.measure.timing import Clock
-from probe.records import Direction, Evasion, EvasionMatrix, EvasionSession, Variant
+from probe.records import Direction, Evasion, EvasionMatrix, EvasionSession, ReplayRecord, Variant
 
 RECORD_HEADER = 5
 EVASION_SECONDS = 6.0  # each session: past a policer's burst, into its rate
@@ -92,7 +94,7 @@ async def evasion_matrix(
     settings = ReplaySettings(
         connect_timeout=5.0, stall_timeout=seconds, transfer_timeout=seconds, stop_at_plateau=False
     )
-    run = _Run(name, control, server, secret, fake_ttl, settings)
+    run = _Run(name, control, server, secret, fake_ttl, settings, Pacer())
     matrix = EvasionMatrix(name, f"{host}:{port}", control, fake_ttl)
     for direction in directions:
         plan: list[tuple[Evasion | None, bool]] = [(None, True), (None, False)]
@@ -115,6 +117,7 @@ class _Run:
     secret: bytes
     fake_ttl: int | None
     settings: ReplaySettings
+    pacer: Pacer
 
     async def session(
         self, direction: Direction, evasion: Evasion | None, baseline: bool
@@ -124,20 +127,22 @@ class _Run:
         variant = Variant.SCRAMBLED if baseline else Variant.PLAIN
         sni = sni_of(evasion, self.name)
         replayed = ReplaySession(host, port, sni, variant, direction, SESSION_BYTES)
-        if evasion is None:
-            record = await replay(replayed, self.secret, self.settings, Clock())
-            return EvasionSession(direction, None, record, baseline)
-        if evasion != Evasion.FAKE:
-            shaped = shaper(evasion)
-            record = await replay(replayed, self.secret, self.settings, Clock(), shape=shaped)
-            return EvasionSession(direction, evasion, record)
-        if self.fake_ttl is None:
+        if evasion == Evasion.FAKE and self.fake_ttl is None:
             return EvasionSession(direction, evasion, None)
-        trigger = Trigger(self.control, self.fake_ttl)
-        try:
-            record = await replay(
-                replayed, self.secret, self.settings, Clock(), before_hello=trigger.send
-            )
-        finally:
-            trigger.close()
-        return EvasionSession(direction, evasion, record)
+
+        async def once() -> ReplayRecord:
+            if evasion is None:
+                return await replay(replayed, self.secret, self.settings, Clock())
+            if evasion != Evasion.FAKE:
+                shaped = shaper(evasion)
+                return await replay(replayed, self.secret, self.settings, Clock(), shape=shaped)
+            assert self.fake_ttl is not None
+            trigger = Trigger(self.control, self.fake_ttl)
+            try:
+                return await replay(
+                    replayed, self.secret, self.settings, Clock(), before_hello=trigger.send
+                )
+            finally:
+                trigger.close()
+
+        return EvasionSession(direction, evasion, await self.pacer.session(once), baseline)

@@ -23,9 +23,10 @@ import struct
 from collections.abc import Callable, Sequence
 
 from probe.measure.clienthello import RANDOM_SIZE, SESSION_ID_SIZE, client_hello_record
+from probe.measure.pacing import Pacer
 from probe.measure.replay_session import ReplaySession, ReplaySettings, replay
 from probe.measure.timing import Clock
-from probe.records import Direction, SessionStep, SessionTrial, Variant
+from probe.records import Direction, ReplayRecord, SessionStep, SessionTrial, Variant
 
 SESSION_BYTES = 8 * 1024 * 1024  # more than a few seconds can bring through a throttle
 _SYN_ACK = 0x12
@@ -109,19 +110,30 @@ def segment(
 
 
 async def session_trial(
-    server: str, port: int, secret: bytes, trigger_sni: str, sni: str, ttl: int, seconds: float
+    server: str,
+    port: int,
+    secret: bytes,
+    trigger_sni: str,
+    sni: str,
+    ttl: int,
+    seconds: float,
+    pacer: Pacer | None = None,
 ) -> SessionTrial:
     """The trigger for ``trigger_sni`` with TTL ``ttl``, then a replay download of up to
-    ``seconds`` with the authenticated ClientHello for ``sni``."""
+    ``seconds`` with the authenticated ClientHello for ``sni``, at ``pacer``'s turn."""
     session = ReplaySession(server, port, sni, Variant.PLAIN, Direction.DOWNLOAD, SESSION_BYTES)
     settings = ReplaySettings(
         connect_timeout=5.0, stall_timeout=seconds, transfer_timeout=seconds, stop_at_plateau=False
     )
-    trigger = Trigger(trigger_sni, ttl)
-    try:
-        record = await replay(session, secret, settings, Clock(), before_hello=trigger.send)
-    finally:
-        trigger.close()
+
+    async def once() -> ReplayRecord:
+        trigger = Trigger(trigger_sni, ttl)
+        try:
+            return await replay(session, secret, settings, Clock(), before_hello=trigger.send)
+        finally:
+            trigger.close()
+
+    record = await (pacer or Pacer(0.0)).session(once)
     return SessionTrial(ttl, record.goodput_bytes_per_second, record.bytes, record.failure)
 
 
@@ -135,14 +147,16 @@ async def session_walk(
     done: Callable[[Sequence[SessionStep]], bool],
     on_step: Callable[[SessionStep], None] | None = None,
 ) -> list[SessionStep]:
-    """At each TTL of ``ttls``, a session triggered by ``name`` and one by ``control``, side
-    by side, until ``done`` says the steps so far decide."""
+    """At each TTL of ``ttls``, a session triggered by ``name`` and one by ``control``, at
+    once as the replay server admits them (``measure.pacing``), until ``done`` says the
+    steps so far decide."""
     host, port = server
     steps: list[SessionStep] = []
+    pacer = Pacer()
     for ttl in ttls:
         name_trial, control_trial = await asyncio.gather(
-            session_trial(host, port, secret, name, control, ttl, seconds),
-            session_trial(host, port, secret, control, control, ttl, seconds),
+            session_trial(host, port, secret, name, control, ttl, seconds, pacer),
+            session_trial(host, port, secret, control, control, ttl, seconds, pacer),
         )
         steps.append(SessionStep(ttl, name_trial, control_trial))
         if on_step is not None:

@@ -16,6 +16,7 @@ each (QUIC where its server offers HTTP/3).
 A scrape reads the snapshot and never waits for a measurement.
 """
 
+import dataclasses
 import datetime
 import time
 from collections.abc import Iterable, Iterator
@@ -87,6 +88,7 @@ class MetricsSink:
         self.identity = identity
         self._budget = budget
         self._snapshot = _Snapshot()
+        self._kept: dict[str, Series] = {}  # kept series (Series.kept), by name
         self._reload_ok: tuple[bool, float] | None = None
         self.generation = 0  # changes whenever what ``collect`` yields changes
         self._counters(registry)
@@ -254,8 +256,20 @@ class MetricsSink:
                 if (point := freeze_point(e.transfer)) is not None
             },
             network=judgement.network,
-            kind_series=[s for findings in judgement.kinds.values() for s in findings.series()],
+            kind_series=self._with_kept(
+                [s for findings in judgement.kinds.values() for s in findings.series()]
+            ),
         )
+
+    def _with_kept(self, series: list[Series]) -> list[Series]:
+        """The round's series, with each kept series' samples of earlier rounds under them
+        (the round's own replace an earlier one of the same labels)."""
+        for fresh in (s for s in series if s.kept):
+            earlier = self._kept.get(fresh.name)
+            samples = dict(earlier.samples if earlier is not None else ())
+            samples.update(fresh.samples)
+            self._kept[fresh.name] = dataclasses.replace(fresh, samples=list(samples.items()))
+        return [*(s for s in series if not s.kept), *self._kept.values()]
 
     # -- the collector ---------------------------------------------------------------
 
