@@ -502,14 +502,15 @@ def locate(
     evasions: bool,
     as_json: bool,
 ) -> None:
-    """Find the hop at which equipment resets or drops a name's TLS handshakes.
+    """Find the hop at which equipment resets, drops or throttles a name.
 
     For TTL 1, 2, ... a new connection sends the name's ClientHello with that
     TTL, and a control name's beside it; the first TTL at which the name is
     reset, or meets silence where the control does not, is the equipment's
     hop. Where the handshake passes, and the targets file has a replay
     server, sessions to it after a TTL-limited ClientHello find a throttle's
-    hop (needs CAP_NET_RAW). See docs/locate.md for what it sends.
+    hop (needs CAP_NET_RAW). --evasions then tries the known evasions. See
+    docs/locate.md for what they send.
     """
     from probe.config import ConfigError, load_config, parse_server_address
     from probe.locator import LocateRequest
@@ -729,6 +730,11 @@ def lab_up(censor_hop: int, beyond: int, silent_hops: tuple[int, ...]) -> None:
     lab_ = _the_lab()
     _lab_call(lambda: lab_.up(hops))
     click.echo(f"The lab is up. Targets file: {lab_.targets_file}")
+    if hops != Hops():
+        silent = f"; silent: {', '.join(map(str, sorted(hops.silent)))}" if hops.silent else ""
+        click.echo(
+            f"The equipment sits at hop {hops.censor}, the servers at {hops.server}{silent}."
+        )
     click.echo(f"The built-in targets, on the lab's network: {lab_.field_targets_file}")
     click.echo("Next: throttle-probe lab scenario sni-police; throttle-probe lab check")
 

@@ -157,3 +157,28 @@ def test_the_daemons_evasion_matrix_is_exported_written_and_reported() -> None:
     assert Report([entry], []).document()["locations"][0]["evasions"] == ["padded"]
     moved = sum(s.record.bytes for s in walk.evasions.sessions if s.record is not None)
     assert moved and finished.result.bytes_transferred >= moved  # the budget counts them
+
+
+def test_the_hop_stays_exported_until_the_target_is_located_again() -> None:
+    registry = CollectorRegistry()
+    sink = MetricsSink(registry, Identity(id="p"), None)
+    dropped = reset_at_hop_two()
+    dropped.steps[1] = TtlStep(
+        2,
+        TtlTrial(2, TtlOutcome.SILENT, None, retried=True),
+        TtlTrial(2, TtlOutcome.ANSWERED, 0.01),
+    )
+
+    def hops() -> dict[tuple[str, str], float]:
+        found = samples(generate_latest(registry).decode())
+        return {
+            (dict(labels)["target"], dict(labels)["finding"]): v
+            for (name, labels), v in found.items()
+            if name == "throttle_probe_locate_hop"
+        }
+
+    sink.round_finished(a_round_carrying([reset_at_hop_two()]))
+    sink.round_finished(a_round_carrying([]))
+    assert hops() == {("tiktok-com", "reset"): 2.0}
+    sink.round_finished(a_round_carrying([dropped]))
+    assert hops() == {("tiktok-com", "drop"): 2.0}

@@ -79,9 +79,10 @@ class Series:
     help: str
     labels: tuple[str, ...]
     samples: Sequence[tuple[tuple[str, ...], float]]
-    # Kept by the metrics sink after later rounds, each label set until the kind
-    # exports it again: a finding made once a day (where the equipment sits) stays
-    # true until then, where a round's own state would vanish with the next round.
+    # Kept by the metrics sink after later rounds, each subject's (the first label's)
+    # samples until the kind exports that subject again: a finding made once a day
+    # (where the equipment sits) stays true until then, where a round's own state
+    # would vanish with the next round.
     kept: bool = False
 
 

@@ -262,13 +262,18 @@ class MetricsSink:
         )
 
     def _with_kept(self, series: list[Series]) -> list[Series]:
-        """The round's series, with each kept series' samples of earlier rounds under them
-        (the round's own replace an earlier one of the same labels)."""
+        """The round's series, with each kept series' samples of earlier rounds under them:
+        those of a subject (the first label, a target) the round exports again go."""
         for fresh in (s for s in series if s.kept):
             earlier = self._kept.get(fresh.name)
-            samples = dict(earlier.samples if earlier is not None else ())
-            samples.update(fresh.samples)
-            self._kept[fresh.name] = dataclasses.replace(fresh, samples=list(samples.items()))
+            subjects = {labels[0] for labels, _ in fresh.samples}
+            samples = [
+                (labels, value)
+                for labels, value in (earlier.samples if earlier is not None else ())
+                if labels[0] not in subjects
+            ]
+            samples += list(fresh.samples)
+            self._kept[fresh.name] = dataclasses.replace(fresh, samples=samples)
         return [*(s for s in series if not s.kept), *self._kept.values()]
 
     # -- the collector ---------------------------------------------------------------
