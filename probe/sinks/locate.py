@@ -62,8 +62,9 @@ def render(
     if locations and not all(location.walk.hop_addresses for location in locations):
         console.print(RAW_SOCKET_NOTE)
     for matrix in matrices:
-        console.print(evasion_table(judge_matrix(matrix)))
-        console.print(evasion_sentence(matrix, judge_matrix(matrix)))
+        judged = judge_matrix(matrix)
+        console.print(evasion_table(judged))
+        console.print(evasion_sentence(matrix, judged))
 
 
 _STATE_STYLE = {
