@@ -176,3 +176,26 @@ def test_sessions_start_a_gap_apart_and_a_refused_one_goes_once_more() -> None:
 
     assert all(b - a >= 0.19 for a, b in itertools.pairwise(starts))
     assert calls == 2
+
+
+def test_the_terminal_shows_the_matrix_by_direction_and_what_gets_past() -> None:
+    from rich.console import Console
+
+    from probe.sinks.locate import render
+
+    down = Direction.DOWNLOAD
+    sessions = [
+        session(down, None, 900_000, baseline=True),
+        session(down, None, 150),
+        session(down, Evasion.PADDED, 850_000),
+        session(down, Evasion.TRAILING_DOT, 140),
+    ]
+    console = Console(record=True, width=120)
+
+    render([], console, [EvasionMatrix(NAME, "s:443", "c", None, sessions)])
+
+    text = console.export_text()
+    assert "download (plain: held down)" in text
+    assert "padded" in text and "not_restored" in text and "not_applicable" in text
+    assert "what gets past the equipment in every held direction: padded" in text
+    assert "the fake was not sent" in text
