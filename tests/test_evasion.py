@@ -189,6 +189,7 @@ def test_the_terminal_shows_the_matrix_by_direction_and_what_gets_past() -> None
         session(down, None, 150),
         session(down, Evasion.PADDED, 850_000),
         session(down, Evasion.TRAILING_DOT, 140),
+        EvasionSession(down, Evasion.FAKE, None),  # not sent
     ]
     console = Console(record=True, width=120)
 
