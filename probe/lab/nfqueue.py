@@ -13,6 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 
+def serve_queue(queue_number: int, on_packet: Callable[[Any], None], said: str) -> None:
+    """Bind ``on_packet`` to NFQUEUE ``queue_number``, print ``said`` (the lab waits for a
+    line: the element is ready), and serve until a stop signal."""
+    from netfilterqueue import NetfilterQueue  # only the lab's router needs it
+
+    nfqueue = NetfilterQueue()
+    nfqueue.bind(queue_number, on_packet)
+    print(said, flush=True)
+    serve_until_stopped(nfqueue)
+
+
 def serve_until_stopped(
     nfqueue: Any, release_due: Callable[[], float | None] = lambda: None
 ) -> None:

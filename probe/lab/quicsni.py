@@ -34,7 +34,7 @@ from aioquic.quic.packet import (
     pull_quic_header,
 )
 
-from probe.lab.nfqueue import serve_until_stopped
+from probe.lab.nfqueue import serve_queue
 
 _TLS_CLIENT_HELLO = 1
 _SERVER_NAME_EXTENSION = 0
@@ -214,7 +214,6 @@ class _Packet(Protocol):
 
 def run(queue_number: int, decide: QuicSniFilter) -> None:
     """Serve the queue until SIGTERM or SIGINT."""
-    from netfilterqueue import NetfilterQueue  # only the lab's router needs it
 
     def on_packet(packet: _Packet) -> None:
         parsed = _flow_of(packet.get_payload())
@@ -223,10 +222,7 @@ def run(queue_number: int, decide: QuicSniFilter) -> None:
         else:
             packet.drop()
 
-    nfqueue = NetfilterQueue()
-    nfqueue.bind(queue_number, on_packet)
-    print(f"reading QUIC Initials on queue {queue_number}", flush=True)
-    serve_until_stopped(nfqueue)
+    serve_queue(queue_number, on_packet, f"reading QUIC Initials on queue {queue_number}")
 
 
 def main(argv: list[str] | None = None) -> None:

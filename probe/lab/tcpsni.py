@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from probe.lab.nfqueue import serve_until_stopped
+from probe.lab.nfqueue import serve_queue
 from probe.lab.quicsni import client_hello_sni
 
 MATCH_MARK = 0x10  # the router's rules turn it into the connection's policing mark
@@ -121,17 +121,13 @@ class _Packet(Protocol):
 
 def run(queue_number: int, matcher: StreamSniMatcher) -> None:
     """Serve the queue until SIGTERM or SIGINT."""
-    from netfilterqueue import NetfilterQueue  # only the lab's router needs it
 
     def on_packet(packet: _Packet) -> None:
         if matcher.matches(packet.get_payload()):
             packet.set_mark(MATCH_MARK)
         packet.accept()
 
-    nfqueue = NetfilterQueue()
-    nfqueue.bind(queue_number, on_packet)
-    print(f"reassembling ClientHellos on queue {queue_number}", flush=True)
-    serve_until_stopped(nfqueue)
+    serve_queue(queue_number, on_packet, f"reassembling ClientHellos on queue {queue_number}")
 
 
 def main(argv: list[str] | None = None) -> None:
